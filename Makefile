@@ -1,0 +1,91 @@
+# refill: see README.md.  `make check` is the test command.
+.POSIX:
+.SUFFIXES:
+
+CC      = cc
+CFLAGS  = -O2 -g
+LDFLAGS =
+BUILD   = build
+PREFIX  = /usr/local
+BINDIR  = $(PREFIX)/bin
+MANPREFIX = $(PREFIX)/share/man
+DESTDIR =
+BENCH_RECORDS = 1000000
+
+WARN   = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+         -D_POSIX_C_SOURCE=200809L
+ALL_CFLAGS = $(WARN) -Ilib $(CFLAGS)
+LIBS   = -lcrypto -lz -lpthread
+
+PROGS = refill-hash
+LIBOBJ = $(BUILD)/lib/cli.o $(BUILD)/lib/hash.o $(BUILD)/lib/io.o \
+         $(BUILD)/lib/json.o $(BUILD)/lib/out.o $(BUILD)/lib/prov.o \
+         $(BUILD)/lib/time.o $(BUILD)/lib/util.o
+MAN1 = man/man1/refill.1 man/man1/refill-hash.1 man/man1/refill-split.1
+MAN5 = man/man5/refill-prov.5
+MAN7 = man/man7/refill.7
+DEBS = zlib1g-dev libssl-dev bats mandoc clang libclang-rt-14-dev python3 \
+       gzip coreutils hyperfine jq miller time
+
+all: $(PROGS:%=$(BUILD)/%)
+
+$(BUILD)/lib/%.o: lib/%.c lib/refill.h
+	@mkdir -p $(BUILD)/lib
+	$(CC) $(ALL_CFLAGS) -c -o $@ lib/$*.c
+
+$(BUILD)/librefill.a: $(LIBOBJ)
+	rm -f $@
+	ar rcs $@ $(LIBOBJ)
+
+$(BUILD)/%: bin/%.c $(BUILD)/librefill.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ bin/$*.c $(BUILD)/librefill.a $(LIBS)
+
+$(BUILD)/unit: tests/unit.c $(BUILD)/librefill.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ tests/unit.c $(BUILD)/librefill.a $(LIBS)
+
+$(BUILD)/bench-gen: bench/gen.c
+	@mkdir -p $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ bench/gen.c
+
+check: all $(BUILD)/unit
+	$(BUILD)/unit tests/vectors
+	REFILL_BUILD=$(BUILD) bats tests
+	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
+
+# ASan and UBSan over the whole suite, in a separate build tree.
+sanitize:
+	$(MAKE) BUILD=build-san CC=clang \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    LDFLAGS="-fsanitize=address,undefined" check
+
+bench: all $(BUILD)/bench-gen
+	REFILL_BIN=$(BUILD) bench/run.sh $(BENCH_RECORDS)
+
+deps:
+	@missing=; for p in $(DEBS); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq $$missing; \
+	fi
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1 \
+	    $(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(MANPREFIX)/man7
+	for p in $(PROGS); do cp -f $(BUILD)/$$p $(DESTDIR)$(BINDIR)/$$p; \
+	    chmod 755 $(DESTDIR)$(BINDIR)/$$p; done
+	cp -f $(MAN1) $(DESTDIR)$(MANPREFIX)/man1/
+	cp -f $(MAN5) $(DESTDIR)$(MANPREFIX)/man5/
+	cp -f $(MAN7) $(DESTDIR)$(MANPREFIX)/man7/
+
+uninstall:
+	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$$p; done
+	for m in $(MAN1); do rm -f $(DESTDIR)$(MANPREFIX)/man1/$${m##*/}; done
+	for m in $(MAN5); do rm -f $(DESTDIR)$(MANPREFIX)/man5/$${m##*/}; done
+	for m in $(MAN7); do rm -f $(DESTDIR)$(MANPREFIX)/man7/$${m##*/}; done
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all check sanitize bench deps install uninstall clean

@@ -1,0 +1,318 @@
+/*
+ * refill-hash: canonical digests of NDJSON records, per record, per file
+ * and per dataset; and a check mode that reads its own output back.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "refill.h"
+
+enum mode { SUMS, RECORDS, CANONICAL };
+
+static rf_run run;
+static enum mode mode = SUMS;
+static rf_path *key;
+static rf_buf canon;
+static rf_sha256 *sha;
+
+static _Noreturn void
+usage(void)
+{
+	fprintf(stderr, "usage: refill-hash [-Cqrt] [--bad file] [-c file] "
+	    "[-k path] [--max-line size]\n"
+	    "                   [--progress] [--stats file] [file ...]\n");
+	exit(RF_EXIT_USAGE);
+}
+
+/*
+ * Digests (or canonicalises) every record of one input into sum.  Returns
+ * an exit status; on a bad record without --bad it stops at once.
+ */
+static int
+hash_file(const char *name, rf_dsum *sum)
+{
+	rf_reader *r;
+	rf_line ln;
+	rf_err e;
+	unsigned char d[RF_SHA256_LEN];
+	char hex[2 * RF_SHA256_LEN + 2];
+	int rc, status = RF_EXIT_OK;
+
+	rf_dsum_init(sum);
+	if (rf_reader_open(name, run.max_line, &r, &e) < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_IO;
+	}
+	while ((rc = rf_reader_next(r, &ln, &e)) > 0) {
+		const char *v = ln.p;
+		size_t vlen = ln.len;
+
+		if (rf_blank(ln.p, ln.len)) {
+			run.blank++;
+			continue;
+		}
+		run.records_in++;
+		if ((run.records_in & 4095) == 0) {
+			rf_run_tick(&run, rf_reader_pos(r));
+			if (ferror(stdout))
+				break;
+		}
+		canon.len = 0;
+		if (key != NULL) {
+			if (rf_json_validate(ln.p, ln.len, &e) < 0)
+				goto bad;
+			if (rf_json_get(ln.p, ln.len, key, &v, &vlen) < 0) {
+				snprintf(e.msg, sizeof e.msg, "missing key %s",
+				    rf_path_spec(key));
+				goto bad;
+			}
+		}
+		if (rf_json_canon(v, vlen, &canon, &e) < 0)
+			goto bad;
+		run.records_out++;
+		if (mode == CANONICAL) {
+			rf_buf_addc(&canon, '\n');
+			fwrite(canon.p, 1, canon.len, stdout);
+			continue;
+		}
+		rf_sha256_once(sha, canon.p, canon.len, d);
+		rf_dsum_add_digest(sum, d);
+		if (mode == RECORDS) {
+			rf_hex(d, RF_SHA256_LEN, hex);
+			hex[2 * RF_SHA256_LEN] = '\n';
+			fwrite(hex, 1, sizeof hex - 1, stdout);
+		}
+		continue;
+bad:
+		if ((status = rf_run_bad(&run, name, ln.lineno, ln.p, ln.len,
+		    e.msg)) != RF_EXIT_OK)
+			break;
+	}
+	if (rc < 0) {
+		rf_warnx("%s", e.msg);
+		status = rf_status(rc);
+	}
+	run.bytes_in += rf_reader_pos(r);
+	rf_reader_close(r);
+	return status;
+}
+
+static void
+print_sum(const rf_dsum *s, const char *name)
+{
+	char hex[65];
+
+	rf_dsum_hex(s, hex);
+	printf("%s  %llu  %s\n", hex, (unsigned long long)s->count, name);
+}
+
+/* Keeps the worst status: I/O beats bad data beats a failed check. */
+static int
+worse(int a, int b)
+{
+	static const int rank[] = { 0, 1, 0, 2, 3, 0 };
+
+	return rank[b] > rank[a] ? b : a;
+}
+
+/*
+ * Parses "DIGEST  COUNT  NAME".  NAME is everything after the second
+ * separator, so names with spaces work.
+ */
+static int
+parse_line(const char *p, size_t n, rf_dsum *want, char **name)
+{
+	const char *q, *end = p + n;
+	char num[24];
+	uint64_t count;
+
+	if (n < 64 + 2 + 1 + 2 + 1 || memcmp(p + 64, "  ", 2) != 0)
+		return -1;
+	q = memchr(p + 66, ' ', end - (p + 66));
+	if (q == NULL || q - (p + 66) >= (ptrdiff_t)sizeof num ||
+	    end - q < 3 || q[1] != ' ')
+		return -1;
+	memcpy(num, p + 66, q - (p + 66));
+	num[q - (p + 66)] = '\0';
+	if (rf_parse_uint(num, 0, UINT64_MAX, &count) < 0 ||
+	    rf_dsum_parse(p, 64, count, want) < 0 ||
+	    memchr(q + 2, '\0', end - (q + 2)) != NULL)
+		return -1;
+	if ((*name = strndup(q + 2, end - (q + 2))) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+check(const char *file)
+{
+	rf_reader *r;
+	rf_line ln;
+	rf_err e;
+	rf_dsum want, got, total;
+	uint64_t nlines = 0, failed = 0, lines = 0;
+	int rc, status = RF_EXIT_OK;
+
+	rf_dsum_init(&total);
+	if (rf_reader_open(file, RF_MAX_LINE_DEFAULT, &r, &e) < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_IO;
+	}
+	while ((rc = rf_reader_next(r, &ln, &e)) > 0) {
+		char *name;
+		int st;
+
+		if (rf_blank(ln.p, ln.len))
+			continue;
+		if (parse_line(ln.p, ln.len, &want, &name) < 0) {
+			rf_warnx("%s:%llu: malformed line", file,
+			    (unsigned long long)ln.lineno);
+			status = worse(status, RF_EXIT_DATA);
+			continue;
+		}
+		nlines++;
+		if (strcmp(name, "total") == 0 && lines > 0) {
+			got = total;
+			st = RF_EXIT_OK;
+		} else {
+			lines++;
+			st = hash_file(name, &got);
+			rf_dsum_merge(&total, &got);
+		}
+		if (st == RF_EXIT_IO)
+			printf("%s: FAILED open or read\n", name);
+		else if (st != RF_EXIT_OK || !rf_dsum_equal(&got, &want))
+			printf("%s: FAILED\n", name);
+		else
+			printf("%s: OK\n", name);
+		if (st == RF_EXIT_OK && !rf_dsum_equal(&got, &want)) {
+			failed++;
+			st = RF_EXIT_CHECK;
+		}
+		status = worse(status, st);
+		free(name);
+	}
+	if (rc < 0) {
+		rf_warnx("%s", e.msg);
+		status = worse(status, rf_status(rc));
+	}
+	rf_reader_close(r);
+	if (nlines == 0 && status == RF_EXIT_OK) {
+		rf_warnx("%s: no properly formatted lines found", file);
+		status = RF_EXIT_DATA;
+	}
+	if (failed > 0)
+		rf_warnx("WARNING: %llu of %llu computed digests did NOT match",
+		    (unsigned long long)failed, (unsigned long long)nlines);
+	return status;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "canonical", no_argument, NULL, 'C' },
+		{ "check", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "records", no_argument, NULL, 'r' },
+		{ "total", no_argument, NULL, 't' },
+		RF_RUN_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	static char *stdin_only[] = { "-", NULL };
+	const char *checkfile = NULL;
+	bool total = false;
+	rf_dsum sum, all;
+	rf_err e;
+	int ch, rc, status;
+
+	rf_run_init(&run, "refill-hash");
+	while ((ch = getopt_long(argc, argv, "Cc:hk:qrtV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'C':
+			mode = CANONICAL;
+			break;
+		case 'c':
+			checkfile = optarg;
+			break;
+		case 'h':
+			usage();
+		case 'k':
+			rf_path_free(key);
+			if (rf_path_compile(optarg, &key, &e) < 0) {
+				rf_warnx("--key: %s", e.msg);
+				return RF_EXIT_USAGE;
+			}
+			break;
+		case 'r':
+			mode = RECORDS;
+			break;
+		case 't':
+			total = true;
+			break;
+		case 'V':
+			return rf_print_version();
+		default:
+			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
+				return RF_EXIT_USAGE;
+			if (rc == 0)
+				usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	if (checkfile != NULL && (mode != SUMS || total || argc > 0)) {
+		rf_warnx("--check takes no file operands and no -C, -r or -t");
+		usage();
+	}
+	if (total && mode != SUMS) {
+		rf_warnx("--total applies to dataset digests only");
+		usage();
+	}
+	if (argc == 0) {
+		argc = 1;
+		argv = stdin_only;
+	}
+	if ((status = rf_run_start(&run, argc, argv)) != RF_EXIT_OK)
+		return status;
+	if ((sha = rf_sha256_new()) == NULL) {
+		rf_warnx("cannot initialise SHA-256");
+		return RF_EXIT_IO;
+	}
+	/* Output is one stream of small writes: batch them. */
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+
+	if (checkfile != NULL)
+		status = check(checkfile);
+	else {
+		rf_dsum_init(&all);
+		for (int i = 0; i < argc; i++) {
+			int st = hash_file(argv[i], &sum);
+			if (st == RF_EXIT_DATA) {
+				status = st;
+				break;
+			}
+			status = worse(status, st);
+			if (st != RF_EXIT_OK)
+				continue;
+			rf_dsum_merge(&all, &sum);
+			if (mode == SUMS)
+				print_sum(&sum, argv[i]);
+		}
+		if (total && status == RF_EXIT_OK)
+			print_sum(&all, "total");
+	}
+	if (status == RF_EXIT_OK || status == RF_EXIT_CHECK) {
+		if ((rc = rf_run_finish(&run, NULL)) != RF_EXIT_OK)
+			status = rc;
+	} else
+		rf_run_abort(&run);
+	rf_sha256_free(sha);
+	rf_buf_free(&canon);
+	rf_path_free(key);
+	return worse(status, rf_close_stdout());
+}

@@ -1,0 +1,289 @@
+/*
+ * What every record-reading program shares: diagnostics, the --bad
+ * quarantine, progress on a terminal and the --stats summary.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "refill.h"
+
+static const char *progname = "refill";
+
+void
+rf_setprog(const char *prog)
+{
+	progname = prog;
+}
+
+const char *
+rf_getprog(void)
+{
+	return progname;
+}
+
+void
+rf_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+rf_close_stdout(void)
+{
+	/* A full disk or a closed pipe shows up here, not at exit. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		rf_warnx("stdout: %s", strerror(errno ? errno : EIO));
+		return RF_EXIT_IO;
+	}
+	if (fclose(stdout) != 0) {
+		rf_warnx("stdout: %s", strerror(errno));
+		return RF_EXIT_IO;
+	}
+	return RF_EXIT_OK;
+}
+
+void
+rf_run_init(rf_run *r, const char *prog)
+{
+	memset(r, 0, sizeof *r);
+	r->prog = prog;
+	r->max_line = RF_MAX_LINE_DEFAULT;
+	rf_setprog(prog);
+}
+
+int
+rf_run_opt(rf_run *r, int ch, const char *arg)
+{
+	switch (ch) {
+	case RF_OPT_BAD:
+		r->bad_path = arg;
+		return 1;
+	case RF_OPT_MAX_LINE:
+		if (rf_parse_size(arg, &r->max_line) < 0) {
+			rf_warnx("--max-line: invalid size: %s", arg);
+			return -1;
+		}
+		return 1;
+	case RF_OPT_PROGRESS:
+		r->progress = 1;
+		return 1;
+	case RF_OPT_STATS:
+		r->stats_path = arg;
+		return 1;
+	case 'q':
+		r->progress = -1;
+		return 1;
+	}
+	return 0;
+}
+
+int
+rf_print_version(void)
+{
+	printf("%s %s\n", progname, RF_VERSION);
+	return rf_close_stdout();
+}
+
+int
+rf_run_start(rf_run *r, int ninputs, char **inputs)
+{
+	rf_err e;
+
+	r->t0 = r->tlast = rf_now();
+	r->show = r->progress > 0 ||
+	    (r->progress == 0 && isatty(STDERR_FILENO));
+	for (int i = 0; i < ninputs; i++) {
+		struct stat st;
+		if (strcmp(inputs[i], "-") != 0 && stat(inputs[i], &st) == 0 &&
+		    S_ISREG(st.st_mode))
+			r->bytes_total += st.st_size;
+	}
+	if (r->bad_path != NULL) {
+		size_t n = strlen(r->bad_path);
+		int lvl = n > 3 && strcmp(r->bad_path + n - 3, ".gz") == 0 ? 6 : -1;
+		if (rf_out_create(r->bad_path, lvl, &r->bad, &e) < 0) {
+			rf_warnx("%s", e.msg);
+			return RF_EXIT_IO;
+		}
+	}
+	return RF_EXIT_OK;
+}
+
+static void
+base64(rf_buf *b, const unsigned char *p, size_t n)
+{
+	static const char t[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = p[i] << 16;
+		if (i + 1 < n)
+			v |= p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		char o[4] = { t[v >> 18], t[v >> 12 & 63],
+		    i + 1 < n ? t[v >> 6 & 63] : '=', i + 2 < n ? t[v & 63] : '=' };
+		rf_buf_add(b, o, 4);
+	}
+}
+
+int
+rf_run_bad(rf_run *r, const char *file, uint64_t lineno, const char *line,
+    size_t len, const char *why)
+{
+	rf_buf b = { 0 };
+	rf_err e;
+	char num[32];
+	int rc;
+
+	if (r->bad == NULL) {
+		rf_warnx("%s:%llu: %s", file, (unsigned long long)lineno, why);
+		return RF_EXIT_DATA;
+	}
+	r->quarantined++;
+	rf_buf_add(&b, "{\"file\":", 8);
+	rf_json_addstr(&b, file, strlen(file));
+	snprintf(num, sizeof num, ",\"line\":%llu,\"reason\":",
+	    (unsigned long long)lineno);
+	rf_buf_add(&b, num, strlen(num));
+	rf_json_addstr(&b, why, strlen(why));
+	if (rf_utf8_valid(line, len)) {
+		rf_buf_add(&b, ",\"text\":", 8);
+		rf_json_addstr(&b, line, len);
+	} else {
+		rf_buf_add(&b, ",\"base64\":\"", 11);
+		base64(&b, (const unsigned char *)line, len);
+		rf_buf_addc(&b, '"');
+	}
+	if (rf_buf_add(&b, "}\n", 2) < 0) {
+		rf_buf_free(&b);
+		rf_warnx("out of memory");
+		return RF_EXIT_IO;
+	}
+	rc = rf_out_write(r->bad, b.p, b.len, &e);
+	rf_buf_free(&b);
+	if (rc < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_IO;
+	}
+	return 0;
+}
+
+static void
+human(double v, char *dst, size_t n)
+{
+	static const char *u[] = { "", "k", "M", "G", "T" };
+	int i = 0;
+
+	while (v >= 1000 && i < 4) {
+		v /= 1000;
+		i++;
+	}
+	snprintf(dst, n, i ? "%.1f%s" : "%.0f%s", v, u[i]);
+}
+
+void
+rf_run_tick(rf_run *r, uint64_t pos)
+{
+	char recs[16], bytes[16], rate[16], eta[32] = "";
+	double now, el;
+	uint64_t done;
+
+	r->cur_pos = pos;
+	if (!r->show)
+		return;
+	now = rf_now();
+	if (now - r->tlast < 0.25)
+		return;
+	r->tlast = now;
+	el = now - r->t0;
+	done = r->bytes_in + pos;
+	human(r->records_in, recs, sizeof recs);
+	human(done, bytes, sizeof bytes);
+	human(el > 0 ? done / el : 0, rate, sizeof rate);
+	if (r->bytes_total > done && done > 0) {
+		unsigned s = (unsigned)((r->bytes_total - done) / (done / el));
+		snprintf(eta, sizeof eta, ", ETA %u:%02u:%02u", s / 3600,
+		    s / 60 % 60, s % 60);
+	}
+	fprintf(stderr, "\r%s: %s records, %sB, %sB/s%s\033[K", r->prog, recs,
+	    bytes, rate, eta);
+	r->showed = true;
+}
+
+int
+rf_run_finish(rf_run *r, const char *extra)
+{
+	rf_err e;
+	int status = RF_EXIT_OK;
+	double el = rf_now() - r->t0;
+
+	if (r->showed)
+		fputc('\n', stderr);
+	if (r->bad != NULL) {
+		if (rf_out_commit(r->bad, &e) < 0) {
+			rf_warnx("%s", e.msg);
+			status = RF_EXIT_IO;
+		}
+		rf_out_free(r->bad);
+		r->bad = NULL;
+	}
+	if (r->quarantined > 0 && r->progress >= 0)
+		rf_warnx("%llu records in, %llu out, %llu quarantined to %s",
+		    (unsigned long long)r->records_in,
+		    (unsigned long long)r->records_out,
+		    (unsigned long long)r->quarantined, r->bad_path);
+	if (r->stats_path != NULL && status == RF_EXIT_OK) {
+		rf_out *o = NULL;
+		char *s = NULL;
+		size_t sn = 0;
+		FILE *f = open_memstream(&s, &sn);
+		if (f == NULL) {
+			rf_warnx("out of memory");
+			return RF_EXIT_IO;
+		}
+		fprintf(f, "{\"program\":\"%s\",\"version\":\"%s\","
+		    "\"records_in\":%llu,\"records_out\":%llu,"
+		    "\"quarantined\":%llu,\"blank\":%llu,\"bytes_in\":%llu,"
+		    "\"seconds\":%.3f%s%s}\n", r->prog, RF_VERSION,
+		    (unsigned long long)r->records_in,
+		    (unsigned long long)r->records_out,
+		    (unsigned long long)r->quarantined,
+		    (unsigned long long)r->blank,
+		    (unsigned long long)r->bytes_in, el,
+		    extra != NULL && *extra ? "," : "", extra ? extra : "");
+		fclose(f);
+		int rc = rf_out_create(r->stats_path, -1, &o, &e);
+		if (rc == 0 && (rc = rf_out_write(o, s, sn, &e)) < 0)
+			rf_out_abort(o);
+		else if (rc == 0) {
+			rc = rf_out_commit(o, &e);
+			rf_out_free(o);
+		}
+		if (rc < 0) {
+			rf_warnx("%s", e.msg);
+			status = RF_EXIT_IO;
+		}
+		free(s);
+	}
+	return status;
+}
+
+void
+rf_run_abort(rf_run *r)
+{
+	if (r->showed)
+		fputc('\n', stderr);
+	if (r->bad != NULL)
+		rf_out_abort(r->bad);
+	r->bad = NULL;
+}

@@ -1,0 +1,1103 @@
+/*
+ * JSON: one recursive-descent parser serves both validation and RFC 8785
+ * canonicalisation.  With out == NULL it builds nothing; with an output
+ * buffer it writes canonical bytes as it goes and sorts each object's
+ * members in place when the object closes, so no tree is ever built.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "refill.h"
+
+typedef unsigned char uchar;
+
+struct member {
+	const uchar *k;		/* decoded name (UTF-8) */
+	size_t klen;
+	size_t koff;		/* offset in keys when the name had escapes */
+	bool esc;
+	size_t off, len;	/* the member's canonical text in out */
+};
+
+struct jp {
+	const uchar *s, *p, *end;
+	rf_buf *out;
+	rf_err *e;
+	int depth;
+	struct member *mem;
+	size_t nmem, capmem;
+	rf_buf keys;		/* decoded names that had escapes */
+	rf_buf tmp;		/* scratch for reordering members */
+	rf_buf num;		/* scratch for long numbers */
+};
+
+static int
+fail(struct jp *c, const char *what)
+{
+	return rf_seterr(c->e, RF_EDATA, "invalid JSON at byte %zu: %s",
+	    (size_t)(c->p - c->s) + 1, what);
+}
+
+static void
+ws(struct jp *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' ||
+	    *c->p == '\n' || *c->p == '\r'))
+		c->p++;
+}
+
+static int
+emit(struct jp *c, const void *p, size_t n)
+{
+	if (c->out != NULL && rf_buf_add(c->out, p, n) < 0)
+		return rf_seterr(c->e, RF_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Length of the UTF-8 sequence at p (RFC 3629), or 0 if it is invalid. */
+static size_t
+utf8_len(const uchar *p, const uchar *end)
+{
+	uchar b = p[0];
+	size_t n = end - p;
+
+	if (b < 0x80)
+		return 1;
+	if (b >= 0xC2 && b <= 0xDF)
+		return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+	if (b >= 0xE0 && b <= 0xEF) {
+		uchar lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
+		return n >= 3 && p[1] >= lo && p[1] <= hi &&
+		    (p[2] & 0xC0) == 0x80 ? 3 : 0;
+	}
+	if (b >= 0xF0 && b <= 0xF4) {
+		uchar lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
+		return n >= 4 && p[1] >= lo && p[1] <= hi &&
+		    (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
+bool
+rf_utf8_valid(const char *s, size_t n)
+{
+	const uchar *p = (const uchar *)s, *end = p + n;
+
+	while (p < end) {
+		size_t k = utf8_len(p, end);
+		if (k == 0)
+			return false;
+		p += k;
+	}
+	return true;
+}
+
+static int
+hex4(const uchar *p, unsigned *v)
+{
+	unsigned x = 0;
+
+	for (int i = 0; i < 4; i++) {
+		uchar h = p[i];
+		x <<= 4;
+		if (h >= '0' && h <= '9')
+			x |= h - '0';
+		else if (h >= 'a' && h <= 'f')
+			x |= h - 'a' + 10;
+		else if (h >= 'A' && h <= 'F')
+			x |= h - 'A' + 10;
+		else
+			return -1;
+	}
+	*v = x;
+	return 0;
+}
+
+static size_t
+put_utf8(uchar *d, unsigned cp)
+{
+	if (cp < 0x80) {
+		d[0] = cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		d[0] = 0xC0 | cp >> 6;
+		d[1] = 0x80 | (cp & 0x3F);
+		return 2;
+	}
+	if (cp < 0x10000) {
+		d[0] = 0xE0 | cp >> 12;
+		d[1] = 0x80 | (cp >> 6 & 0x3F);
+		d[2] = 0x80 | (cp & 0x3F);
+		return 3;
+	}
+	d[0] = 0xF0 | cp >> 18;
+	d[1] = 0x80 | (cp >> 12 & 0x3F);
+	d[2] = 0x80 | (cp >> 6 & 0x3F);
+	d[3] = 0x80 | (cp & 0x3F);
+	return 4;
+}
+
+/*
+ * Decodes the escape at p (just after the backslash) into d.  Returns the
+ * input bytes consumed and sets *dn, or 0 on error (reason in *why).
+ */
+static size_t
+unescape1(const uchar *p, const uchar *end, uchar *d, size_t *dn,
+    const char **why)
+{
+	unsigned cp, lo;
+
+	if (p >= end) {
+		*why = "unterminated string";
+		return 0;
+	}
+	*dn = 1;
+	switch (*p) {
+	case '"': case '\\': case '/':
+		d[0] = *p;
+		return 1;
+	case 'b': d[0] = '\b'; return 1;
+	case 'f': d[0] = '\f'; return 1;
+	case 'n': d[0] = '\n'; return 1;
+	case 'r': d[0] = '\r'; return 1;
+	case 't': d[0] = '\t'; return 1;
+	case 'u':
+		break;
+	default:
+		*why = "invalid escape";
+		return 0;
+	}
+	if (end - p < 5 || hex4(p + 1, &cp) < 0) {
+		*why = "invalid \\u escape";
+		return 0;
+	}
+	if (cp >= 0xDC00 && cp <= 0xDFFF) {
+		*why = "lone surrogate escape";
+		return 0;
+	}
+	if (cp >= 0xD800 && cp <= 0xDBFF) {
+		if (end - p < 11 || p[5] != '\\' || p[6] != 'u' ||
+		    hex4(p + 7, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF) {
+			*why = "lone surrogate escape";
+			return 0;
+		}
+		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+		*dn = put_utf8(d, cp);
+		return 11;
+	}
+	*dn = put_utf8(d, cp);
+	return 5;
+}
+
+/* Characters that end the fast scan inside a string. */
+static const uchar special[256] = {
+	1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+	0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+	0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
+	0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+	1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+	1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+	1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+	1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+};
+
+static int
+addesc(rf_buf *b, const uchar *p, size_t n)
+{
+	static const char hexd[] = "0123456789abcdef";
+	size_t i = 0;
+
+	while (i < n) {
+		size_t j = i;
+		while (j < n && p[j] >= 0x20 && p[j] != '"' && p[j] != '\\')
+			j++;
+		if (rf_buf_add(b, p + i, j - i) < 0)
+			return RF_ENOMEM;
+		if (j == n)
+			break;
+		char e[6] = { '\\', 0 };
+		size_t en = 2;
+		switch (p[j]) {
+		case '"': e[1] = '"'; break;
+		case '\\': e[1] = '\\'; break;
+		case '\b': e[1] = 'b'; break;
+		case '\f': e[1] = 'f'; break;
+		case '\n': e[1] = 'n'; break;
+		case '\r': e[1] = 'r'; break;
+		case '\t': e[1] = 't'; break;
+		default:
+			e[1] = 'u'; e[2] = '0'; e[3] = '0';
+			e[4] = hexd[p[j] >> 4]; e[5] = hexd[p[j] & 15];
+			en = 6;
+		}
+		if (rf_buf_add(b, e, en) < 0)
+			return RF_ENOMEM;
+		i = j + 1;
+	}
+	return 0;
+}
+
+int
+rf_json_addstr(rf_buf *b, const char *s, size_t n)
+{
+	if (rf_buf_addc(b, '"') < 0 || addesc(b, (const uchar *)s, n) < 0 ||
+	    rf_buf_addc(b, '"') < 0)
+		return RF_ENOMEM;
+	return 0;
+}
+
+/*
+ * Parses a string at c->p (on the opening quote).  When dec is not NULL
+ * and the string has escapes, its decoded bytes are appended to dec.
+ * *esc tells whether it had escapes; [*raw, *rawlen) is the inner text.
+ */
+static int
+string(struct jp *c, rf_buf *dec, bool *esc, const uchar **raw, size_t *rawlen)
+{
+	const uchar *start = ++c->p, *end = c->end;
+	const uchar *p = start;
+	bool hasesc = false;
+
+	for (;;) {
+		while (p < end && !special[*p])
+			p++;
+		if (p >= end) {
+			c->p = p;
+			return fail(c, "unterminated string");
+		}
+		if (*p == '"')
+			break;
+		if (*p == '\\') {
+			uchar d[4];
+			size_t dn;
+			const char *why;
+			size_t k = unescape1(p + 1, end, d, &dn, &why);
+			if (k == 0) {
+				c->p = p;
+				return fail(c, why);
+			}
+			hasesc = true;
+			p += 1 + k;
+			continue;
+		}
+		if (*p < 0x20) {
+			c->p = p;
+			return fail(c, "control character in string");
+		}
+		size_t k = utf8_len(p, end);
+		if (k == 0) {
+			c->p = p;
+			return rf_seterr(c->e, RF_EDATA,
+			    "invalid UTF-8 at byte %zu", (size_t)(p - c->s) + 1);
+		}
+		p += k;
+	}
+	*esc = hasesc;
+	*raw = start;
+	*rawlen = p - start;
+	c->p = p + 1;
+	if (hasesc && dec != NULL) {
+		const uchar *q = start;
+		while (q < p) {
+			const uchar *bs = memchr(q, '\\', p - q);
+			if (bs == NULL)
+				bs = p;
+			if (rf_buf_add(dec, q, bs - q) < 0)
+				return rf_seterr(c->e, RF_ENOMEM, "out of memory");
+			if (bs == p)
+				break;
+			uchar d[4];
+			size_t dn;
+			const char *why;
+			size_t k = unescape1(bs + 1, p, d, &dn, &why);
+			if (rf_buf_add(dec, d, dn) < 0)
+				return rf_seterr(c->e, RF_ENOMEM, "out of memory");
+			q = bs + 1 + k;
+		}
+	}
+	return 0;
+}
+
+/* A string value: validated, and re-encoded in canonical form if emitting. */
+static int
+strval(struct jp *c)
+{
+	const uchar *raw;
+	size_t rawlen, mark;
+	bool esc;
+	int rc;
+
+	if (c->out == NULL)
+		return string(c, NULL, &esc, &raw, &rawlen);
+	mark = c->keys.len;
+	if ((rc = string(c, &c->keys, &esc, &raw, &rawlen)) < 0)
+		return rc;
+	if (!esc)
+		rc = emit(c, raw - 1, rawlen + 2);
+	else {
+		rc = rf_json_addstr(c->out, c->keys.p + mark, c->keys.len - mark);
+		if (rc < 0)
+			rc = rf_seterr(c->e, RF_ENOMEM, "out of memory");
+	}
+	c->keys.len = mark;
+	return rc;
+}
+
+/* Writes ECMAScript Number::toString of 0.D x 10^n (D has k digits). */
+static size_t
+es_format(char *dst, bool neg, const char *D, int k, int n)
+{
+	char *q = dst;
+
+	if (neg)
+		*q++ = '-';
+	if (k <= n && n <= 21) {
+		memcpy(q, D, k);
+		q += k;
+		memset(q, '0', n - k);
+		q += n - k;
+	} else if (0 < n && n <= 21) {
+		memcpy(q, D, n);
+		q += n;
+		*q++ = '.';
+		memcpy(q, D + n, k - n);
+		q += k - n;
+	} else if (-6 < n && n <= 0) {
+		*q++ = '0';
+		*q++ = '.';
+		memset(q, '0', -n);
+		q += -n;
+		memcpy(q, D, k);
+		q += k;
+	} else {
+		int x = n - 1;
+		*q++ = D[0];
+		if (k > 1) {
+			*q++ = '.';
+			memcpy(q, D + 1, k - 1);
+			q += k - 1;
+		}
+		*q++ = 'e';
+		*q++ = x < 0 ? '-' : '+';
+		if (x < 0)
+			x = -x;
+		char t[8];
+		int tn = 0;
+		do
+			t[tn++] = '0' + x % 10;
+		while ((x /= 10) != 0);
+		while (tn > 0)
+			*q++ = t[--tn];
+	}
+	return q - dst;
+}
+
+size_t
+rf_fmt_double(double d, char *dst)
+{
+	char buf[40], D[20];
+	int k = 0, e;
+
+	if (isnan(d) || isinf(d))
+		return 0;
+	if (d == 0) {
+		dst[0] = '0';
+		return 1;
+	}
+	/*
+	 * The shortest digits that round-trip.  If 15 digits round-trip, the
+	 * correctly rounded 15-digit form is the shortest one padded with
+	 * zeros (15-digit decimals are spaced wider than a double's ulp), so
+	 * at most three tries are needed: 15, 16, 17 significant digits.
+	 */
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, sizeof buf, "%.*e", prec - 1, fabs(d));
+		if (strtod(buf, NULL) == fabs(d) || prec == 17)
+			break;
+	}
+	const char *p = buf;
+	for (; *p != 'e'; p++)
+		if (*p != '.')
+			D[k++] = *p;
+	e = atoi(p + 1);
+	while (k > 1 && D[k - 1] == '0')
+		k--;
+	return es_format(dst, d < 0, D, k, e + 1);
+}
+
+static int
+number(struct jp *c)
+{
+	const uchar *start = c->p, *p = c->p, *end = c->end;
+	const uchar *ib, *ie, *fb = NULL, *fe = NULL;
+	bool neg = false;
+	long long ex = 0;
+
+	if (*p == '-') {
+		neg = true;
+		p++;
+	}
+	ib = p;
+	if (p < end && *p == '0')
+		p++;
+	else if (p < end && *p >= '1' && *p <= '9')
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	else {
+		c->p = p;
+		return fail(c, "invalid number");
+	}
+	ie = p;
+	if (p < end && *p == '.') {
+		fb = ++p;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+		fe = p;
+		if (fe == fb) {
+			c->p = p;
+			return fail(c, "invalid number");
+		}
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		bool eneg = false;
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			eneg = *p++ == '-';
+		if (p >= end || *p < '0' || *p > '9') {
+			c->p = p;
+			return fail(c, "invalid number");
+		}
+		while (p < end && *p >= '0' && *p <= '9') {
+			if (ex < 100000000)
+				ex = ex * 10 + (*p - '0');
+			p++;
+		}
+		if (eneg)
+			ex = -ex;
+	}
+	c->p = p;
+
+	/* Significant digits D and n with value 0.D x 10^n. */
+	char D[16];
+	int k = 0, lead = 0, total = 0, lastnz = -1;
+	bool seen = false;
+	long long ni = ie - ib;
+	for (int part = 0; part < 2; part++) {
+		const uchar *q = part ? fb : ib, *qe = part ? fe : ie;
+		for (; q != NULL && q < qe; q++, total++) {
+			if (!seen) {
+				if (*q == '0') {
+					lead++;
+					continue;
+				}
+				seen = true;
+			}
+			if (*q != '0')
+				lastnz = total;
+			if (k < 16)
+				D[k] = *q;
+			k++;
+		}
+	}
+	if (!seen)
+		return emit(c, "0", 1);
+	k = lastnz - lead + 1;
+	long long n = ni - lead + ex;
+	if (k <= 15 && n > -300 && n <= 300) {
+		/* Up to 15 digits round-trip through a double unchanged. */
+		if (c->out == NULL)
+			return 0;
+		char o[48];
+		size_t on = es_format(o, neg, D, k, (int)n);
+		return emit(c, o, on);
+	}
+	if (c->out == NULL && n > -300 && n <= 300)
+		return 0;
+
+	c->num.len = 0;
+	if (rf_buf_add(&c->num, start, p - start) < 0 ||
+	    rf_buf_addc(&c->num, '\0') < 0)
+		return rf_seterr(c->e, RF_ENOMEM, "out of memory");
+	double d = strtod(c->num.p, NULL);
+	if (isinf(d)) {
+		c->p = start;
+		return rf_seterr(c->e, RF_EDATA, "number out of range at byte %zu",
+		    (size_t)(start - c->s) + 1);
+	}
+	if (c->out == NULL)
+		return 0;
+	char o[40];
+	size_t on = rf_fmt_double(d, o);
+	return emit(c, o, on);
+}
+
+/*
+ * RFC 8785 orders names by their UTF-16 code units.  UTF-8 byte order is
+ * code point order, which differs only where a supplementary character
+ * (4-byte UTF-8, a surrogate pair in UTF-16) meets U+E000..U+FFFF.
+ */
+static int
+keycmp(const uchar *a, size_t al, const uchar *b, size_t bl)
+{
+	size_t n = al < bl ? al : bl;
+
+	for (size_t i = 0; i < n; i++) {
+		if (a[i] == b[i])
+			continue;
+		if (a[i] >= 0xF0 && (b[i] == 0xEE || b[i] == 0xEF))
+			return -1;
+		if (b[i] >= 0xF0 && (a[i] == 0xEE || a[i] == 0xEF))
+			return 1;
+		return a[i] < b[i] ? -1 : 1;
+	}
+	return al < bl ? -1 : al > bl;
+}
+
+static int
+memcmpf(const void *x, const void *y)
+{
+	const struct member *a = x, *b = y;
+	return keycmp(a->k, a->klen, b->k, b->klen);
+}
+
+static int dupkey(struct jp *c, const struct member *m);
+
+/* Checks names for duplicates and, when emitting, writes members sorted. */
+static int
+close_object(struct jp *c, size_t first, size_t keymark, size_t objoff)
+{
+	struct member *m = c->mem + first;
+	size_t n = c->nmem - first;
+	bool sorted = true;
+
+	for (size_t i = 0; i < n; i++)
+		if (m[i].esc)
+			m[i].k = (const uchar *)c->keys.p + m[i].koff;
+	for (size_t i = 1; i < n; i++) {
+		int r = keycmp(m[i - 1].k, m[i - 1].klen, m[i].k, m[i].klen);
+		if (r == 0)
+			return dupkey(c, &m[i]);
+		if (r > 0)
+			sorted = false;
+	}
+	if (!sorted) {
+		if (c->out == NULL && n <= 8) {
+			for (size_t i = 0; i < n; i++)
+				for (size_t j = i + 1; j < n; j++)
+					if (keycmp(m[i].k, m[i].klen, m[j].k,
+					    m[j].klen) == 0)
+						return dupkey(c, &m[j]);
+		} else {
+			qsort(m, n, sizeof *m, memcmpf);
+			for (size_t i = 1; i < n; i++)
+				if (keycmp(m[i - 1].k, m[i - 1].klen, m[i].k,
+				    m[i].klen) == 0)
+					return dupkey(c, &m[i]);
+		}
+		if (c->out != NULL) {
+			/* Rewrite the members' text in sorted order. */
+			size_t from = objoff + 1, len = c->out->len - 1 - from;
+			c->tmp.len = 0;
+			if (rf_buf_add(&c->tmp, c->out->p + from, len) < 0)
+				return rf_seterr(c->e, RF_ENOMEM, "out of memory");
+			char *w = c->out->p + from;
+			for (size_t i = 0; i < n; i++) {
+				if (i > 0)
+					*w++ = ',';
+				memcpy(w, c->tmp.p + (m[i].off - from), m[i].len);
+				w += m[i].len;
+			}
+		}
+	}
+	c->nmem = first;
+	c->keys.len = keymark;
+	return 0;
+}
+
+static int
+dupkey(struct jp *c, const struct member *m)
+{
+	rf_buf b = { 0 };
+	int rc;
+
+	if (rf_json_addstr(&b, (const char *)m->k, m->klen < 200 ? m->klen : 200) < 0 ||
+	    rf_buf_addc(&b, '\0') < 0)
+		rc = rf_seterr(c->e, RF_EDATA, "duplicate key");
+	else
+		rc = rf_seterr(c->e, RF_EDATA, "duplicate key %s", b.p);
+	rf_buf_free(&b);
+	return rc;
+}
+
+static int value(struct jp *c);
+
+static int
+object(struct jp *c)
+{
+	size_t first = c->nmem, keymark = c->keys.len;
+	size_t objoff = c->out != NULL ? c->out->len : 0;
+	int rc;
+
+	c->p++;
+	if ((rc = emit(c, "{", 1)) < 0)
+		return rc;
+	ws(c);
+	if (c->p < c->end && *c->p == '}') {
+		c->p++;
+		return emit(c, "}", 1);
+	}
+	for (;;) {
+		if (c->p >= c->end || *c->p != '"')
+			return fail(c, "expected a member name");
+		if (c->nmem == c->capmem) {
+			size_t nc = c->capmem ? 2 * c->capmem : 64;
+			struct member *nm = realloc(c->mem, nc * sizeof *nm);
+			if (nm == NULL)
+				return rf_seterr(c->e, RF_ENOMEM, "out of memory");
+			c->mem = nm;
+			c->capmem = nc;
+		}
+		struct member *m = &c->mem[c->nmem++];
+		size_t koff = c->keys.len;
+		const uchar *raw;
+		size_t rawlen;
+		bool esc;
+		if (c->nmem - first > 1 && (rc = emit(c, ",", 1)) < 0)
+			return rc;
+		m->off = c->out != NULL ? c->out->len : 0;
+		if ((rc = string(c, &c->keys, &esc, &raw, &rawlen)) < 0)
+			return rc;
+		m->esc = esc;
+		if (esc) {
+			m->koff = koff;
+			m->klen = c->keys.len - koff;
+			if (c->out != NULL && rf_json_addstr(c->out,
+			    c->keys.p + koff, m->klen) < 0)
+				return rf_seterr(c->e, RF_ENOMEM, "out of memory");
+		} else {
+			m->k = raw;
+			m->klen = rawlen;
+			if ((rc = emit(c, raw - 1, rawlen + 2)) < 0)
+				return rc;
+		}
+		ws(c);
+		if (c->p >= c->end || *c->p != ':')
+			return fail(c, "expected ':'");
+		c->p++;
+		if ((rc = emit(c, ":", 1)) < 0)
+			return rc;
+		if ((rc = value(c)) < 0)
+			return rc;
+		/* value() may have moved c->mem. */
+		m = &c->mem[c->nmem - 1];
+		if (c->out != NULL)
+			m->len = c->out->len - m->off;
+		ws(c);
+		if (c->p < c->end && *c->p == ',') {
+			c->p++;
+			ws(c);
+			continue;
+		}
+		if (c->p < c->end && *c->p == '}') {
+			c->p++;
+			if ((rc = emit(c, "}", 1)) < 0)
+				return rc;
+			return close_object(c, first, keymark, objoff);
+		}
+		return fail(c, "expected ',' or '}'");
+	}
+}
+
+static int
+array(struct jp *c)
+{
+	int rc;
+
+	c->p++;
+	if ((rc = emit(c, "[", 1)) < 0)
+		return rc;
+	ws(c);
+	if (c->p < c->end && *c->p == ']') {
+		c->p++;
+		return emit(c, "]", 1);
+	}
+	for (;;) {
+		if ((rc = value(c)) < 0)
+			return rc;
+		ws(c);
+		if (c->p < c->end && *c->p == ',') {
+			c->p++;
+			if ((rc = emit(c, ",", 1)) < 0)
+				return rc;
+			continue;
+		}
+		if (c->p < c->end && *c->p == ']') {
+			c->p++;
+			return emit(c, "]", 1);
+		}
+		return fail(c, "expected ',' or ']'");
+	}
+}
+
+static int
+literal(struct jp *c, const char *lit, size_t n)
+{
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+		return fail(c, "invalid literal");
+	c->p += n;
+	return emit(c, lit, n);
+}
+
+static int
+value(struct jp *c)
+{
+	int rc;
+
+	ws(c);
+	if (c->p >= c->end)
+		return fail(c, "expected a value");
+	switch (*c->p) {
+	case '{':
+	case '[':
+		if (++c->depth > RF_JSON_MAX_DEPTH)
+			return rf_seterr(c->e, RF_EDATA,
+			    "nesting deeper than %d at byte %zu",
+			    RF_JSON_MAX_DEPTH, (size_t)(c->p - c->s) + 1);
+		rc = *c->p == '{' ? object(c) : array(c);
+		c->depth--;
+		return rc;
+	case '"':
+		return strval(c);
+	case 't':
+		return literal(c, "true", 4);
+	case 'f':
+		return literal(c, "false", 5);
+	case 'n':
+		return literal(c, "null", 4);
+	default:
+		if (*c->p == '-' || (*c->p >= '0' && *c->p <= '9'))
+			return number(c);
+		if (*c->p >= 0x80 && utf8_len(c->p, c->end) == 0)
+			return rf_seterr(c->e, RF_EDATA,
+			    "invalid UTF-8 at byte %zu", (size_t)(c->p - c->s) + 1);
+		return fail(c, "expected a value");
+	}
+}
+
+/*
+ * The parser's scratch space is kept per thread between calls, so the hot
+ * path allocates nothing once it has warmed up.
+ */
+static _Thread_local struct jp scratch;
+
+static int
+parse(const char *buf, size_t len, rf_buf *out, rf_err *e)
+{
+	struct jp *c = &scratch;
+	size_t mark = out != NULL ? out->len : 0;
+	int rc;
+
+	c->s = c->p = (const uchar *)buf;
+	c->end = c->s + len;
+	c->out = out;
+	c->e = e;
+	c->depth = 0;
+	c->nmem = 0;
+	c->keys.len = 0;
+	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+		rc = rf_seterr(e, RF_EDATA, "byte-order mark at byte 1");
+	else if ((rc = value(c)) == 0) {
+		ws(c);
+		if (c->p != c->end)
+			rc = fail(c, "unexpected data after the value");
+	}
+	if (rc < 0 && out != NULL)
+		out->len = mark;
+	return rc;
+}
+
+int
+rf_json_validate(const char *buf, size_t len, rf_err *e)
+{
+	return parse(buf, len, NULL, e);
+}
+
+int
+rf_json_canon(const char *buf, size_t len, rf_buf *out, rf_err *e)
+{
+	return parse(buf, len, out, e);
+}
+
+int
+rf_json_unescape(const char *tok, size_t len, rf_buf *out)
+{
+	const uchar *p = (const uchar *)tok + 1, *end = (const uchar *)tok + len - 1;
+
+	while (p < end) {
+		const uchar *bs = memchr(p, '\\', end - p);
+		if (bs == NULL)
+			bs = end;
+		if (rf_buf_add(out, p, bs - p) < 0)
+			return RF_ENOMEM;
+		if (bs == end)
+			break;
+		uchar d[4];
+		size_t dn;
+		const char *why;
+		size_t k = unescape1(bs + 1, end, d, &dn, &why);
+		if (k == 0)
+			return RF_EDATA;
+		if (rf_buf_add(out, d, dn) < 0)
+			return RF_ENOMEM;
+		p = bs + 1 + k;
+	}
+	return 0;
+}
+
+/* ---- field paths ---------------------------------------------------- */
+
+struct seg {
+	char *name;
+	size_t len;
+	long long idx;		/* >= 0 when the segment can index an array */
+};
+
+struct rf_path {
+	char *spec;
+	size_t n;
+	struct seg seg[];
+};
+
+static long long
+segidx(const char *s, size_t n)
+{
+	long long v = 0;
+
+	if (n == 0 || n > 15 || (n > 1 && s[0] == '0'))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+int
+rf_path_compile(const char *spec, rf_path **out, rf_err *e)
+{
+	bool ptr = spec[0] == '/' || spec[0] == '\0';
+	size_t len = strlen(spec), n = 0;
+	rf_path *p;
+
+	if (spec[0] == '\0')
+		n = 0;
+	else if (ptr) {
+		for (size_t i = 0; i < len; i++)
+			n += spec[i] == '/';
+	} else {
+		n = 1;
+		for (size_t i = 0; i < len; i++)
+			n += spec[i] == '.';
+	}
+	p = calloc(1, sizeof *p + n * sizeof p->seg[0]);
+	if (p == NULL || (p->spec = strdup(spec)) == NULL) {
+		free(p);
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	}
+	p->n = n;
+	const char *s = ptr ? spec + 1 : spec;
+	for (size_t i = 0; i < n; i++) {
+		const char *t = strchr(s, ptr ? '/' : '.');
+		size_t sl = t != NULL ? (size_t)(t - s) : strlen(s);
+		struct seg *g = &p->seg[i];
+		if ((g->name = malloc(sl + 1)) == NULL) {
+			rf_path_free(p);
+			return rf_seterr(e, RF_ENOMEM, "out of memory");
+		}
+		if (!ptr) {
+			if (sl == 0) {
+				rf_path_free(p);
+				return rf_seterr(e, RF_EUSAGE,
+				    "empty segment in field path '%s'", spec);
+			}
+			memcpy(g->name, s, sl);
+			g->len = sl;
+		} else {
+			size_t w = 0;
+			for (size_t j = 0; j < sl; j++) {
+				if (s[j] != '~') {
+					g->name[w++] = s[j];
+					continue;
+				}
+				if (j + 1 < sl && (s[j + 1] == '0' || s[j + 1] == '1')) {
+					g->name[w++] = s[j + 1] == '0' ? '~' : '/';
+					j++;
+					continue;
+				}
+				rf_path_free(p);
+				return rf_seterr(e, RF_EUSAGE,
+				    "bad '~' escape in JSON Pointer '%s'", spec);
+			}
+			g->len = w;
+		}
+		g->name[g->len] = '\0';
+		g->idx = segidx(g->name, g->len);
+		s += sl + 1;
+	}
+	*out = p;
+	return 0;
+}
+
+void
+rf_path_free(rf_path *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		free(p->seg[i].name);
+	free(p->spec);
+	free(p);
+}
+
+const char *
+rf_path_spec(const rf_path *p)
+{
+	return p->spec;
+}
+
+static const uchar *
+skipws(const uchar *p, const uchar *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* End of the string token starting at p (on its quote); input is valid. */
+static const uchar *
+skipstr(const uchar *p, const uchar *end)
+{
+	p++;
+	for (;;) {
+		const uchar *q = memchr(p, '"', end - p);
+		if (q == NULL)
+			return end;
+		size_t bs = 0;
+		for (const uchar *b = q; b > p && b[-1] == '\\'; b--)
+			bs++;
+		if (bs % 2 == 0)
+			return q + 1;
+		p = q + 1;
+	}
+}
+
+/* End of the value starting at p; input is valid. */
+static const uchar *
+skipval(const uchar *p, const uchar *end)
+{
+	if (*p == '"')
+		return skipstr(p, end);
+	if (*p == '{' || *p == '[') {
+		int depth = 0;
+		while (p < end) {
+			switch (*p) {
+			case '"':
+				p = skipstr(p, end);
+				continue;
+			case '{': case '[':
+				depth++;
+				break;
+			case '}': case ']':
+				if (--depth == 0)
+					return p + 1;
+				break;
+			}
+			p++;
+		}
+		return end;
+	}
+	while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' &&
+	    *p != '\t' && *p != '\n' && *p != '\r')
+		p++;
+	return p;
+}
+
+/* Compares a string token's decoded text with name. */
+static bool
+key_eq(const uchar *tok, const uchar *tokend, const struct seg *g)
+{
+	const uchar *p = tok + 1, *end = tokend - 1;
+	const uchar *nm = (const uchar *)g->name, *ne = nm + g->len;
+
+	while (p < end) {
+		if (*p != '\\') {
+			if (nm >= ne || *nm != *p)
+				return false;
+			nm++;
+			p++;
+			continue;
+		}
+		uchar d[4];
+		size_t dn;
+		const char *why;
+		size_t k = unescape1(p + 1, end, d, &dn, &why);
+		if (k == 0 || (size_t)(ne - nm) < dn || memcmp(nm, d, dn) != 0)
+			return false;
+		nm += dn;
+		p += 1 + k;
+	}
+	return nm == ne;
+}
+
+int
+rf_json_get(const char *buf, size_t len, const rf_path *path,
+    const char **val, size_t *vlen)
+{
+	const uchar *p = (const uchar *)buf, *end = p + len;
+
+	p = skipws(p, end);
+	for (size_t i = 0; i < path->n; i++) {
+		const struct seg *g = &path->seg[i];
+		if (p >= end)
+			return RF_EMISSING;
+		if (*p == '{') {
+			bool found = false;
+			p = skipws(p + 1, end);
+			while (p < end && *p == '"') {
+				const uchar *ke = skipstr(p, end);
+				bool eq = key_eq(p, ke, g);
+				p = skipws(ke, end);
+				p = skipws(p + 1, end);		/* ':' */
+				if (eq) {
+					found = true;
+					break;
+				}
+				p = skipws(skipval(p, end), end);
+				if (p < end && *p == ',')
+					p = skipws(p + 1, end);
+			}
+			if (!found)
+				return RF_EMISSING;
+		} else if (*p == '[' && g->idx >= 0) {
+			p = skipws(p + 1, end);
+			if (p < end && *p == ']')
+				return RF_EMISSING;
+			for (long long j = 0; j < g->idx; j++) {
+				p = skipws(skipval(p, end), end);
+				if (p >= end || *p != ',')
+					return RF_EMISSING;
+				p = skipws(p + 1, end);
+			}
+		} else
+			return RF_EMISSING;
+	}
+	if (p >= end)
+		return RF_EMISSING;
+	*val = (const char *)p;
+	*vlen = skipval(p, end) - p;
+	return 0;
+}

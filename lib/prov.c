@@ -1,0 +1,149 @@
+/* Provenance stamps (refill-prov(5)), written in canonical form. */
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "refill.h"
+
+/*
+ * Appends a C string as JSON.  Paths and argv are bytes, not text: a stamp
+ * must still be written for them, so bytes that are not UTF-8 become U+FFFD.
+ */
+static void
+addstr(rf_buf *b, const char *s)
+{
+	rf_buf t = { 0 };
+	size_t n = strlen(s);
+
+	if (rf_utf8_valid(s, n)) {
+		rf_json_addstr(b, s, n);
+		return;
+	}
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		size_t k = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+		if (i + k <= n && rf_utf8_valid(s + i, k)) {
+			rf_buf_add(&t, s + i, k);
+			i += k;
+		} else {
+			rf_buf_add(&t, "\xef\xbf\xbd", 3);
+			i++;
+		}
+	}
+	rf_json_addstr(b, t.p, t.len);
+	rf_buf_free(&t);
+}
+
+static void
+addkv(rf_buf *b, const char *k, const char *v)
+{
+	addstr(b, k);
+	rf_buf_addc(b, ':');
+	if (v == NULL)
+		rf_buf_add(b, "null", 4);
+	else
+		addstr(b, v);
+}
+
+static void
+addnum(rf_buf *b, const char *k, uint64_t v)
+{
+	char num[32];
+
+	rf_json_addstr(b, k, strlen(k));
+	snprintf(num, sizeof num, ":%llu", (unsigned long long)v);
+	rf_buf_add(b, num, strlen(num));
+}
+
+static void
+addhex(rf_buf *b, const char *k, const unsigned char d[RF_SHA256_LEN])
+{
+	char hex[65];
+
+	rf_hex(d, RF_SHA256_LEN, hex);
+	addkv(b, k, hex);
+}
+
+int
+rf_prov_write(const char *path, const rf_prov *p, rf_err *e)
+{
+	rf_buf b = { 0 }, c = { 0 };
+	char host[256] = "", t[32], hex[65];
+	const char *user = getenv("USER");
+	struct passwd *pw = getpwuid(geteuid());
+	rf_out *o;
+	int rc;
+
+	if (pw != NULL)
+		user = pw->pw_name;
+	gethostname(host, sizeof host - 1);
+
+	rf_buf_add(&b, "{\"format\":\"refill-prov/1\",\"program\":{", 37);
+	addkv(&b, "name", p->program);
+	rf_buf_addc(&b, ',');
+	addkv(&b, "version", RF_VERSION);
+	rf_buf_add(&b, ",\"argv\":[", 9);
+	for (int i = 0; i < p->argc; i++) {
+		if (i > 0)
+			rf_buf_addc(&b, ',');
+		addstr(&b, p->argv[i]);
+	}
+	rf_buf_add(&b, "]},\"transform\":null,\"inputs\":[", 31);
+	for (size_t i = 0; i < p->ninputs; i++) {
+		if (i > 0)
+			rf_buf_addc(&b, ',');
+		rf_buf_addc(&b, '{');
+		addkv(&b, "path", p->inputs[i].path);
+		rf_buf_addc(&b, ',');
+		addhex(&b, "sha256", p->inputs[i].sha256);
+		rf_buf_addc(&b, ',');
+		addnum(&b, "records", p->inputs[i].records);
+		rf_buf_addc(&b, '}');
+	}
+	rf_buf_add(&b, "],\"output\":{", 12);
+	addkv(&b, "path", p->output);
+	rf_buf_addc(&b, ',');
+	addhex(&b, "sha256", p->out_sha256);
+	rf_buf_addc(&b, ',');
+	addnum(&b, "bytes", p->out_bytes);
+	rf_buf_addc(&b, ',');
+	addnum(&b, "records", p->out_digest.count);
+	rf_buf_addc(&b, ',');
+	rf_dsum_hex(&p->out_digest, hex);
+	addkv(&b, "dataset_digest", hex);
+	rf_buf_add(&b, "},\"counts\":{", 12);
+	addnum(&b, "in", p->records_in);
+	rf_buf_addc(&b, ',');
+	addnum(&b, "out", p->out_digest.count);
+	rf_buf_addc(&b, ',');
+	addnum(&b, "quarantined", p->quarantined);
+	rf_buf_add(&b, "},", 2);
+	rf_timestamp(p->start, t);
+	addkv(&b, "started", t);
+	rf_buf_addc(&b, ',');
+	rf_timestamp(p->end, t);
+	addkv(&b, "ended", t);
+	rf_buf_addc(&b, ',');
+	addkv(&b, "host", host);
+	rf_buf_addc(&b, ',');
+	addkv(&b, "user", user);
+	if (rf_buf_addc(&b, '}') < 0) {
+		rf_buf_free(&b);
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	}
+	/* Built by hand, sorted by the canonicaliser: one definition of order. */
+	if ((rc = rf_json_canon(b.p, b.len, &c, e)) == 0 &&
+	    (rc = rf_buf_addc(&c, '\n')) == 0 &&
+	    (rc = rf_out_create(path, -1, &o, e)) == 0) {
+		if ((rc = rf_out_write(o, c.p, c.len, e)) < 0)
+			rf_out_abort(o);
+		else {
+			rc = rf_out_commit(o, e);
+			rf_out_free(o);
+		}
+	}
+	rf_buf_free(&b);
+	rf_buf_free(&c);
+	return rc;
+}

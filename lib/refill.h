@@ -1,0 +1,386 @@
+/*
+ * refill.h: the shared core of the refill programs.
+ *
+ * Conventions for the whole library:
+ *  - Functions never exit and never print.  They return 0 on success and a
+ *    negative RF_E* code on failure, and leave a human-readable reason in an
+ *    rf_err when one is passed.  Programs turn codes into exit statuses with
+ *    rf_status().
+ *  - Buffers are (pointer, length) pairs; nothing relies on NUL termination
+ *    except where a parameter is documented as a C string.
+ *  - The record format, canonical form and digests are defined in
+ *    refill(7); this header only points at the functions that implement them.
+ */
+#ifndef REFILL_H
+#define REFILL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define RF_VERSION "0.1.0"
+
+/* Exit statuses, the same in every program (refill(7)). */
+enum {
+	RF_EXIT_OK = 0,
+	RF_EXIT_CHECK = 1,	/* a check failed */
+	RF_EXIT_USAGE = 2,
+	RF_EXIT_DATA = 3,	/* bad input data and no --bad file */
+	RF_EXIT_IO = 4,		/* system or I/O error */
+	RF_EXIT_CONFLICT = 5
+};
+
+/* Error codes returned by library functions (always negative). */
+enum {
+	RF_EIO = -1,		/* system error; errno-derived text in rf_err */
+	RF_EDATA = -2,		/* the input data is malformed */
+	RF_ENOMEM = -3,
+	RF_ETOOLONG = -4,	/* a line exceeds the configured limit */
+	RF_EMISSING = -5,	/* a field path matched nothing */
+	RF_EUSAGE = -6		/* a malformed argument (path, size, ...) */
+};
+
+typedef struct rf_err {
+	char msg[256];
+} rf_err;
+
+/* Sets e->msg printf-style (if e is not NULL) and returns code. */
+int rf_seterr(rf_err *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The exit status for a library error code. */
+int rf_status(int code);
+
+/* ---- growable byte buffer ------------------------------------------- */
+
+typedef struct rf_buf {
+	char *p;
+	size_t len, cap;
+} rf_buf;
+
+int rf_buf_reserve(rf_buf *b, size_t extra);	/* room for extra more bytes */
+int rf_buf_add(rf_buf *b, const void *p, size_t n);
+int rf_buf_addc(rf_buf *b, char c);
+void rf_buf_free(rf_buf *b);
+
+/* ---- JSON (lib/json.c, lib/num.c) ----------------------------------------
+ *
+ * Every record must be I-JSON (RFC 7493): RFC 8259 grammar, UTF-8 without a
+ * byte-order mark, no escaped lone surrogate, no duplicate member name, and
+ * every number finite as an IEEE-754 double (one that underflows to zero is
+ * accepted).  Leading and trailing JSON whitespace is allowed.  Arrays and
+ * objects nest at most RF_JSON_MAX_DEPTH deep.
+ */
+#define RF_JSON_MAX_DEPTH 1000
+
+/* Checks that buf[0..len) is one valid record.  Builds nothing. */
+int rf_json_validate(const char *buf, size_t len, rf_err *e);
+
+/*
+ * Appends the RFC 8785 canonical form of buf[0..len) to out, validating it
+ * as rf_json_validate does.  On error out->len is restored.
+ */
+int rf_json_canon(const char *buf, size_t len, rf_buf *out, rf_err *e);
+
+/*
+ * Formats a finite double as ECMAScript's Number.prototype.toString does
+ * (RFC 8785 section 3.2.2.3).  dst must hold 32 bytes; returns the length
+ * written (no NUL).  -0 prints as 0.  Returns 0 for NaN and infinities.
+ */
+size_t rf_fmt_double(double d, char *dst);
+
+/*
+ * A compiled field path: "a.b.0" (dot path; an all-digit segment indexes an
+ * array) or "/a/b/0" (RFC 6901 JSON Pointer, with ~0 and ~1).  A dot path
+ * cannot name a member whose name contains a dot; a pointer can.
+ */
+typedef struct rf_path rf_path;
+
+int rf_path_compile(const char *spec, rf_path **out, rf_err *e);
+void rf_path_free(rf_path *p);
+const char *rf_path_spec(const rf_path *p);
+
+/*
+ * Finds the value at path in a record that has already been validated.
+ * Sets *val and *vlen to the value's bytes in buf (no surrounding
+ * whitespace).  Returns RF_EMISSING if some step does not exist.
+ */
+int rf_json_get(const char *buf, size_t len, const rf_path *path,
+    const char **val, size_t *vlen);
+
+/* True if s[0..n) is well-formed UTF-8 (RFC 3629). */
+bool rf_utf8_valid(const char *s, size_t n);
+
+/* Appends s as a JSON string (RFC 8785 escaping; s must be UTF-8). */
+int rf_json_addstr(rf_buf *b, const char *s, size_t n);
+
+/*
+ * Decodes a JSON string token (with its quotes) to UTF-8, appending to out.
+ * The token must be valid (validated record).
+ */
+int rf_json_unescape(const char *tok, size_t len, rf_buf *out);
+
+/* ---- digests (lib/hash.c) -------------------------------------------- */
+
+#define RF_SHA256_LEN 32
+
+typedef struct rf_sha256 rf_sha256;	/* incremental SHA-256 (EVP) */
+
+rf_sha256 *rf_sha256_new(void);
+void rf_sha256_update(rf_sha256 *h, const void *p, size_t n);
+/* Writes the digest and resets h for reuse. */
+void rf_sha256_final(rf_sha256 *h, unsigned char out[RF_SHA256_LEN]);
+void rf_sha256_free(rf_sha256 *h);
+/* One-shot digest; h is a scratch context reused across calls. */
+void rf_sha256_once(rf_sha256 *h, const void *p, size_t n,
+    unsigned char out[RF_SHA256_LEN]);
+
+/* Lower-case hex of n bytes into dst (2n bytes, NUL-terminated). */
+void rf_hex(const unsigned char *p, size_t n, char *dst);
+/* Parses exactly 2n hex digits; returns 0 or RF_EDATA. */
+int rf_unhex(const char *s, size_t slen, unsigned char *out, size_t n);
+
+/*
+ * Dataset digest: a record count and the sum modulo 2^256 of the record
+ * digests, each read as a 256-bit big-endian integer.  Order-independent
+ * and mergeable: the digests of disjoint parts add up to the whole's.
+ */
+typedef struct rf_dsum {
+	uint64_t count;
+	uint64_t w[4];		/* w[0] most significant */
+} rf_dsum;
+
+void rf_dsum_init(rf_dsum *s);
+void rf_dsum_add_digest(rf_dsum *s, const unsigned char d[RF_SHA256_LEN]);
+void rf_dsum_merge(rf_dsum *s, const rf_dsum *t);
+/* 64 hex digits of the sum (NUL-terminated, 65 bytes). */
+void rf_dsum_hex(const rf_dsum *s, char dst[65]);
+int rf_dsum_parse(const char *hex, size_t len, uint64_t count, rf_dsum *s);
+bool rf_dsum_equal(const rf_dsum *a, const rf_dsum *b);
+
+/*
+ * Partition of a key value: the first 8 bytes of the SHA-256 of its
+ * canonical form, as a big-endian unsigned integer, modulo n.
+ */
+uint32_t rf_partition(const unsigned char keydigest[RF_SHA256_LEN], uint32_t n);
+
+/* ---- input (lib/io.c) ------------------------------------------------ */
+
+#define RF_MAX_LINE_DEFAULT ((size_t)64 << 20)
+
+/*
+ * A record reader: one file ("-" is standard input), plain or gzip
+ * (detected by the magic bytes 1f 8b; concatenated members are read
+ * whole).  Memory is bounded by the line limit plus one read block.
+ */
+typedef struct rf_reader rf_reader;
+
+typedef struct rf_line {
+	const char *p;		/* the line without LF and without a final CR */
+	size_t len;
+	uint64_t lineno;	/* 1-based */
+} rf_line;
+
+int rf_reader_open(const char *path, size_t max_line, rf_reader **out,
+    rf_err *e);
+/*
+ * Reads the next line.  Returns 1 with *ln set, 0 at end of input, or a
+ * negative code (RF_ETOOLONG, RF_EDATA for a corrupt gzip stream, RF_EIO).
+ * The line stays valid until the next call.
+ */
+int rf_reader_next(rf_reader *r, rf_line *ln, rf_err *e);
+const char *rf_reader_name(const rf_reader *r);	/* as given, "-" for stdin */
+/* Bytes consumed from the file so far, and its size when known (else -1). */
+uint64_t rf_reader_pos(const rf_reader *r);
+int64_t rf_reader_size(const rf_reader *r);
+/*
+ * SHA-256 of every raw byte read from the file (compressed bytes for
+ * gzip), valid after rf_reader_next returned 0.
+ */
+void rf_reader_sha256(const rf_reader *r, unsigned char out[RF_SHA256_LEN]);
+void rf_reader_close(rf_reader *r);
+
+/* True if the line holds only JSON whitespace (it is skipped, and counted). */
+bool rf_blank(const char *p, size_t n);
+
+/* ---- output (lib/out.c) ---------------------------------------------- */
+
+/*
+ * A buffered output: a file created atomically (temporary name in the same
+ * directory, then fsync, rename and fsync of the directory on commit), or an
+ * existing descriptor such as standard output.  Optionally gzip, and
+ * optionally the SHA-256 of the bytes that reach the file.
+ */
+typedef struct rf_out rf_out;
+
+/*
+ * Creates path atomically.  gzip_level is -1 for plain output or 1..9.
+ * Nothing appears at path until rf_out_commit succeeds; rf_out_abort, or
+ * a signal handled by rf_cleanup_install, removes the temporary file.
+ */
+int rf_out_create(const char *path, int gzip_level, rf_out **out, rf_err *e);
+/* Wraps fd (not closed by the library); name is used in messages. */
+int rf_out_fd(int fd, const char *name, int gzip_level, rf_out **out,
+    rf_err *e);
+int rf_out_write(rf_out *o, const void *p, size_t n, rf_err *e);
+/* Finishes the stream; for a created file, makes it durable and visible. */
+int rf_out_commit(rf_out *o, rf_err *e);
+void rf_out_abort(rf_out *o);
+/* Frees an output after rf_out_commit, whatever it returned. */
+void rf_out_free(rf_out *o);
+/* SHA-256 of the bytes written to the file; valid after commit. */
+void rf_out_sha256(const rf_out *o, unsigned char out[RF_SHA256_LEN]);
+uint64_t rf_out_bytes(const rf_out *o);	/* bytes written to the file */
+
+/*
+ * Compresses src into a complete gzip member appended to dst.  Used where
+ * output is written in independent chunks (one member per chunk).
+ */
+int rf_gzip_member(const void *src, size_t n, int level, rf_buf *dst,
+    rf_err *e);
+
+/* Writes all n bytes to fd, retrying short writes and EINTR. */
+int rf_write_all(int fd, const void *p, size_t n, rf_err *e, const char *name);
+/* fsync of the directory that holds path. */
+int rf_fsync_dir(const char *dir, rf_err *e);
+
+/*
+ * Paths removed when the process gets SIGINT, SIGTERM or SIGHUP
+ * (temporary files, and temporary directories once emptied).  The handler
+ * first calls the hook, which must use only async-signal-safe calls (it
+ * unlinks the files a program created in its temporary directory), then
+ * removes the paths and re-raises the signal.
+ */
+void rf_cleanup_install(void);
+void rf_cleanup_hook(void (*fn)(void));
+int rf_cleanup_add(const char *path, bool is_dir);
+void rf_cleanup_remove(const char *path);
+
+/* Removes a directory tree that this program created (no symlink follow). */
+int rf_rmtree(const char *path, rf_err *e);
+
+/* ---- programs (lib/cli.c) ---------------------------------------------- */
+
+/*
+ * The run-wide state that every record-reading program shares: the
+ * diagnostics prefix, the --bad quarantine, progress and --stats.
+ */
+typedef struct rf_run {
+	const char *prog;		/* "refill-hash" */
+	const char *bad_path;		/* --bad FILE or NULL */
+	const char *stats_path;		/* --stats FILE or NULL */
+	int progress;			/* -1 quiet, 0 when stderr is a tty, 1 forced */
+	size_t max_line;
+
+	uint64_t records_in;		/* records read (blank lines excluded) */
+	uint64_t records_out;
+	uint64_t quarantined;
+	uint64_t blank;
+	uint64_t bytes_in;		/* raw bytes of finished inputs */
+	uint64_t bytes_total;		/* sum of known input sizes, for ETA */
+
+	/* private */
+	rf_out *bad;
+	double t0, tlast;
+	uint64_t cur_pos;
+	bool showed, show;
+} rf_run;
+
+void rf_run_init(rf_run *r, const char *prog);
+
+/*
+ * The options every record-reading program takes.  A program puts
+ * RF_RUN_LONGOPTS in its getopt_long table and passes each option it does
+ * not handle itself to rf_run_opt, which returns 1 if it took it, 0 if the
+ * option is not one of these, or -1 after printing why the value is bad.
+ * -q/--quiet is shared; -h and -V are left to the program.
+ */
+enum { RF_OPT_BAD = 256, RF_OPT_MAX_LINE, RF_OPT_PROGRESS, RF_OPT_STATS,
+	RF_OPT_PROGRAM };	/* programs number their own from RF_OPT_PROGRAM */
+#define RF_RUN_LONGOPTS \
+	{ "bad", required_argument, NULL, RF_OPT_BAD }, \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "max-line", required_argument, NULL, RF_OPT_MAX_LINE }, \
+	{ "progress", no_argument, NULL, RF_OPT_PROGRESS }, \
+	{ "quiet", no_argument, NULL, 'q' }, \
+	{ "stats", required_argument, NULL, RF_OPT_STATS }, \
+	{ "version", no_argument, NULL, 'V' }
+int rf_run_opt(rf_run *r, int ch, const char *arg);
+/* Prints "PROG VERSION" to stdout and returns an exit status. */
+int rf_print_version(void);
+/* Opens the --bad file if any.  Returns an exit status (0 on success). */
+int rf_run_start(rf_run *r, int ninputs, char **inputs);
+
+/*
+ * A bad record at file:line.  Without --bad: prints "PROG: FILE:LINE: why"
+ * and returns RF_EXIT_DATA.  With --bad: quarantines the line and returns 0.
+ */
+int rf_run_bad(rf_run *r, const char *file, uint64_t lineno, const char *line,
+    size_t len, const char *why);
+/* Called now and then with the raw position in the current input. */
+void rf_run_tick(rf_run *r, uint64_t pos);
+/*
+ * Finishes: commits the --bad file, prints the summary, writes --stats
+ * with the extra JSON members in extra (may be NULL; "\"k\":v,..." form).
+ * Returns an exit status.
+ */
+int rf_run_finish(rf_run *r, const char *extra);
+/* Removes the --bad temporary file after a failure. */
+void rf_run_abort(rf_run *r);
+
+/* Prints "PROG: msg" to stderr. */
+void rf_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rf_setprog(const char *prog);
+const char *rf_getprog(void);
+
+/* fflush + ferror + fclose of stdout; returns an exit status. */
+int rf_close_stdout(void);
+
+/* Parses "64", "64k", "64M", "1G" (powers of 1024). */
+int rf_parse_size(const char *s, size_t *out);
+/* Parses a decimal in [lo, hi]. */
+int rf_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+
+/* Seconds since the epoch, as a double; and an RFC 3339 UTC string. */
+double rf_now(void);
+void rf_timestamp(double t, char dst[32]);
+
+/* ---- provenance stamps (lib/prov.c) ------------------------------------ */
+
+typedef struct rf_prov_input {
+	const char *path;
+	unsigned char sha256[RF_SHA256_LEN];
+	uint64_t records;
+} rf_prov_input;
+
+typedef struct rf_prov {
+	const char *program;		/* "refill-split" */
+	int argc;			/* the program's own argv */
+	char **argv;
+	const rf_prov_input *inputs;
+	size_t ninputs;
+	const char *output;		/* the output's name as written */
+	unsigned char out_sha256[RF_SHA256_LEN];
+	uint64_t out_bytes;
+	rf_dsum out_digest;		/* count = records out in this file */
+	uint64_t records_in, quarantined;
+	double start, end;
+} rf_prov;
+
+/* Writes the stamp (refill-prov(5)) atomically to path. */
+int rf_prov_write(const char *path, const rf_prov *p, rf_err *e);
+
+/* ---- time (lib/time.c) ------------------------------------------------ */
+
+/*
+ * Parses an RFC 3339 date-time ("2025-07-01T12:00:00.5+02:00"; T, t or
+ * space; Z, z or an offset) or a full-date ("2025-07-01", midnight UTC)
+ * to UTC seconds since the epoch (fractions dropped toward minus infinity).
+ */
+int rf_parse_rfc3339(const char *s, size_t n, int64_t *secs);
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
+int64_t rf_days_from_civil(int64_t y, unsigned m, unsigned d);
+void rf_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
+#endif

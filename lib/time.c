@@ -1,0 +1,99 @@
+/* RFC 3339 timestamps, normalised to UTC without the C library's tz code. */
+#include <string.h>
+
+#include "refill.h"
+
+/* Howard Hinnant's days_from_civil, proleptic Gregorian. */
+int64_t
+rf_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+void
+rf_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static int
+digits(const char *s, int n, unsigned *v)
+{
+	unsigned x = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		x = x * 10 + (s[i] - '0');
+	}
+	*v = x;
+	return 0;
+}
+
+static unsigned
+mdays(unsigned y, unsigned m)
+{
+	static const unsigned char len[] = { 31, 28, 31, 30, 31, 30, 31, 31,
+	    30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return m == 2 && leap ? 29 : len[m - 1];
+}
+
+int
+rf_parse_rfc3339(const char *s, size_t n, int64_t *secs)
+{
+	unsigned y, mo, d, h = 0, mi = 0, se = 0, oh = 0, om = 0;
+	int sign = 0;
+	size_t i;
+
+	if (n < 10 || digits(s, 4, &y) < 0 || s[4] != '-' ||
+	    digits(s + 5, 2, &mo) < 0 || s[7] != '-' ||
+	    digits(s + 8, 2, &d) < 0)
+		return RF_EDATA;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays(y, mo))
+		return RF_EDATA;
+	if (n > 10) {
+		if (n < 20 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+		    digits(s + 11, 2, &h) < 0 || s[13] != ':' ||
+		    digits(s + 14, 2, &mi) < 0 || s[16] != ':' ||
+		    digits(s + 17, 2, &se) < 0)
+			return RF_EDATA;
+		/* A leap second stays in its minute. */
+		if (h > 23 || mi > 59 || se > 60)
+			return RF_EDATA;
+		if (se == 60)
+			se = 59;
+		i = 19;
+		if (s[i] == '.') {
+			size_t f = ++i;
+			while (i < n && s[i] >= '0' && s[i] <= '9')
+				i++;
+			if (i == f)
+				return RF_EDATA;
+		}
+		if (i < n && (s[i] == 'Z' || s[i] == 'z') && i + 1 == n)
+			sign = 0;
+		else if (i + 6 == n && (s[i] == '+' || s[i] == '-') &&
+		    digits(s + i + 1, 2, &oh) == 0 && s[i + 3] == ':' &&
+		    digits(s + i + 4, 2, &om) == 0 && oh <= 23 && om <= 59)
+			sign = s[i] == '-' ? -1 : 1;
+		else
+			return RF_EDATA;
+	}
+	*secs = rf_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
+	    sign * (int64_t)(oh * 3600 + om * 60);
+	return 0;
+}
