@@ -15,9 +15,9 @@ BENCH_RECORDS = 1000000
 WARN   = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
          -D_POSIX_C_SOURCE=200809L
 ALL_CFLAGS = $(WARN) -Ilib $(CFLAGS)
-LIBS   = -lcrypto -lz -lpthread
+LIBS   = -lcrypto -lz -lpthread -lm
 
-PROGS = refill-hash
+PROGS = refill refill-hash refill-split
 LIBOBJ = $(BUILD)/lib/cli.o $(BUILD)/lib/hash.o $(BUILD)/lib/io.o \
          $(BUILD)/lib/json.o $(BUILD)/lib/out.o $(BUILD)/lib/prov.o \
          $(BUILD)/lib/time.o $(BUILD)/lib/util.o

@@ -150,21 +150,21 @@ rf_run_bad(rf_run *r, const char *file, uint64_t lineno, const char *line,
 		return RF_EXIT_DATA;
 	}
 	r->quarantined++;
-	rf_buf_add(&b, "{\"file\":", 8);
+	rf_buf_adds(&b, "{\"file\":");
 	rf_json_addstr(&b, file, strlen(file));
 	snprintf(num, sizeof num, ",\"line\":%llu,\"reason\":",
 	    (unsigned long long)lineno);
 	rf_buf_add(&b, num, strlen(num));
 	rf_json_addstr(&b, why, strlen(why));
 	if (rf_utf8_valid(line, len)) {
-		rf_buf_add(&b, ",\"text\":", 8);
+		rf_buf_adds(&b, ",\"text\":");
 		rf_json_addstr(&b, line, len);
 	} else {
-		rf_buf_add(&b, ",\"base64\":\"", 11);
+		rf_buf_adds(&b, ",\"base64\":\"");
 		base64(&b, (const unsigned char *)line, len);
 		rf_buf_addc(&b, '"');
 	}
-	if (rf_buf_add(&b, "}\n", 2) < 0) {
+	if (rf_buf_adds(&b, "}\n") < 0) {
 		rf_buf_free(&b);
 		rf_warnx("out of memory");
 		return RF_EXIT_IO;

@@ -27,7 +27,7 @@ addstr(rf_buf *b, const char *s)
 			rf_buf_add(&t, s + i, k);
 			i += k;
 		} else {
-			rf_buf_add(&t, "\xef\xbf\xbd", 3);
+			rf_buf_adds(&t, "\xef\xbf\xbd");
 			i++;
 		}
 	}
@@ -41,7 +41,7 @@ addkv(rf_buf *b, const char *k, const char *v)
 	addstr(b, k);
 	rf_buf_addc(b, ':');
 	if (v == NULL)
-		rf_buf_add(b, "null", 4);
+		rf_buf_adds(b, "null");
 	else
 		addstr(b, v);
 }
@@ -79,17 +79,17 @@ rf_prov_write(const char *path, const rf_prov *p, rf_err *e)
 		user = pw->pw_name;
 	gethostname(host, sizeof host - 1);
 
-	rf_buf_add(&b, "{\"format\":\"refill-prov/1\",\"program\":{", 37);
+	rf_buf_adds(&b, "{\"format\":\"refill-prov/1\",\"program\":{");
 	addkv(&b, "name", p->program);
 	rf_buf_addc(&b, ',');
 	addkv(&b, "version", RF_VERSION);
-	rf_buf_add(&b, ",\"argv\":[", 9);
+	rf_buf_adds(&b, ",\"argv\":[");
 	for (int i = 0; i < p->argc; i++) {
 		if (i > 0)
 			rf_buf_addc(&b, ',');
 		addstr(&b, p->argv[i]);
 	}
-	rf_buf_add(&b, "]},\"transform\":null,\"inputs\":[", 31);
+	rf_buf_adds(&b, "]},\"transform\":null,\"inputs\":[");
 	for (size_t i = 0; i < p->ninputs; i++) {
 		if (i > 0)
 			rf_buf_addc(&b, ',');
@@ -101,7 +101,7 @@ rf_prov_write(const char *path, const rf_prov *p, rf_err *e)
 		addnum(&b, "records", p->inputs[i].records);
 		rf_buf_addc(&b, '}');
 	}
-	rf_buf_add(&b, "],\"output\":{", 12);
+	rf_buf_adds(&b, "],\"output\":{");
 	addkv(&b, "path", p->output);
 	rf_buf_addc(&b, ',');
 	addhex(&b, "sha256", p->out_sha256);
@@ -112,13 +112,13 @@ rf_prov_write(const char *path, const rf_prov *p, rf_err *e)
 	rf_buf_addc(&b, ',');
 	rf_dsum_hex(&p->out_digest, hex);
 	addkv(&b, "dataset_digest", hex);
-	rf_buf_add(&b, "},\"counts\":{", 12);
+	rf_buf_adds(&b, "},\"counts\":{");
 	addnum(&b, "in", p->records_in);
 	rf_buf_addc(&b, ',');
 	addnum(&b, "out", p->out_digest.count);
 	rf_buf_addc(&b, ',');
 	addnum(&b, "quarantined", p->quarantined);
-	rf_buf_add(&b, "},", 2);
+	rf_buf_adds(&b, "},");
 	rf_timestamp(p->start, t);
 	addkv(&b, "started", t);
 	rf_buf_addc(&b, ',');

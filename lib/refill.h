@@ -62,6 +62,7 @@ typedef struct rf_buf {
 int rf_buf_reserve(rf_buf *b, size_t extra);	/* room for extra more bytes */
 int rf_buf_add(rf_buf *b, const void *p, size_t n);
 int rf_buf_addc(rf_buf *b, char c);
+int rf_buf_adds(rf_buf *b, const char *s);	/* a C string */
 void rf_buf_free(rf_buf *b);
 
 /* ---- JSON (lib/json.c, lib/num.c) ----------------------------------------

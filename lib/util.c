@@ -69,6 +69,12 @@ rf_buf_add(rf_buf *b, const void *p, size_t n)
 }
 
 int
+rf_buf_adds(rf_buf *b, const char *s)
+{
+	return rf_buf_add(b, s, strlen(s));
+}
+
+int
 rf_buf_addc(rf_buf *b, char c)
 {
 	if (b->len == b->cap && rf_buf_reserve(b, 1) < 0)
