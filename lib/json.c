@@ -5,6 +5,7 @@
  * members in place when the object closes, so no tree is ever built.
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,8 +413,10 @@ rf_fmt_double(double d, char *dst)
 	 * correctly rounded 15-digit form is the shortest one padded with
 	 * zeros (15-digit decimals are spaced wider than a double's ulp), so
 	 * at most three tries are needed: 15, 16, 17 significant digits.
+	 * Subnormals have fewer significant bits, so there every length is
+	 * tried.
 	 */
-	for (int prec = 15; prec <= 17; prec++) {
+	for (int prec = fabs(d) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
 		snprintf(buf, sizeof buf, "%.*e", prec - 1, fabs(d));
 		if (strtod(buf, NULL) == fabs(d) || prec == 17)
 			break;

@@ -1,0 +1,528 @@
+/*
+ * Unit tests for lib/: the JSON core against JSONTestSuite and the RFC 8785
+ * vectors, and the digest, time, path and reader functions against values
+ * worked out by hand or by an independent tool (noted at each).
+ *
+ * usage: unit VECTORDIR    (tests/vectors)
+ */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "refill.h"
+
+static int passed, failed;
+static const char *vdir;
+
+#define CHECK(cond, ...) do {						\
+	if (cond)							\
+		passed++;						\
+	else {								\
+		failed++;						\
+		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);	\
+		fprintf(stderr, __VA_ARGS__);				\
+		fputc('\n', stderr);					\
+	}								\
+} while (0)
+
+static char *
+slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	rf_buf b = { 0 };
+	char tmp[65536];
+	size_t k;
+
+	if (f == NULL) {
+		fprintf(stderr, "unit: %s: cannot open\n", path);
+		exit(2);
+	}
+	while ((k = fread(tmp, 1, sizeof tmp, f)) > 0)
+		rf_buf_add(&b, tmp, k);
+	fclose(f);
+	rf_buf_addc(&b, '\0');
+	*n = b.len - 1;
+	return b.p;
+}
+
+static int
+cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---- JSONTestSuite ------------------------------------------------------ */
+
+/* The documented answer for an i_ file (tests/json-i-answers.txt). */
+static int
+i_answer(const char *answers, const char *name)
+{
+	const char *p = strstr(answers, name);
+
+	while (p != NULL && (p[strlen(name)] != '\n' || p == answers || p[-1] != ' '))
+		p = strstr(p + 1, name);
+	if (p == NULL)
+		return -1;
+	while (p > answers && p[-1] != '\n')
+		p--;
+	return strncmp(p, "accept ", 7) == 0 ? 1 :
+	    strncmp(p, "reject ", 7) == 0 ? 0 : -1;
+}
+
+static void
+test_jsontestsuite(void)
+{
+	char path[4096], *answers, **names = NULL;
+	size_t n, nn = 0, ny = 0, nnn = 0, ni = 0;
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(path, sizeof path, "%s/../json-i-answers.txt", vdir);
+	answers = slurp(path, &n);
+	snprintf(path, sizeof path, "%s/JSONTestSuite/test_parsing", vdir);
+	if ((d = opendir(path)) == NULL) {
+		fprintf(stderr, "unit: %s: cannot open\n", path);
+		exit(2);
+	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.') {
+			names = realloc(names, (nn + 1) * sizeof *names);
+			names[nn++] = strdup(de->d_name);
+		}
+	closedir(d);
+	qsort(names, nn, sizeof *names, cmpstr);
+
+	for (size_t i = 0; i < nn; i++) {
+		char file[8192];
+		rf_err e;
+		rf_buf c1 = { 0 }, c2 = { 0 };
+		const char *name = names[i];
+		int rc, rc2;
+		char *s;
+
+		snprintf(file, sizeof file, "%s/%s", path, name);
+		s = slurp(file, &n);
+		rc = rf_json_validate(s, n, &e);
+		rc2 = rf_json_canon(s, n, &c1, &e);
+		CHECK((rc == 0) == (rc2 == 0), "%s: validate and canon disagree",
+		    name);
+		if (name[0] == 'y') {
+			ny++;
+			/*
+			 * RFC 8259 only says names SHOULD be unique; I-JSON
+			 * (RFC 7493), which refill requires, says MUST.
+			 */
+			if (strstr(name, "duplicated_key") != NULL)
+				CHECK(rc == RF_EDATA &&
+				    strncmp(e.msg, "duplicate key", 13) == 0,
+				    "%s: duplicate key not rejected", name);
+			else
+				CHECK(rc == 0, "%s: rejected: %s", name, e.msg);
+		} else if (name[0] == 'n') {
+			nnn++;
+			CHECK(rc == RF_EDATA, "%s: accepted", name);
+		} else if (name[0] == 'i') {
+			int want = i_answer(answers, name);
+			ni++;
+			CHECK(want >= 0, "%s: no documented answer", name);
+			CHECK((rc == 0) == (want == 1), "%s: got %s", name,
+			    rc == 0 ? "accept" : "reject");
+		}
+		if (rc2 == 0) {
+			/* Canonical form is valid and a fixed point. */
+			CHECK(rf_json_canon(c1.p, c1.len, &c2, &e) == 0 &&
+			    c1.len == c2.len && memcmp(c1.p, c2.p, c1.len) == 0,
+			    "%s: canonical form is not a fixed point", name);
+		}
+		rf_buf_free(&c1);
+		rf_buf_free(&c2);
+		free(s);
+		free(names[i]);
+	}
+	free(names);
+	free(answers);
+	CHECK(ny == 95 && nnn == 188 && ni == 35,
+	    "JSONTestSuite: %zu y, %zu n, %zu i files", ny, nnn, ni);
+}
+
+/* ---- RFC 8785 ----------------------------------------------------------- */
+
+static void
+test_rfc8785(void)
+{
+	static const char *files[] = { "arrays", "french", "structures",
+	    "unicode", "values", "weird" };
+
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		char path[4096];
+		size_t n, m;
+		char *in, *want;
+		rf_buf out = { 0 };
+		rf_err e;
+
+		snprintf(path, sizeof path, "%s/rfc8785/testdata/input/%s.json",
+		    vdir, files[i]);
+		in = slurp(path, &n);
+		snprintf(path, sizeof path, "%s/rfc8785/testdata/output/%s.json",
+		    vdir, files[i]);
+		want = slurp(path, &m);
+		CHECK(rf_json_canon(in, n, &out, &e) == 0 && out.len == m &&
+		    memcmp(out.p, want, m) == 0, "rfc8785 %s: got %.*s",
+		    files[i], (int)out.len, out.p);
+		rf_buf_free(&out);
+		free(in);
+		free(want);
+	}
+}
+
+static double
+from_hex(const char *h)
+{
+	uint64_t bits = strtoull(h, NULL, 16);
+	double d;
+
+	memcpy(&d, &bits, sizeof d);
+	return d;
+}
+
+/*
+ * One number vector: formatting the double gives the expected text, and
+ * parsing that text through the canonicaliser gives it back.
+ */
+static void
+number_case(const char *hex, const char *want, const char *where)
+{
+	double d = from_hex(hex);
+	char got[32];
+	size_t n = rf_fmt_double(d, got);
+	rf_buf out = { 0 };
+	rf_err e;
+
+	if (!isfinite(d)) {
+		CHECK(n == 0, "%s: %s formatted a non-finite value", where, hex);
+		CHECK(rf_json_validate(want, strlen(want), &e) == RF_EDATA,
+		    "%s: %s accepted", where, want);
+		return;
+	}
+	CHECK(n == strlen(want) && memcmp(got, want, n) == 0,
+	    "%s: %s: got %.*s, want %s", where, hex, (int)n, got, want);
+	CHECK(rf_json_canon(want, strlen(want), &out, &e) == 0 &&
+	    out.len == strlen(want) && memcmp(out.p, want, out.len) == 0,
+	    "%s: %s does not round-trip: %.*s", where, want, (int)out.len, out.p);
+	rf_buf_free(&out);
+}
+
+static void
+test_numbers(void)
+{
+	char path[4096], *s, *line, *save;
+	size_t n, count = 0, before = failed;
+
+	snprintf(path, sizeof path, "%s/rfc8785/numbers.csv", vdir);
+	s = slurp(path, &n);
+	for (line = strtok_r(s, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *comma = strchr(line, ',');
+		if (comma == NULL)
+			continue;
+		*comma = '\0';
+		number_case(line, comma + 1, "numbers.csv");
+		count++;
+		if (failed - before > 20)
+			break;	/* enough to see the pattern */
+	}
+	free(s);
+	CHECK(count == 99977, "numbers.csv: %zu lines", count);
+
+	snprintf(path, sizeof path,
+	    "%s/rfc8785/appendixB/rfc8785-appendix-b.csv", vdir);
+	s = slurp(path, &n);
+	count = 0;
+	line = strtok_r(s, "\n", &save);	/* header */
+	for (line = strtok_r(NULL, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *c1 = strchr(line, ','), *c2;
+		if (c1 == NULL || (c2 = strchr(c1 + 1, ',')) == NULL)
+			continue;
+		*c1 = *c2 = '\0';
+		number_case(line, c1 + 1, "appendix B");
+		count++;
+	}
+	free(s);
+	CHECK(count == 26, "appendix B: %zu rows", count);
+}
+
+/* Texts whose canonical form was worked out by hand from RFC 8785. */
+static void
+test_canon_cases(void)
+{
+	static const struct { const char *in, *want; } t[] = {
+		{ " { \"b\" : [ 1.0 , 2E2 , -0 ] , \"a\" : null } ",
+		    "{\"a\":null,\"b\":[1,200,0]}" },
+		{ "\"\\u00e9\\/\\u001f\\ud83d\\ude00\"",
+		    "\"\xc3\xa9/\\u001f\xf0\x9f\x98\x80\"" },
+		/* U+1F600 (surrogates in UTF-16) sorts before U+FB01. */
+		{ "{\"\xef\xac\x81\":1,\"\xf0\x9f\x98\x80\":2,\"z\":3}",
+		    "{\"z\":3,\"\xf0\x9f\x98\x80\":2,\"\xef\xac\x81\":1}" },
+		{ "{\"a\\u0000\":1,\"a\":2}", "{\"a\":2,\"a\\u0000\":1}" },
+		{ "1e-400", "0" },
+		{ "123456789012345678901234567890", "1.2345678901234568e+29" },
+		{ "[0.1,1e21,1e-7,-5e-324]", "[0.1,1e+21,1e-7,-5e-324]" },
+	};
+	static const char *bad[] = {
+		"{\"a\":1,\"\\u0061\":2}",	/* duplicate after unescaping */
+		"\"\\ud800\"", "\"\\udc00x\"", "1e400", "-1e400",
+		"\xef\xbb\xbf{}", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "",
+		"{\"a\":{\"b\":1,\"b\":2}}", "[1,]", "01", "\"\t\"",
+	};
+	rf_err e;
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		rf_buf out = { 0 };
+		int rc = rf_json_canon(t[i].in, strlen(t[i].in), &out, &e);
+		CHECK(rc == 0 && out.len == strlen(t[i].want) &&
+		    memcmp(out.p, t[i].want, out.len) == 0,
+		    "canon %s: got %.*s", t[i].in, (int)out.len, out.p);
+		rf_buf_free(&out);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CHECK(rf_json_validate(bad[i], strlen(bad[i]), &e) == RF_EDATA,
+		    "accepted bad text #%zu", i);
+
+	/* Nesting: 1000 levels are allowed, 1001 are not. */
+	char *deep = malloc(2003);
+	for (int lv = 1000; lv <= 1001; lv++) {
+		memset(deep, '[', lv);
+		memset(deep + lv, ']', lv);
+		int rc = rf_json_validate(deep, 2 * lv, &e);
+		CHECK(lv == 1000 ? rc == 0 : rc == RF_EDATA,
+		    "depth %d: rc %d", lv, rc);
+	}
+	free(deep);
+}
+
+/* ---- paths -------------------------------------------------------------- */
+
+static void
+test_paths(void)
+{
+	static const char rec[] =
+	    "{\"a\":{\"b\":[10,{\"c\":\"x\"}]},\"d.e\":1,\"f/g\":2,\"h~i\":3,"
+	    "\"\\u006a\":4}";
+	static const struct { const char *path, *want; } t[] = {
+		{ "a.b.0", "10" }, { "a.b.1.c", "\"x\"" }, { "/a/b/1", "{\"c\":\"x\"}" },
+		{ "/d.e", "1" }, { "/f~1g", "2" }, { "/h~0i", "3" }, { "j", "4" },
+		{ "", NULL }, { "a.b.2", NULL }, { "a.x", NULL }, { "d.e", NULL },
+		{ "a.b.00", NULL }, { "/a/b/-", NULL },
+	};
+	rf_err e;
+	rf_path *p;
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		const char *v;
+		size_t vn;
+		if (rf_path_compile(t[i].path, &p, &e) < 0) {
+			CHECK(0, "path %s: %s", t[i].path, e.msg);
+			continue;
+		}
+		int rc = rf_json_get(rec, strlen(rec), p, &v, &vn);
+		if (t[i].path[0] == '\0')
+			CHECK(rc == 0 && vn == strlen(rec), "empty pointer");
+		else if (t[i].want == NULL)
+			CHECK(rc == RF_EMISSING, "path %s: found", t[i].path);
+		else
+			CHECK(rc == 0 && vn == strlen(t[i].want) &&
+			    memcmp(v, t[i].want, vn) == 0, "path %s: got %.*s",
+			    t[i].path, rc == 0 ? (int)vn : 0, rc == 0 ? v : "");
+		rf_path_free(p);
+	}
+	CHECK(rf_path_compile("a..b", &p, &e) == RF_EUSAGE, "a..b accepted");
+	CHECK(rf_path_compile("/a/~2", &p, &e) == RF_EUSAGE, "~2 accepted");
+}
+
+/* ---- digests ------------------------------------------------------------ */
+
+static void
+test_digests(void)
+{
+	unsigned char d[RF_SHA256_LEN], ff[RF_SHA256_LEN], one[RF_SHA256_LEN];
+	rf_sha256 *h = rf_sha256_new();
+	rf_dsum a, b, c;
+	char hex[65];
+
+	/* FIPS 180-2 example: SHA-256("abc"). */
+	rf_sha256_once(h, "abc", 3, d);
+	rf_hex(d, sizeof d, hex);
+	CHECK(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad") == 0, "sha256(abc) = %s", hex);
+	rf_sha256_free(h);
+
+	/* Carries run across all four words and wrap modulo 2^256. */
+	memset(ff, 0xff, sizeof ff);
+	memset(one, 0, sizeof one);
+	one[31] = 1;
+	rf_dsum_init(&a);
+	rf_dsum_add_digest(&a, ff);
+	rf_dsum_add_digest(&a, one);
+	rf_dsum_hex(&a, hex);
+	CHECK(a.count == 2 && strcmp(hex, "0000000000000000000000000000000000000000000000000000000000000000") == 0,
+	    "ff..ff + 1 = %s", hex);
+	rf_dsum_init(&a);
+	rf_dsum_add_digest(&a, ff);
+	rf_dsum_add_digest(&a, ff);
+	rf_dsum_hex(&a, hex);
+	CHECK(strcmp(hex, "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe") == 0,
+	    "ff..ff * 2 = %s", hex);
+
+	/* Merging parts equals adding all, in any order. */
+	rf_dsum_init(&a);
+	rf_dsum_init(&b);
+	rf_dsum_init(&c);
+	for (int i = 0; i < 100; i++) {
+		unsigned char x[RF_SHA256_LEN];
+		for (int j = 0; j < RF_SHA256_LEN; j++)
+			x[j] = (unsigned char)(i * 37 + j * 11 + (i * j >> 3));
+		rf_dsum_add_digest(&a, x);
+		rf_dsum_add_digest(i % 3 ? &b : &c, x);
+	}
+	rf_dsum_merge(&c, &b);
+	CHECK(rf_dsum_equal(&a, &c), "merge differs from the whole");
+	rf_dsum_hex(&a, hex);
+	CHECK(rf_dsum_parse(hex, 64, a.count, &b) == 0 && rf_dsum_equal(&a, &b),
+	    "dsum hex round trip");
+	CHECK(rf_dsum_parse("xyz", 3, 0, &b) == RF_EDATA, "bad hex accepted");
+
+	/* Partition: the first 8 bytes, big-endian, modulo n. */
+	memset(d, 0, sizeof d);
+	d[6] = 1;		/* 0x0000000000000100 = 256 */
+	d[8] = 0xff;		/* beyond the first 8 bytes: ignored */
+	CHECK(rf_partition(d, 7) == 256 % 7, "partition %u", rf_partition(d, 7));
+	memset(d, 0xff, 8);
+	CHECK(rf_partition(d, 1000) == UINT64_MAX % 1000, "partition of max");
+}
+
+/* ---- time --------------------------------------------------------------- */
+
+static void
+test_time(void)
+{
+	static const struct { const char *s; int64_t want; } t[] = {
+		{ "1970-01-01T00:00:00Z", 0 },
+		{ "1970-01-01", 0 },
+		{ "2025-07-01T13:45:10+02:00", 1751370310 },
+		{ "2025-07-01t11:45:10.999z", 1751370310 },
+		{ "2025-07-01 11:45:10.5-00:30", 1751372110 },
+		{ "2024-02-29T00:00:00Z", 1709164800 },
+		{ "2016-12-31T23:59:60Z", 1483228799 },
+		{ "1969-12-31T23:59:59Z", -1 },
+		{ "0000-01-01T00:00:00Z", -62167219200 },
+	};
+	static const char *bad[] = {
+		"2025-02-29", "2025-13-01", "2025-07-01T24:00:00Z",
+		"2025-07-01T12:00:00", "2025-07-01T12:00Z", "2025-07-01T12:00:00+2:00",
+		"2025-07-01T12:00:00.Z", "25-07-01", "2025-07-01T12:00:00Zx",
+	};
+	int64_t secs;
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		CHECK(rf_parse_rfc3339(t[i].s, strlen(t[i].s), &secs) == 0 &&
+		    secs == t[i].want, "%s: got %lld", t[i].s, (long long)secs);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CHECK(rf_parse_rfc3339(bad[i], strlen(bad[i]), &secs) < 0,
+		    "%s accepted", bad[i]);
+	for (int64_t z = -800000; z <= 3000000; z += 997) {
+		int64_t y;
+		unsigned m, d;
+		rf_civil_from_days(z, &y, &m, &d);
+		if (rf_days_from_civil(y, m, d) != z) {
+			CHECK(0, "civil round trip of day %lld", (long long)z);
+			break;
+		}
+	}
+	passed++;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void
+test_misc(void)
+{
+	size_t sz;
+	uint64_t v;
+
+	CHECK(rf_parse_size("64M", &sz) == 0 && sz == (size_t)64 << 20, "64M");
+	CHECK(rf_parse_size("3k", &sz) == 0 && sz == 3072, "3k");
+	CHECK(rf_parse_size("1x", &sz) < 0 && rf_parse_size("", &sz) < 0 &&
+	    rf_parse_size("k", &sz) < 0 && rf_parse_size("-1", &sz) < 0,
+	    "bad sizes accepted");
+	CHECK(rf_parse_uint("65536", 1, 65536, &v) == 0 && v == 65536, "uint");
+	CHECK(rf_parse_uint("65537", 1, 65536, &v) < 0 &&
+	    rf_parse_uint("0", 1, 9, &v) < 0 && rf_parse_uint("1a", 1, 9, &v) < 0,
+	    "bad uints accepted");
+	CHECK(rf_utf8_valid("\xf4\x8f\xbf\xbf", 4) &&
+	    !rf_utf8_valid("\xf4\x90\x80\x80", 4) &&
+	    !rf_utf8_valid("\xe0\x80\xaf", 3) && !rf_utf8_valid("\xed\xa0\x80", 3) &&
+	    !rf_utf8_valid("\xc3", 1), "utf8_valid");
+	CHECK(rf_blank(" \t\r ", 4) && !rf_blank(" x", 2), "rf_blank");
+
+	rf_buf b = { 0 };
+	const char *tok = "\"a\\n\\u00e9\\ud83d\\ude00\"";
+	CHECK(rf_json_unescape(tok, strlen(tok), &b) == 0 && b.len == 8 &&
+	    memcmp(b.p, "a\n\xc3\xa9\xf0\x9f\x98\x80", 8) == 0, "unescape");
+	rf_buf_free(&b);
+}
+
+/* ---- reader ------------------------------------------------------------- */
+
+static void
+test_reader(void)
+{
+	char path[4096];
+	rf_reader *r;
+	rf_line ln;
+	rf_err e;
+	int rc;
+
+	/* Two gzip members are one stream. */
+	snprintf(path, sizeof path, "%s/gzip-samples/multi.gz", vdir);
+	CHECK(rf_reader_open(path, 1024, &r, &e) == 0, "open %s", path);
+	CHECK(rf_reader_next(r, &ln, &e) == 1 && ln.len == 5 &&
+	    memcmp(ln.p, "first", 5) == 0 && ln.lineno == 1, "multi.gz line 1");
+	CHECK(rf_reader_next(r, &ln, &e) == 1 && ln.len == 6 &&
+	    memcmp(ln.p, "second", 6) == 0 && ln.lineno == 2, "multi.gz line 2");
+	CHECK(rf_reader_next(r, &ln, &e) == 0, "multi.gz end");
+	rf_reader_close(r);
+
+	snprintf(path, sizeof path, "%s/gzip-samples/corrupt-gz-file.bin", vdir);
+	CHECK(rf_reader_open(path, 1024, &r, &e) == 0, "open %s", path);
+	while ((rc = rf_reader_next(r, &ln, &e)) > 0)
+		;
+	CHECK(rc == RF_EDATA, "corrupt gzip: rc %d", rc);
+	rf_reader_close(r);
+
+	CHECK(rf_reader_open("/nonexistent/x", 1024, &r, &e) == RF_EIO,
+	    "missing file");
+}
+
+int
+main(int argc, char *argv[])
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: unit vectordir\n");
+		return 2;
+	}
+	vdir = argv[1];
+	test_jsontestsuite();
+	test_rfc8785();
+	test_numbers();
+	test_canon_cases();
+	test_paths();
+	test_digests();
+	test_time();
+	test_misc();
+	test_reader();
+	printf("unit: %d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
