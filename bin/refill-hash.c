@@ -18,12 +18,12 @@ static rf_buf canon;
 static rf_sha256 *sha;
 
 static _Noreturn void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr, "usage: refill-hash [-Cqrt] [--bad file] [-c file] "
+	fprintf(status == RF_EXIT_OK ? stdout : stderr, "usage: refill-hash [-Cqrt] [--bad file] [-c file] "
 	    "[-k path] [--max-line size]\n"
 	    "                   [--progress] [--stats file] [file ...]\n");
-	exit(RF_EXIT_USAGE);
+	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
 /*
@@ -223,7 +223,7 @@ main(int argc, char *argv[])
 	};
 	static char *stdin_only[] = { "-", NULL };
 	const char *checkfile = NULL;
-	bool total = false;
+	bool Cflag = false, rflag = false, total = false;
 	rf_dsum sum, all;
 	rf_err e;
 	int ch, rc, status;
@@ -233,13 +233,13 @@ main(int argc, char *argv[])
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'C':
-			mode = CANONICAL;
+			Cflag = true;
 			break;
 		case 'c':
 			checkfile = optarg;
 			break;
 		case 'h':
-			usage();
+			usage(RF_EXIT_OK);
 		case 'k':
 			rf_path_free(key);
 			if (rf_path_compile(optarg, &key, &e) < 0) {
@@ -248,7 +248,7 @@ main(int argc, char *argv[])
 			}
 			break;
 		case 'r':
-			mode = RECORDS;
+			rflag = true;
 			break;
 		case 't':
 			total = true;
@@ -259,19 +259,25 @@ main(int argc, char *argv[])
 			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
 				return RF_EXIT_USAGE;
 			if (rc == 0)
-				usage();
+				usage(RF_EXIT_USAGE);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 
+	if (Cflag && rflag) {
+		rf_warnx("-C and -r exclude each other");
+		usage(RF_EXIT_USAGE);
+	}
+	mode = Cflag ? CANONICAL : rflag ? RECORDS : SUMS;
+
 	if (checkfile != NULL && (mode != SUMS || total || argc > 0)) {
 		rf_warnx("--check takes no file operands and no -C, -r or -t");
-		usage();
+		usage(RF_EXIT_USAGE);
 	}
 	if (total && mode != SUMS) {
 		rf_warnx("--total applies to dataset digests only");
-		usage();
+		usage(RF_EXIT_USAGE);
 	}
 	if (argc == 0) {
 		argc = 1;

@@ -80,9 +80,9 @@ static pthread_t workers[MAX_WORKERS];
 static int nworkers;
 
 static _Noreturn void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr,
+	fprintf(status == RF_EXIT_OK ? stdout : stderr,
 	    "usage: refill-split [-fqz] [--bad file] [--epoch s|ms] [--level n] "
 	    "[--max-line size]\n"
 	    "                    [--memory size] [--progress] [--stats file] "
@@ -93,7 +93,7 @@ usage(void)
 	    "                    [--memory size] [--progress] [--stats file] "
 	    "-T path\n"
 	    "                    -w hour|day|month -o dir [file ...]\n");
-	exit(RF_EXIT_USAGE);
+	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
 /* Async-signal-safe: removes what is in the temporary directory. */
@@ -782,7 +782,7 @@ main(int argc, char *argv[])
 			force = true;
 			break;
 		case 'h':
-			usage();
+			usage(RF_EXIT_OK);
 		case 'k':
 			rf_path_free(keypath);
 			if (rf_path_compile(optarg, &keypath, &e) < 0) {
@@ -855,7 +855,7 @@ main(int argc, char *argv[])
 			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
 				return RF_EXIT_USAGE;
 			if (rc == 0)
-				usage();
+				usage(RF_EXIT_USAGE);
 		}
 	}
 	argc -= optind;
@@ -863,23 +863,23 @@ main(int argc, char *argv[])
 
 	if (outdir == NULL) {
 		rf_warnx("-o DIR is required");
-		usage();
+		usage(RF_EXIT_USAGE);
 	}
 	if ((keypath != NULL) == (timepath != NULL)) {
 		rf_warnx("give either -k PATH with -n N, or -T PATH with -w WINDOW");
-		usage();
+		usage(RF_EXIT_USAGE);
 	}
 	if (keypath != NULL && (n == 0 || window >= 0)) {
 		rf_warnx("-k needs -n, and takes no -w");
-		usage();
+		usage(RF_EXIT_USAGE);
 	}
 	if (timepath != NULL && (window < 0 || n != 0)) {
 		rf_warnx("-T needs -w, and takes no -n");
-		usage();
+		usage(RF_EXIT_USAGE);
 	}
 	if (epoch_unit != 0 && timepath == NULL) {
 		rf_warnx("--epoch applies to -T only");
-		usage();
+		usage(RF_EXIT_USAGE);
 	}
 	if (gzip && level < 0)
 		level = 6;
@@ -950,13 +950,15 @@ main(int argc, char *argv[])
 		status = rc;
 	if (status == RF_EXIT_OK)
 		status = finish_files(outdir, inputs, argc, pargc, pargv, start);
-	if (status == RF_EXIT_OK)
-		status = install(outdir, exists);
 	if (status == RF_EXIT_OK) {
+		/* The summary first: a --stats that cannot be written fails the run. */
 		char extra[64];
 		snprintf(extra, sizeof extra, "\"partitions\":%zu", nparts);
 		status = rf_run_finish(&run, extra);
-	} else {
+	}
+	if (status == RF_EXIT_OK)
+		status = install(outdir, exists);
+	if (status != RF_EXIT_OK) {
 		rf_run_abort(&run);
 		cleanup_files();
 		if (rf_rmtree(tmpdir, &e) < 0)

@@ -191,26 +191,17 @@ human(double v, char *dst, size_t n)
 	snprintf(dst, n, i ? "%.1f%s" : "%.0f%s", v, u[i]);
 }
 
-void
-rf_run_tick(rf_run *r, uint64_t pos)
+static void
+draw(rf_run *r, double now)
 {
 	char recs[16], bytes[16], rate[16], eta[32] = "";
-	double now, el;
-	uint64_t done;
+	double el = now - r->t0;
+	uint64_t done = r->bytes_in + r->cur_pos;
 
-	r->cur_pos = pos;
-	if (!r->show)
-		return;
-	now = rf_now();
-	if (now - r->tlast < 0.25)
-		return;
-	r->tlast = now;
-	el = now - r->t0;
-	done = r->bytes_in + pos;
 	human(r->records_in, recs, sizeof recs);
 	human(done, bytes, sizeof bytes);
 	human(el > 0 ? done / el : 0, rate, sizeof rate);
-	if (r->bytes_total > done && done > 0) {
+	if (r->bytes_total > done && done > 0 && el > 0) {
 		unsigned s = (unsigned)((r->bytes_total - done) / (done / el));
 		snprintf(eta, sizeof eta, ", ETA %u:%02u:%02u", s / 3600,
 		    s / 60 % 60, s % 60);
@@ -220,6 +211,21 @@ rf_run_tick(rf_run *r, uint64_t pos)
 	r->showed = true;
 }
 
+void
+rf_run_tick(rf_run *r, uint64_t pos)
+{
+	double now;
+
+	r->cur_pos = pos;
+	if (!r->show)
+		return;
+	now = rf_now();
+	if (now - r->tlast < 0.25)
+		return;
+	r->tlast = now;
+	draw(r, now);
+}
+
 int
 rf_run_finish(rf_run *r, const char *extra)
 {
@@ -227,8 +233,12 @@ rf_run_finish(rf_run *r, const char *extra)
 	int status = RF_EXIT_OK;
 	double el = rf_now() - r->t0;
 
-	if (r->showed)
+	if (r->show) {
+		/* The last figures, whatever the time since the last tick. */
+		r->cur_pos = 0;
+		draw(r, rf_now());
 		fputc('\n', stderr);
+	}
 	if (r->bad != NULL) {
 		if (rf_out_commit(r->bad, &e) < 0) {
 			rf_warnx("%s", e.msg);

@@ -180,8 +180,8 @@ fill(rf_reader *r, rf_err *e)
 		if (zr == Z_STREAM_END)
 			r->member_end = true;
 		else if (zr == Z_DATA_ERROR)
-			return gzerr(r, e, r->zs.msg != NULL ? r->zs.msg :
-			    "corrupt gzip input");
+			return rf_seterr(e, RF_EDATA, "%s: corrupt gzip input: %s",
+			    r->name, r->zs.msg != NULL ? r->zs.msg : "data error");
 		else if (zr == Z_MEM_ERROR)
 			return rf_seterr(e, RF_ENOMEM, "out of memory");
 		else if (zr != Z_OK && zr != Z_BUF_ERROR)

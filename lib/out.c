@@ -23,6 +23,7 @@
 struct rf_out {
 	int fd;
 	bool own;			/* created by us: fsync, rename */
+	bool closefd;			/* a device or FIFO opened by us */
 	char *name, *tmp;
 	bool gz;
 	z_stream zs;
@@ -178,9 +179,30 @@ freeout(rf_out *o)
 int
 rf_out_create(const char *path, int gzip_level, rf_out **out, rf_err *e)
 {
-	rf_out *o = calloc(1, sizeof *o);
+	rf_out *o;
 	size_t n = strlen(path);
+	struct stat st;
 	int rc;
+
+	/*
+	 * "--stats /dev/stdout" and a FIFO are written in place: renaming
+	 * over a device node would replace it.
+	 */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		int fd;
+		if (S_ISDIR(st.st_mode))
+			return rf_seterr(e, RF_EIO, "%s: %s", path,
+			    strerror(EISDIR));
+		if ((fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC)) < 0)
+			return rf_seterr(e, RF_EIO, "%s: %s", path,
+			    strerror(errno));
+		if ((rc = rf_out_fd(fd, path, gzip_level, out, e)) < 0)
+			close(fd);
+		else
+			(*out)->closefd = true;
+		return rc;
+	}
+	o = calloc(1, sizeof *o);
 
 	if (o == NULL || (o->name = strdup(path)) == NULL ||
 	    (o->tmp = malloc(n + 16)) == NULL) {
@@ -297,6 +319,12 @@ rf_out_commit(rf_out *o, rf_err *e)
 	if (rc == 0)
 		rc = flushbuf(o, e);
 	rf_sha256_final(o->sha, o->digest);
+	if (o->closefd) {
+		if (close(o->fd) < 0 && rc == 0)
+			rc = rf_seterr(e, RF_EIO, "%s: %s", o->name,
+			    strerror(errno));
+		o->fd = -1;
+	}
 	if (!o->own)
 		return rc;
 	if (rc == 0 && fsync(o->fd) < 0)
@@ -330,7 +358,8 @@ rf_out_abort(rf_out *o)
 			close(o->fd);
 		unlink(o->tmp);
 		rf_cleanup_remove(o->tmp);
-	}
+	} else if (o->closefd)
+		close(o->fd);
 	freeout(o);
 }
 

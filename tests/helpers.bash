@@ -1,0 +1,23 @@
+bats_require_minimum_version 1.5.0
+
+# Shared set-up for the bats files: the programs under test and a fixture.
+B=$(cd "${BATS_TEST_DIRNAME}/.." && cd "${REFILL_BUILD:-build}" && pwd)
+T=$BATS_TEST_DIRNAME
+REF="python3 $T/ref.py"
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	# Ten small records: strings, integers, nesting, unicode, varied key order.
+	cat > in.ndjson <<'EOR'
+{"user_id":"u1","n":1,"tags":["a","b"]}
+{"n":2,"user_id":"u2","o":{"z":1,"a":[true,null]}}
+{"user_id":"u3","s":"caf\u00e9 \ud83d\ude00"}
+{"user_id":"u1","n":4}
+{"user_id":"u5","n":-5,"e":"line\nbreak"}
+{"user_id":"u6","n":6}
+{"user_id":"u7","o":{"b":{"c":{"d":7}}}}
+{"user_id":"u2","n":8}
+{"user_id":"u9","n":9,"s":"\"q\""}
+{"user_id":"u10","n":10}
+EOR
+}
