@@ -21,3 +21,11 @@ setup() {
 {"user_id":"u10","n":10}
 EOR
 }
+
+# Fails if a temporary file or directory of refill's is left in the cwd.
+no_temps() {
+	run compgen -G '.*.refill-*'
+	[ "$status" -eq 1 ]
+	run compgen -G '*.tmp.*'
+	[ "$status" -eq 1 ]
+}

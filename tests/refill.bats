@@ -1,0 +1,43 @@
+#!/usr/bin/env bats
+# refill: the dispatcher.
+
+load helpers
+
+@test "refill hash runs refill-hash with its arguments" {
+	"$B/refill-hash" -t in.ndjson > want
+	"$B/refill" hash -t in.ndjson > got
+	diff -u want got
+}
+
+@test "the program beside refill wins over PATH" {
+	mkdir fake
+	printf '#!/bin/sh\necho fake\n' > fake/refill-hash
+	chmod +x fake/refill-hash
+	run -0 env PATH="$PWD/fake:$PATH" "$B/refill" hash in.ndjson
+	[ "$output" != fake ]
+	# A command found only in PATH is run from there, with its arguments.
+	printf '#!/bin/sh\necho "extra $*"\n' > fake/refill-extra
+	chmod +x fake/refill-extra
+	run -0 env PATH="$PWD/fake:$PATH" "$B/refill" extra -x y
+	[ "$output" = "extra -x y" ]
+}
+
+@test "exit statuses pass through" {
+	echo 'nope' > bad.ndjson
+	run -3 "$B/refill" hash bad.ndjson
+	run -2 "$B/refill" split
+}
+
+@test "--help lists the programs; unknown commands are status 2" {
+	run -0 "$B/refill" --help
+	[ "${lines[0]}" = "usage: refill [-hV] command [arg ...]" ]
+	for c in commit hash lineage replay split transform verify; do
+		[[ "$output" == *"   $c "* ]]
+	done
+	run -2 --separate-stderr "$B/refill" nosuch
+	[ "$stderr" = "refill: 'nosuch' is not a refill command; see 'refill --help'" ]
+	run -2 "$B/refill" ../bin/sh
+	run -2 "$B/refill"
+	run -0 "$B/refill" -V
+	[ "$output" = "refill 0.1.0" ]
+}
