@@ -49,11 +49,18 @@ ws(struct jp *c)
 		c->p++;
 }
 
-static int
+/* Inline: this is most of the canonicaliser's work. */
+static inline int
 emit(struct jp *c, const void *p, size_t n)
 {
-	if (c->out != NULL && rf_buf_add(c->out, p, n) < 0)
+	rf_buf *b = c->out;
+
+	if (b == NULL)
+		return 0;
+	if (b->cap - b->len < n && rf_buf_reserve(b, n) < 0)
 		return rf_seterr(c->e, RF_ENOMEM, "out of memory");
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
 	return 0;
 }
 
@@ -542,7 +549,7 @@ number(struct jp *c)
  * code point order, which differs only where a supplementary character
  * (4-byte UTF-8, a surrogate pair in UTF-16) meets U+E000..U+FFFF.
  */
-static int
+static inline int
 keycmp(const uchar *a, size_t al, const uchar *b, size_t bl)
 {
 	size_t n = al < bl ? al : bl;
@@ -593,6 +600,20 @@ close_object(struct jp *c, size_t first, size_t keymark, size_t objoff)
 					if (keycmp(m[i].k, m[i].klen, m[j].k,
 					    m[j].klen) == 0)
 						return dupkey(c, &m[j]);
+		} else if (n <= 32) {
+			/* Records' objects are small: insertion sort wins. */
+			for (size_t i = 1; i < n; i++) {
+				struct member t = m[i];
+				size_t j = i;
+				for (; j > 0 && keycmp(m[j - 1].k, m[j - 1].klen,
+				    t.k, t.klen) > 0; j--)
+					m[j] = m[j - 1];
+				m[j] = t;
+			}
+			for (size_t i = 1; i < n; i++)
+				if (keycmp(m[i - 1].k, m[i - 1].klen, m[i].k,
+				    m[i].klen) == 0)
+					return dupkey(c, &m[i]);
 		} else {
 			qsort(m, n, sizeof *m, memcmpf);
 			for (size_t i = 1; i < n; i++)
