@@ -229,6 +229,7 @@ worker(void *arg)
 	}
 	rf_sha256_free(sha);
 	rf_buf_free(&z);
+	rf_json_thread_free();
 	return arg;
 }
 
@@ -333,7 +334,7 @@ free_parts(void)
 static int
 time_window(const char *v, size_t n, int64_t *win, const char **why)
 {
-	static _Thread_local rf_buf s;
+	static rf_buf s;	/* the main thread's only */
 	int64_t secs, days, y;
 	unsigned m, d;
 

@@ -817,6 +817,16 @@ value(struct jp *c)
  */
 static _Thread_local struct jp scratch;
 
+void
+rf_json_thread_free(void)
+{
+	free(scratch.mem);
+	rf_buf_free(&scratch.keys);
+	rf_buf_free(&scratch.tmp);
+	rf_buf_free(&scratch.num);
+	memset(&scratch, 0, sizeof scratch);
+}
+
 static int
 parse(const char *buf, size_t len, rf_buf *out, rf_err *e)
 {

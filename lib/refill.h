@@ -85,6 +85,12 @@ int rf_json_validate(const char *buf, size_t len, rf_err *e);
 int rf_json_canon(const char *buf, size_t len, rf_buf *out, rf_err *e);
 
 /*
+ * The parser keeps scratch space per thread between calls.  A thread that
+ * parsed calls this before it exits; the main thread need not.
+ */
+void rf_json_thread_free(void);
+
+/*
  * Formats a finite double as ECMAScript's Number.prototype.toString does
  * (RFC 8785 section 3.2.2.3).  dst must hold 32 bytes; returns the length
  * written (no NUL).  -0 prints as 0.  Returns 0 for NaN and infinities.

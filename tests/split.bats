@@ -288,9 +288,10 @@ for i in range(30000):
 	done
 	compgen -G '.out.refill-*/part-*'
 	kill -TERM $pid
-	run wait $pid
+	st=0
+	wait $pid || st=$?
 	exec 7>&-
-	[ "$status" -eq 143 ]
+	[ "$st" -eq 143 ]
 	[ ! -e out ]
 	no_temps
 }
