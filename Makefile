@@ -19,7 +19,8 @@ LIBS   = -lcrypto -lz -lpthread -lm
 
 PROGS = refill refill-hash refill-split
 LIBOBJ = $(BUILD)/lib/cli.o $(BUILD)/lib/hash.o $(BUILD)/lib/io.o \
-         $(BUILD)/lib/json.o $(BUILD)/lib/out.o $(BUILD)/lib/prov.o \
+         $(BUILD)/lib/json.o $(BUILD)/lib/out.o $(BUILD)/lib/pool.o \
+         $(BUILD)/lib/prov.o \
          $(BUILD)/lib/time.o $(BUILD)/lib/util.o
 MAN1 = man/man1/refill.1 man/man1/refill-hash.1 man/man1/refill-split.1
 MAN5 = man/man5/refill-prov.5

@@ -14,8 +14,6 @@ enum mode { SUMS, RECORDS, CANONICAL };
 static rf_run run;
 static enum mode mode = SUMS;
 static rf_path *key;
-static rf_buf canon;
-static rf_sha256 *sha;
 
 static _Noreturn void
 usage(int status)
@@ -27,6 +25,141 @@ usage(int status)
 }
 
 /*
+ * A batch of records and what the workers made of them: a digest per
+ * record, or its canonical text, or why it is bad.
+ */
+struct hbatch {
+	rf_batch b;
+	rf_sha256 *sha;
+	unsigned char (*digest)[RF_SHA256_LEN];
+	size_t *canon_end;	/* -C: where each record's text ends in out */
+	int *bad;		/* offset of the reason in why, or -1 */
+	rf_buf out, why;
+	size_t cap;
+};
+
+#define NBATCH 8	/* batches in flight: enough to keep the pool busy */
+
+static rf_pool *pool;
+static struct hbatch batches[NBATCH];
+static rf_batch *ring[NBATCH];
+
+static void
+hash_work(rf_task *t)
+{
+	struct hbatch *hb = (struct hbatch *)t;
+	rf_batch *b = &hb->b;
+	rf_err e;
+
+	hb->out.len = hb->why.len = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		const char *p = b->text.p + b->line[i].off, *v = p;
+		size_t len = b->line[i].len, vlen = len, mark = hb->out.len;
+		int rc = 0;
+
+		hb->bad[i] = -1;
+		if (key != NULL && (rc = rf_json_validate(p, len, &e)) == 0 &&
+		    (rc = rf_json_get(p, len, key, &v, &vlen)) < 0)
+			snprintf(e.msg, sizeof e.msg, "missing key %s",
+			    rf_path_spec(key));
+		if (rc == 0)
+			rc = rf_json_canon(v, vlen, &hb->out, &e);
+		if (rc < 0) {
+			hb->bad[i] = (int)hb->why.len;
+			rf_buf_add(&hb->why, e.msg, strlen(e.msg) + 1);
+			continue;
+		}
+		if (mode == CANONICAL) {
+			rf_buf_addc(&hb->out, '\n');
+			hb->canon_end[i] = hb->out.len;
+			continue;
+		}
+		rf_sha256_once(hb->sha, hb->out.p + mark, hb->out.len - mark,
+		    hb->digest[i]);
+		hb->out.len = mark;
+	}
+}
+
+/* Runs on the main thread, in input order. */
+static int
+hash_deliver(rf_batch *b, void *arg)
+{
+	struct hbatch *hb = (struct hbatch *)b;
+	rf_dsum *sum = arg;
+	char hex[2 * RF_SHA256_LEN + 2];
+	size_t from = 0;
+	int status;
+
+	for (size_t i = 0; i < b->n; i++) {
+		if (hb->bad[i] >= 0) {
+			status = rf_run_bad(&run, b->file, b->line[i].lineno,
+			    b->text.p + b->line[i].off, b->line[i].len,
+			    hb->why.p + hb->bad[i]);
+			if (status != RF_EXIT_OK)
+				return status;
+			continue;
+		}
+		run.records_out++;
+		if (mode == CANONICAL) {
+			fwrite(hb->out.p + from, 1, hb->canon_end[i] - from, stdout);
+			from = hb->canon_end[i];
+			continue;
+		}
+		rf_dsum_add_digest(sum, hb->digest[i]);
+		if (mode == RECORDS) {
+			rf_hex(hb->digest[i], RF_SHA256_LEN, hex);
+			hex[2 * RF_SHA256_LEN] = '\n';
+			fwrite(hex, 1, sizeof hex - 1, stdout);
+		}
+	}
+	/* A closed pipe or a full disk stops the work early. */
+	return ferror(stdout) ? RF_EXIT_IO : RF_EXIT_OK;
+}
+
+static int
+setup_batches(void)
+{
+	rf_err e;
+
+	if (rf_pool_new(0, &pool, &e) < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_IO;
+	}
+	for (int i = 0; i < NBATCH; i++) {
+		struct hbatch *hb = &batches[i];
+		size_t n = RF_BATCH_LINES;
+		hb->b.task.fn = hash_work;
+		hb->sha = rf_sha256_new();
+		hb->digest = malloc(n * sizeof *hb->digest);
+		hb->canon_end = malloc(n * sizeof *hb->canon_end);
+		hb->bad = malloc(n * sizeof *hb->bad);
+		if (hb->sha == NULL || hb->digest == NULL ||
+		    hb->canon_end == NULL || hb->bad == NULL) {
+			rf_warnx("out of memory");
+			return RF_EXIT_IO;
+		}
+		ring[i] = &hb->b;
+	}
+	return RF_EXIT_OK;
+}
+
+static void
+free_batches(void)
+{
+	rf_pool_free(pool);
+	for (int i = 0; i < NBATCH; i++) {
+		struct hbatch *hb = &batches[i];
+		rf_batch_free(&hb->b);
+		rf_sha256_free(hb->sha);
+		free(hb->digest);
+		free(hb->canon_end);
+		free(hb->bad);
+		rf_buf_free(&hb->out);
+		rf_buf_free(&hb->why);
+	}
+}
+
+/*
  * Digests (or canonicalises) every record of one input into sum.  Returns
  * an exit status; on a bad record without --bad it stops at once.
  */
@@ -34,66 +167,15 @@ static int
 hash_file(const char *name, rf_dsum *sum)
 {
 	rf_reader *r;
-	rf_line ln;
 	rf_err e;
-	unsigned char d[RF_SHA256_LEN];
-	char hex[2 * RF_SHA256_LEN + 2];
-	int rc, status = RF_EXIT_OK;
+	int status;
 
 	rf_dsum_init(sum);
-	if (rf_reader_open(name, run.max_line, &r, &e) < 0) {
+	if (rf_reader_open(name, run.max_line, 0, &r, &e) < 0) {
 		rf_warnx("%s", e.msg);
 		return RF_EXIT_IO;
 	}
-	while ((rc = rf_reader_next(r, &ln, &e)) > 0) {
-		const char *v = ln.p;
-		size_t vlen = ln.len;
-
-		if (rf_blank(ln.p, ln.len)) {
-			run.blank++;
-			continue;
-		}
-		run.records_in++;
-		if ((run.records_in & 4095) == 0) {
-			rf_run_tick(&run, rf_reader_pos(r));
-			if (ferror(stdout))
-				break;
-		}
-		canon.len = 0;
-		if (key != NULL) {
-			if (rf_json_validate(ln.p, ln.len, &e) < 0)
-				goto bad;
-			if (rf_json_get(ln.p, ln.len, key, &v, &vlen) < 0) {
-				snprintf(e.msg, sizeof e.msg, "missing key %s",
-				    rf_path_spec(key));
-				goto bad;
-			}
-		}
-		if (rf_json_canon(v, vlen, &canon, &e) < 0)
-			goto bad;
-		run.records_out++;
-		if (mode == CANONICAL) {
-			rf_buf_addc(&canon, '\n');
-			fwrite(canon.p, 1, canon.len, stdout);
-			continue;
-		}
-		rf_sha256_once(sha, canon.p, canon.len, d);
-		rf_dsum_add_digest(sum, d);
-		if (mode == RECORDS) {
-			rf_hex(d, RF_SHA256_LEN, hex);
-			hex[2 * RF_SHA256_LEN] = '\n';
-			fwrite(hex, 1, sizeof hex - 1, stdout);
-		}
-		continue;
-bad:
-		if ((status = rf_run_bad(&run, name, ln.lineno, ln.p, ln.len,
-		    e.msg)) != RF_EXIT_OK)
-			break;
-	}
-	if (rc < 0) {
-		rf_warnx("%s", e.msg);
-		status = rf_status(rc);
-	}
+	status = rf_run_batches(&run, r, pool, ring, NBATCH, hash_deliver, sum);
 	run.bytes_in += rf_reader_pos(r);
 	rf_reader_close(r);
 	return status;
@@ -156,7 +238,7 @@ check(const char *file)
 	int rc, status = RF_EXIT_OK;
 
 	rf_dsum_init(&total);
-	if (rf_reader_open(file, RF_MAX_LINE_DEFAULT, &r, &e) < 0) {
+	if (rf_reader_open(file, RF_MAX_LINE_DEFAULT, 0, &r, &e) < 0) {
 		rf_warnx("%s", e.msg);
 		return RF_EXIT_IO;
 	}
@@ -285,10 +367,8 @@ main(int argc, char *argv[])
 	}
 	if ((status = rf_run_start(&run, argc, argv)) != RF_EXIT_OK)
 		return status;
-	if ((sha = rf_sha256_new()) == NULL) {
-		rf_warnx("cannot initialise SHA-256");
-		return RF_EXIT_IO;
-	}
+	if ((status = setup_batches()) != RF_EXIT_OK)
+		return status;
 	/* Output is one stream of small writes: batch them. */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 
@@ -317,8 +397,7 @@ main(int argc, char *argv[])
 			status = rc;
 	} else
 		rf_run_abort(&run);
-	rf_sha256_free(sha);
-	rf_buf_free(&canon);
+	free_batches();
 	rf_path_free(key);
 	return worse(status, rf_close_stdout());
 }

@@ -2,14 +2,17 @@
  * refill-split: partitions an NDJSON stream into batch files, by the hash
  * of a key or by time window, atomically, with a provenance stamp per file.
  *
- * The main thread reads, validates and routes records into per-partition
- * buffers.  A full buffer becomes a job for the worker threads, which take
- * the record digests, compress, and append to the partition's file.  Jobs
- * of one partition reach its file in the order they were made (a sequence
- * number per partition), so records keep their input order.  Files are
- * opened only to append one job, so thousands of partitions need no more
+ * The main thread reads lines into batches.  Worker threads parse each
+ * batch: record digest, and partition or time window.  The main thread
+ * takes finished batches in input order and appends each record to its
+ * partition's buffer.  A full buffer becomes a flush job for the workers,
+ * which compress it and append it to the partition's file.  Flushes of one
+ * partition reach its file in the order they were made (a sequence number
+ * per partition), so records keep their input order.  Files are opened
+ * only to append one flush, so thousands of partitions need no more
  * descriptors than there are workers.
  */
+#define _GNU_SOURCE	/* sync_file_range(2) where there is one; see append() */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,7 +31,6 @@
 
 #define PART_FLUSH ((size_t)1 << 20)	/* a partition's buffer is written at this size */
 #define MAX_PARTS 65536
-#define MAX_WORKERS 8
 
 enum { WIN_HOUR, WIN_DAY, WIN_MONTH };
 
@@ -35,6 +38,7 @@ struct part {
 	char *name;		/* "part-00042.ndjson.gz", relative to -o */
 	char *tmppath;		/* the file inside the temporary directory */
 	char *provtmp;		/* its stamp there */
+	int fd;			/* the file, while it is kept open; else -1 */
 	int64_t window;		/* the time window's number (hour, day or month) */
 	rf_buf buf;		/* records not yet handed to a worker */
 	uint64_t seq_made;	/* jobs made so far */
@@ -45,12 +49,26 @@ struct part {
 	uint64_t bytes;
 };
 
-struct job {
+/* A partition's buffer on its way to the file. */
+struct flush {
+	rf_task task;
 	struct part *pt;
 	uint64_t seq;
 	rf_buf data;
-	struct job *next;
+	struct flush *next;
 };
+
+/* A batch of records and what the workers found: see split_work. */
+struct sbatch {
+	rf_batch b;
+	rf_sha256 *sha;
+	rf_buf canon, why;
+	unsigned char (*digest)[RF_SHA256_LEN];
+	int64_t *dest;		/* partition number, or time window */
+	int *bad;		/* offset of the reason in why, or -1 */
+};
+
+#define NBATCH 8
 
 static rf_run run;
 static rf_path *keypath, *timepath;
@@ -58,6 +76,7 @@ static int window = -1;
 static int epoch_unit;		/* 0 auto, 1 seconds, 1000 milliseconds */
 static int level = -1;		/* gzip level, -1 for plain */
 static size_t memory = (size_t)64 << 20;
+static uint32_t nkeyparts;	/* -n */
 
 static struct part **parts;
 static size_t nparts, capparts;
@@ -66,18 +85,18 @@ static size_t wincap;
 static size_t buffered;		/* bytes in part buffers */
 static char *tmpdir;
 
-/* The job queue and the workers' shared state, under mu. */
+static rf_pool *pool;
+static struct sbatch batches[NBATCH];
+static rf_batch *ring[NBATCH];
+static struct flush *fhead, *ftail;	/* flushes in flight, oldest first */
+static size_t inflight;			/* their bytes */
+
+/* Flushes of one partition wait here for their turn. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv_job = PTHREAD_COND_INITIALIZER;	/* queue or done */
-static pthread_cond_t cv_room = PTHREAD_COND_INITIALIZER;	/* inflight fell */
-static pthread_cond_t cv_seq = PTHREAD_COND_INITIALIZER;	/* a seq_done rose */
-static struct job *qhead, *qtail;
-static size_t inflight;		/* bytes in queued or running jobs */
-static bool closing;
-static int werr;		/* first worker error, an exit status */
+static pthread_cond_t cv_seq = PTHREAD_COND_INITIALIZER;
+static int werr;		/* first flush error, an exit status */
+static int nopen, maxopen;	/* partition files kept open, and the limit */
 static char werrmsg[sizeof(((rf_err *)0)->msg)];
-static pthread_t workers[MAX_WORKERS];
-static int nworkers;
 
 static _Noreturn void
 usage(int status)
@@ -107,176 +126,143 @@ cleanup_files(void)
 }
 
 static void
-worker_fail(const rf_err *e)
+flush_fail(const rf_err *e)
 {
 	pthread_mutex_lock(&mu);
 	if (werr == 0) {
 		werr = RF_EXIT_IO;
 		memcpy(werrmsg, e->msg, sizeof werrmsg);
 	}
-	pthread_cond_broadcast(&cv_room);
 	pthread_mutex_unlock(&mu);
 }
 
-/* Appends bytes to a partition's file: opened for this write only. */
+/*
+ * Appends bytes to a partition's file.  The first maxopen files opened stay
+ * open; the others are opened for each write only, so the number of
+ * descriptors stays bounded however many partitions there are.
+ */
 static int
 append(struct part *pt, const void *p, size_t n, rf_err *e)
 {
-	int fd = open(pt->tmppath, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
-	    O_CLOEXEC, 0666);
 	int rc;
+	bool keep;
 
-	if (fd < 0)
-		return rf_seterr(e, RF_EIO, "%s: %s", pt->tmppath, strerror(errno));
-	rc = rf_write_all(fd, p, n, e, pt->tmppath);
-	if (close(fd) < 0 && rc == 0)
-		rc = rf_seterr(e, RF_EIO, "%s: %s", pt->tmppath, strerror(errno));
+	if (pt->fd < 0) {
+		pt->fd = open(pt->tmppath, O_WRONLY | O_CREAT | O_APPEND |
+		    O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (pt->fd < 0)
+			return rf_seterr(e, RF_EIO, "%s: %s", pt->tmppath,
+			    strerror(errno));
+		pthread_mutex_lock(&mu);
+		if ((keep = nopen < maxopen))
+			nopen++;
+		pthread_mutex_unlock(&mu);
+	} else
+		keep = true;
+	rc = rf_write_all(pt->fd, p, n, e, pt->tmppath);
+#ifdef SYNC_FILE_RANGE_WRITE
+	/*
+	 * Linux: start writing back now, so that the fsync before the
+	 * final rename finds little left to do.
+	 */
+	if (rc == 0)
+		sync_file_range(pt->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+	if (!keep) {
+		if (close(pt->fd) < 0 && rc == 0)
+			rc = rf_seterr(e, RF_EIO, "%s: %s", pt->tmppath,
+			    strerror(errno));
+		pt->fd = -1;
+	}
 	return rc;
 }
 
 static void
-run_job(struct job *j, rf_sha256 *sha, rf_buf *z)
+flush_work(rf_task *t)
 {
-	struct part *pt = j->pt;
-	const char *p = j->data.p, *end = p + j->data.len;
-	unsigned char d[RF_SHA256_LEN];
-	rf_buf canon = { 0 };
-	rf_dsum sum;
+	struct flush *f = (struct flush *)t;
+	struct part *pt = f->pt;
+	rf_buf z = { 0 };
 	rf_err e;
-	const void *out = j->data.p;
-	size_t outlen = j->data.len;
+	const void *out = f->data.p;
+	size_t outlen = f->data.len;
+	int rc = 0;
 
-	/* The main thread validated every record, so canon cannot fail. */
-	rf_dsum_init(&sum);
-	while (p < end) {
-		const char *nl = memchr(p, '\n', end - p);
-		canon.len = 0;
-		if (rf_json_canon(p, nl - p, &canon, &e) < 0) {
-			worker_fail(&e);
-			goto out;
-		}
-		rf_sha256_once(sha, canon.p, canon.len, d);
-		rf_dsum_add_digest(&sum, d);
-		p = nl + 1;
-	}
 	if (level >= 0) {
-		z->len = 0;
-		if (rf_gzip_member(j->data.p, j->data.len, level, z, &e) < 0) {
-			worker_fail(&e);
-			goto out;
-		}
-		out = z->p;
-		outlen = z->len;
+		if ((rc = rf_gzip_member(f->data.p, f->data.len, level, &z,
+		    &e)) < 0)
+			flush_fail(&e);
+		out = z.p;
+		outlen = z.len;
 	}
-
+	/* Earlier flushes of this partition were queued first: never a deadlock. */
 	pthread_mutex_lock(&mu);
-	while (pt->seq_done != j->seq && werr == 0)
+	while (pt->seq_done != f->seq)
 		pthread_cond_wait(&cv_seq, &mu);
 	pthread_mutex_unlock(&mu);
-	if (append(pt, out, outlen, &e) < 0) {
-		worker_fail(&e);
-		/* Later jobs of this partition must not wait for ever. */
+	if (rc == 0 && werr == 0) {
+		if (append(pt, out, outlen, &e) < 0)
+			flush_fail(&e);
+		rf_sha256_update(pt->sha, out, outlen);
+		pt->bytes += outlen;
 	}
-	rf_sha256_update(pt->sha, out, outlen);
-	rf_dsum_merge(&pt->sum, &sum);
-	pt->bytes += outlen;
 	pthread_mutex_lock(&mu);
 	pt->seq_done++;
 	pthread_cond_broadcast(&cv_seq);
 	pthread_mutex_unlock(&mu);
-out:
-	rf_buf_free(&canon);
-}
-
-static void *
-worker(void *arg)
-{
-	rf_sha256 *sha = rf_sha256_new();
-	rf_buf z = { 0 };
-
-	for (;;) {
-		struct job *j;
-
-		pthread_mutex_lock(&mu);
-		while (qhead == NULL && !closing)
-			pthread_cond_wait(&cv_job, &mu);
-		if ((j = qhead) == NULL) {
-			pthread_mutex_unlock(&mu);
-			break;
-		}
-		if ((qhead = j->next) == NULL)
-			qtail = NULL;
-		pthread_mutex_unlock(&mu);
-
-		if (sha == NULL) {
-			rf_err e;
-			rf_seterr(&e, RF_ENOMEM, "cannot initialise SHA-256");
-			worker_fail(&e);
-		} else if (werr == 0)
-			run_job(j, sha, &z);
-
-		pthread_mutex_lock(&mu);
-		inflight -= j->data.len;
-		pthread_cond_broadcast(&cv_room);
-		/* A failed job still counts, so its successors are released. */
-		if (j->pt->seq_done == j->seq && werr != 0) {
-			j->pt->seq_done++;
-			pthread_cond_broadcast(&cv_seq);
-		}
-		pthread_mutex_unlock(&mu);
-		rf_buf_free(&j->data);
-		free(j);
-	}
-	rf_sha256_free(sha);
 	rf_buf_free(&z);
-	rf_json_thread_free();
-	return arg;
 }
 
-/* Hands a partition's buffer to the workers; waits while memory is full. */
+/* Waits for the oldest flush in flight and frees it. */
+static void
+flush_reap(void)
+{
+	struct flush *f = fhead;
+
+	rf_pool_wait(pool, &f->task);
+	if ((fhead = f->next) == NULL)
+		ftail = NULL;
+	inflight -= f->data.len;
+	rf_buf_free(&f->data);
+	free(f);
+}
+
+/* Hands a partition's buffer to the workers, keeping memory in bounds. */
 static int
 submit(struct part *pt)
 {
-	struct job *j;
+	struct flush *f;
 
 	if (pt->buf.len == 0)
-		return 0;
-	if ((j = calloc(1, sizeof *j)) == NULL) {
+		return RF_EXIT_OK;
+	while (fhead != NULL && inflight > memory / 2)
+		flush_reap();
+	if ((f = calloc(1, sizeof *f)) == NULL) {
 		rf_warnx("out of memory");
 		return RF_EXIT_IO;
 	}
-	j->pt = pt;
-	j->seq = pt->seq_made++;
-	j->data = pt->buf;
+	f->task.fn = flush_work;
+	f->pt = pt;
+	f->seq = pt->seq_made++;
+	f->data = pt->buf;
 	memset(&pt->buf, 0, sizeof pt->buf);
-	buffered -= j->data.len;
-
-	pthread_mutex_lock(&mu);
-	while (inflight > memory / 2 && werr == 0)
-		pthread_cond_wait(&cv_room, &mu);
-	inflight += j->data.len;
-	if (qtail != NULL)
-		qtail->next = j;
+	buffered -= f->data.len;
+	inflight += f->data.len;
+	if (ftail != NULL)
+		ftail->next = f;
 	else
-		qhead = j;
-	qtail = j;
-	pthread_cond_signal(&cv_job);
-	int st = werr;
-	pthread_mutex_unlock(&mu);
-	return st;
+		fhead = f;
+	ftail = f;
+	rf_pool_submit(pool, &f->task);
+	return werr;
 }
 
-/* Ends the workers, after the queue drains; returns their status. */
+/* Waits for every flush; returns their status. */
 static int
-join_workers(void)
+flush_all(void)
 {
-	pthread_mutex_lock(&mu);
-	closing = true;
-	pthread_cond_broadcast(&cv_job);
-	pthread_mutex_unlock(&mu);
-	for (int i = 0; i < nworkers; i++)
-		pthread_join(workers[i], NULL);
-	nworkers = 0;
+	while (fhead != NULL)
+		flush_reap();
 	if (werr != 0)
 		rf_warnx("%s", werrmsg);
 	return werr;
@@ -294,6 +280,7 @@ new_part(const char *name)
 		rf_warnx("out of memory");
 		return NULL;
 	}
+	pt->fd = -1;
 	snprintf(pt->tmppath, n, "%s/%s", tmpdir, name);
 	snprintf(pt->provtmp, n, "%s/%s.prov", tmpdir, name);
 	rf_dsum_init(&pt->sum);
@@ -320,6 +307,8 @@ free_parts(void)
 		free(parts[i]->name);
 		free(parts[i]->tmppath);
 		free(parts[i]->provtmp);
+		if (parts[i]->fd >= 0)
+			close(parts[i]->fd);
 		rf_buf_free(&parts[i]->buf);
 		rf_sha256_free(parts[i]->sha);
 		free(parts[i]);
@@ -334,14 +323,19 @@ free_parts(void)
 static int
 time_window(const char *v, size_t n, int64_t *win, const char **why)
 {
-	static rf_buf s;	/* the main thread's only */
 	int64_t secs, days, y;
 	unsigned m, d;
 
 	if (*v == '"') {
-		s.len = 0;
-		if (rf_json_unescape(v, n, &s) < 0 ||
-		    rf_parse_rfc3339(s.p, s.len, &secs) < 0) {
+		/* Runs on the workers: no shared buffer, none at all unless escaped. */
+		rf_buf s = { 0 };
+		int rc;
+		if (memchr(v, '\\', n) == NULL)
+			rc = rf_parse_rfc3339(v + 1, n - 2, &secs);
+		else if ((rc = rf_json_unescape(v, n, &s)) == 0)
+			rc = rf_parse_rfc3339(s.p, s.len, &secs);
+		rf_buf_free(&s);
+		if (rc < 0) {
 			*why = "timestamp is not RFC 3339";
 			return -1;
 		}
@@ -534,12 +528,13 @@ finish_files(const char *outdir, rf_prov_input *inputs, size_t ninputs,
 {
 	rf_err e;
 	rf_prov pv;
+	rf_buf prov = { 0 };
 	char *outname;
 	double end = rf_now();
+	int fd;
 
 	for (size_t i = 0; i < nparts; i++) {
 		struct part *pt = parts[i];
-		int fd;
 
 		if (pt->bytes == 0) {
 			/* Every partition exists; an empty gzip is still gzip. */
@@ -559,14 +554,17 @@ finish_files(const char *outdir, rf_prov_input *inputs, size_t ninputs,
 				return RF_EXIT_IO;
 			}
 		}
-		if ((fd = open(pt->tmppath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-		    fsync(fd) < 0) {
+		if (pt->fd < 0 && (pt->fd = open(pt->tmppath,
+		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 			rf_warnx("%s: %s", pt->tmppath, strerror(errno));
-			if (fd >= 0)
-				close(fd);
 			return RF_EXIT_IO;
 		}
-		close(fd);
+		if (fsync(pt->fd) < 0 || close(pt->fd) < 0) {
+			rf_warnx("%s: %s", pt->tmppath, strerror(errno));
+			pt->fd = -1;
+			return RF_EXIT_IO;
+		}
+		pt->fd = -1;
 
 		size_t n = strlen(outdir) + strlen(pt->name) + 2;
 		if ((outname = malloc(n)) == NULL) {
@@ -588,13 +586,29 @@ finish_files(const char *outdir, rf_prov_input *inputs, size_t ninputs,
 		pv.quarantined = run.quarantined;
 		pv.start = start;
 		pv.end = end;
-		int rc = rf_prov_write(pt->provtmp, &pv, &e);
+		/* The directory is private until the final rename. */
+		prov.len = 0;
+		int rc = rf_prov_format(&pv, &prov, &e);
 		free(outname);
+		if (rc == 0 && (fd = open(pt->provtmp, O_WRONLY | O_CREAT |
+		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) < 0)
+			rc = rf_seterr(&e, RF_EIO, "%s: %s", pt->provtmp,
+			    strerror(errno));
+		if (rc == 0) {
+			rc = rf_write_all(fd, prov.p, prov.len, &e, pt->provtmp);
+			if (rc == 0 && (fsync(fd) < 0 || close(fd) < 0))
+				rc = rf_seterr(&e, RF_EIO, "%s: %s",
+				    pt->provtmp, strerror(errno));
+			else if (rc < 0)
+				close(fd);
+		}
 		if (rc < 0) {
+			rf_buf_free(&prov);
 			rf_warnx("%s", e.msg);
 			return RF_EXIT_IO;
 		}
 	}
+	rf_buf_free(&prov);
 	if (rf_fsync_dir(tmpdir, &e) < 0) {
 		rf_warnx("%s", e.msg);
 		return RF_EXIT_IO;
@@ -645,104 +659,155 @@ install(const char *outdir, bool replace)
 
 /* ---- reading ------------------------------------------------------------ */
 
-static int
-route(const rf_line *ln, const char *file, rf_sha256 *sha, rf_buf *kc,
-    uint32_t n)
+/* On a worker: each record's digest, and where it goes. */
+static void
+split_work(rf_task *t)
 {
-	rf_err e;
-	const char *v, *why = e.msg;
-	size_t vlen;
-	struct part *pt;
+	struct sbatch *sb = (struct sbatch *)t;
+	rf_batch *b = &sb->b;
 	unsigned char d[RF_SHA256_LEN];
+	rf_err e;
 
-	if (rf_json_validate(ln->p, ln->len, &e) < 0)
-		goto bad;
-	if (rf_json_get(ln->p, ln->len, keypath ? keypath : timepath, &v,
-	    &vlen) < 0) {
-		snprintf(e.msg, sizeof e.msg, "missing %s %s",
-		    keypath ? "key" : "time field",
-		    rf_path_spec(keypath ? keypath : timepath));
-		goto bad;
+	sb->why.len = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		const char *p = b->text.p + b->line[i].off, *v, *why = e.msg;
+		size_t len = b->line[i].len, vlen;
+
+		sb->bad[i] = -1;
+		sb->canon.len = 0;
+		if (rf_json_canon(p, len, &sb->canon, &e) < 0)
+			goto bad;
+		rf_sha256_once(sb->sha, sb->canon.p, sb->canon.len, sb->digest[i]);
+		if (rf_json_get(p, len, keypath ? keypath : timepath, &v,
+		    &vlen) < 0) {
+			snprintf(e.msg, sizeof e.msg, "missing %s %s",
+			    keypath ? "key" : "time field",
+			    rf_path_spec(keypath ? keypath : timepath));
+			goto bad;
+		}
+		if (keypath != NULL) {
+			sb->canon.len = 0;
+			if (rf_json_canon(v, vlen, &sb->canon, &e) < 0)
+				goto bad;
+			rf_sha256_once(sb->sha, sb->canon.p, sb->canon.len, d);
+			sb->dest[i] = rf_partition(d, nkeyparts);
+		} else if (time_window(v, vlen, &sb->dest[i], &why) < 0)
+			goto bad;
+		continue;
+bad:
+		sb->bad[i] = (int)sb->why.len;
+		rf_buf_add(&sb->why, why, strlen(why) + 1);
 	}
-	if (keypath != NULL) {
-		kc->len = 0;
-		if (rf_json_canon(v, vlen, kc, &e) < 0)
-			goto bad;
-		rf_sha256_once(sha, kc->p, kc->len, d);
-		pt = parts[rf_partition(d, n)];
-	} else {
-		int64_t win;
-		if (time_window(v, vlen, &win, &why) < 0)
-			goto bad;
-		if ((pt = window_part(win)) == NULL)
+}
+
+/* On the main thread, in input order: records into partition buffers. */
+static int
+split_deliver(rf_batch *b, void *arg)
+{
+	struct sbatch *sb = (struct sbatch *)b;
+	rf_prov_input *in = arg;
+	int st;
+
+	in->records += b->n;
+	for (size_t i = 0; i < b->n; i++) {
+		const char *p = b->text.p + b->line[i].off;
+		size_t len = b->line[i].len;
+		struct part *pt;
+
+		if (sb->bad[i] >= 0) {
+			st = rf_run_bad(&run, b->file, b->line[i].lineno, p, len,
+			    sb->why.p + sb->bad[i]);
+			if (st != RF_EXIT_OK)
+				return st;
+			continue;
+		}
+		if (keypath != NULL)
+			pt = parts[sb->dest[i]];
+		else if ((pt = window_part(sb->dest[i])) == NULL)
 			return RF_EXIT_IO;
+		if (rf_buf_reserve(&pt->buf, len + 1) < 0) {
+			rf_warnx("out of memory");
+			return RF_EXIT_IO;
+		}
+		memcpy(pt->buf.p + pt->buf.len, p, len);
+		pt->buf.p[pt->buf.len + len] = '\n';
+		pt->buf.len += len + 1;
+		buffered += len + 1;
+		rf_dsum_add_digest(&pt->sum, sb->digest[i]);
+		run.records_out++;
+		if (pt->buf.len >= PART_FLUSH && (st = submit(pt)) != 0)
+			return st;
 	}
-	if (rf_buf_reserve(&pt->buf, ln->len + 1) < 0) {
-		rf_warnx("out of memory");
-		return RF_EXIT_IO;
-	}
-	memcpy(pt->buf.p + pt->buf.len, ln->p, ln->len);
-	pt->buf.p[pt->buf.len + ln->len] = '\n';
-	pt->buf.len += ln->len + 1;
-	buffered += ln->len + 1;
-	run.records_out++;
-	if (pt->buf.len >= PART_FLUSH)
-		return submit(pt);
 	if (buffered > memory / 2) {
 		/* Many small partitions: hand them all over. */
-		for (size_t i = 0; i < nparts; i++) {
-			int st = submit(parts[i]);
-			if (st != 0)
+		for (size_t i = 0; i < nparts; i++)
+			if ((st = submit(parts[i])) != 0)
 				return st;
-		}
 	}
-	return 0;
-bad:
-	return rf_run_bad(&run, file, ln->lineno, ln->p, ln->len, why);
+	return werr;
 }
 
 static int
-split_file(const char *name, rf_prov_input *in, uint32_t n)
+setup_batches(void)
+{
+	rf_err e;
+
+	if (rf_pool_new(0, &pool, &e) < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_IO;
+	}
+	for (int i = 0; i < NBATCH; i++) {
+		struct sbatch *sb = &batches[i];
+		size_t n = RF_BATCH_LINES;
+		sb->b.task.fn = split_work;
+		sb->sha = rf_sha256_new();
+		sb->digest = malloc(n * sizeof *sb->digest);
+		sb->dest = malloc(n * sizeof *sb->dest);
+		sb->bad = malloc(n * sizeof *sb->bad);
+		if (sb->sha == NULL || sb->digest == NULL || sb->dest == NULL ||
+		    sb->bad == NULL) {
+			rf_warnx("out of memory");
+			return RF_EXIT_IO;
+		}
+		ring[i] = &sb->b;
+	}
+	return RF_EXIT_OK;
+}
+
+static void
+free_batches(void)
+{
+	rf_pool_free(pool);
+	for (int i = 0; i < NBATCH; i++) {
+		struct sbatch *sb = &batches[i];
+		rf_batch_free(&sb->b);
+		rf_sha256_free(sb->sha);
+		rf_buf_free(&sb->canon);
+		rf_buf_free(&sb->why);
+		free(sb->digest);
+		free(sb->dest);
+		free(sb->bad);
+	}
+}
+
+static int
+split_file(const char *name, rf_prov_input *in)
 {
 	rf_reader *r;
-	rf_line ln;
 	rf_err e;
-	rf_sha256 *sha = rf_sha256_new();
-	rf_buf kc = { 0 };
-	int rc, status = RF_EXIT_OK;
+	int status;
+
 	in->path = name;
 	in->records = 0;
-	if (sha == NULL) {
-		rf_warnx("cannot initialise SHA-256");
+	if (rf_reader_open(name, run.max_line, RF_READ_SHA256, &r, &e) < 0) {
+		rf_warnx("%s", e.msg);
 		return RF_EXIT_IO;
 	}
-	if (rf_reader_open(name, run.max_line, &r, &e) < 0) {
-		rf_warnx("%s", e.msg);
-		rf_sha256_free(sha);
-		return RF_EXIT_IO;
-	}
-	while ((rc = rf_reader_next(r, &ln, &e)) > 0) {
-		if (rf_blank(ln.p, ln.len)) {
-			run.blank++;
-			continue;
-		}
-		run.records_in++;
-		in->records++;
-		if ((run.records_in & 4095) == 0)
-			rf_run_tick(&run, rf_reader_pos(r));
-		if ((status = route(&ln, name, sha, &kc, n)) != 0)
-			break;
-	}
-	if (rc < 0) {
-		rf_warnx("%s", e.msg);
-		status = rf_status(rc);
-	}
+	status = rf_run_batches(&run, r, pool, ring, NBATCH, split_deliver, in);
 	if (status == RF_EXIT_OK)
 		rf_reader_sha256(r, in->sha256);
 	run.bytes_in += rf_reader_pos(r);
 	rf_reader_close(r);
-	rf_sha256_free(sha);
-	rf_buf_free(&kc);
 	return status;
 }
 
@@ -884,6 +949,7 @@ main(int argc, char *argv[])
 	}
 	if (gzip && level < 0)
 		level = 6;
+	nkeyparts = (uint32_t)n;
 	if (argc == 0) {
 		argc = 1;
 		argv = stdin_only;
@@ -931,23 +997,19 @@ main(int argc, char *argv[])
 			status = RF_EXIT_IO;
 	}
 	if (status == RF_EXIT_OK) {
-		long np = sysconf(_SC_NPROCESSORS_ONLN);
-		int want = np < 1 ? 1 : np > MAX_WORKERS ? MAX_WORKERS : (int)np;
-		for (int i = 0; i < want; i++) {
-			if (pthread_create(&workers[i], NULL, worker, NULL) != 0)
-				break;
-			nworkers++;
-		}
-		if (nworkers == 0) {
-			rf_warnx("cannot start a worker thread");
-			status = RF_EXIT_IO;
-		}
+		struct rlimit rl;
+		/* Half the descriptors, leaving room for inputs and stamps. */
+		maxopen = 0;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 64)
+			maxopen = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 2048 ?
+			    1024 : (int)(rl.rlim_cur / 2) - 16;
+		status = setup_batches();
 	}
 	for (int i = 0; status == RF_EXIT_OK && i < argc; i++)
-		status = split_file(argv[i], &inputs[i], (uint32_t)n);
+		status = split_file(argv[i], &inputs[i]);
 	for (size_t i = 0; status == RF_EXIT_OK && i < nparts; i++)
 		status = submit(parts[i]);
-	if ((rc = join_workers()) != 0 && status == RF_EXIT_OK)
+	if ((rc = flush_all()) != 0 && status == RF_EXIT_OK)
 		status = rc;
 	if (status == RF_EXIT_OK)
 		status = finish_files(outdir, inputs, argc, pargc, pargv, start);
@@ -966,6 +1028,7 @@ main(int argc, char *argv[])
 			rf_warnx("%s", e.msg);
 		rf_cleanup_remove(tmpdir);
 	}
+	free_batches();
 	free_parts();
 	free(inputs);
 	free(tmpdir);

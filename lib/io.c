@@ -48,20 +48,22 @@ rawread(rf_reader *r, void *p, size_t n, rf_err *e)
 	if (k < 0)
 		return ioerr(r, e);
 	if (k > 0) {
-		rf_sha256_update(r->sha, p, k);
+		if (r->sha != NULL)
+			rf_sha256_update(r->sha, p, k);
 		r->pos += k;
 	}
 	return k;
 }
 
 int
-rf_reader_open(const char *path, size_t max_line, rf_reader **out, rf_err *e)
+rf_reader_open(const char *path, size_t max_line, int flags, rf_reader **out,
+    rf_err *e)
 {
 	rf_reader *r = calloc(1, sizeof *r);
 	struct stat st;
 
 	if (r == NULL || (r->name = strdup(path)) == NULL ||
-	    (r->sha = rf_sha256_new()) == NULL) {
+	    ((flags & RF_READ_SHA256) && (r->sha = rf_sha256_new()) == NULL)) {
 		if (r != NULL)
 			free(r->name);
 		free(r);

@@ -66,13 +66,12 @@ addhex(rf_buf *b, const char *k, const unsigned char d[RF_SHA256_LEN])
 }
 
 int
-rf_prov_write(const char *path, const rf_prov *p, rf_err *e)
+rf_prov_format(const rf_prov *p, rf_buf *c, rf_err *e)
 {
-	rf_buf b = { 0 }, c = { 0 };
+	rf_buf b = { 0 };
 	char host[256] = "", t[32], hex[65];
 	const char *user = getenv("USER");
 	struct passwd *pw = getpwuid(geteuid());
-	rf_out *o;
 	int rc;
 
 	if (pw != NULL)
@@ -133,8 +132,21 @@ rf_prov_write(const char *path, const rf_prov *p, rf_err *e)
 		return rf_seterr(e, RF_ENOMEM, "out of memory");
 	}
 	/* Built by hand, sorted by the canonicaliser: one definition of order. */
-	if ((rc = rf_json_canon(b.p, b.len, &c, e)) == 0 &&
-	    (rc = rf_buf_addc(&c, '\n')) == 0 &&
+	if ((rc = rf_json_canon(b.p, b.len, c, e)) == 0 &&
+	    rf_buf_addc(c, '\n') < 0)
+		rc = rf_seterr(e, RF_ENOMEM, "out of memory");
+	rf_buf_free(&b);
+	return rc;
+}
+
+int
+rf_prov_write(const char *path, const rf_prov *p, rf_err *e)
+{
+	rf_buf c = { 0 };
+	rf_out *o;
+	int rc;
+
+	if ((rc = rf_prov_format(p, &c, e)) == 0 &&
 	    (rc = rf_out_create(path, -1, &o, e)) == 0) {
 		if ((rc = rf_out_write(o, c.p, c.len, e)) < 0)
 			rf_out_abort(o);
@@ -143,7 +155,6 @@ rf_prov_write(const char *path, const rf_prov *p, rf_err *e)
 			rf_out_free(o);
 		}
 	}
-	rf_buf_free(&b);
 	rf_buf_free(&c);
 	return rc;
 }

@@ -189,8 +189,9 @@ typedef struct rf_line {
 	uint64_t lineno;	/* 1-based */
 } rf_line;
 
-int rf_reader_open(const char *path, size_t max_line, rf_reader **out,
-    rf_err *e);
+#define RF_READ_SHA256 1	/* flag: take the SHA-256 of the raw bytes */
+int rf_reader_open(const char *path, size_t max_line, int flags,
+    rf_reader **out, rf_err *e);
 /*
  * Reads the next line.  Returns 1 with *ln set, 0 at end of input, or a
  * negative code (RF_ETOOLONG, RF_EDATA for a corrupt gzip stream, RF_EIO).
@@ -203,7 +204,8 @@ uint64_t rf_reader_pos(const rf_reader *r);
 int64_t rf_reader_size(const rf_reader *r);
 /*
  * SHA-256 of every raw byte read from the file (compressed bytes for
- * gzip), valid after rf_reader_next returned 0.
+ * gzip), valid after rf_reader_next returned 0, if opened with
+ * RF_READ_SHA256.
  */
 void rf_reader_sha256(const rf_reader *r, unsigned char out[RF_SHA256_LEN]);
 void rf_reader_close(rf_reader *r);
@@ -266,6 +268,56 @@ void rf_cleanup_remove(const char *path);
 
 /* Removes a directory tree that this program created (no symlink follow). */
 int rf_rmtree(const char *path, rf_err *e);
+
+/* ---- parallel work (lib/pool.c) ----------------------------------------
+ *
+ * A fixed set of worker threads running tasks in the order they were
+ * submitted.  Programs embed an rf_task in their own job structure, submit
+ * it, and later wait for it; results are then read on the submitting
+ * thread, so delivery order is the program's to choose.
+ */
+typedef struct rf_task {
+	void (*fn)(struct rf_task *);
+	/* private */
+	bool done;
+	struct rf_task *next;
+} rf_task;
+
+typedef struct rf_pool rf_pool;
+
+/* n threads; n == 0 means one per online processor, at most 8. */
+int rf_pool_new(int n, rf_pool **out, rf_err *e);
+int rf_pool_size(const rf_pool *p);
+void rf_pool_submit(rf_pool *p, rf_task *t);
+/* Blocks until t has run. */
+void rf_pool_wait(rf_pool *p, rf_task *t);
+/* Runs the queued tasks, then ends the threads. */
+void rf_pool_free(rf_pool *p);
+
+/*
+ * A batch of lines read on one thread and parsed on another.  Each line is
+ * stored with its number, without its line end.
+ */
+typedef struct rf_batch_line {
+	size_t off, len;		/* in text */
+	uint64_t lineno;
+} rf_batch_line;
+
+typedef struct rf_batch {
+	rf_task task;
+	const char *file;		/* the input the lines came from */
+	rf_buf text;
+	rf_batch_line *line;
+	size_t n, cap;
+} rf_batch;
+
+#define RF_BATCH_BYTES ((size_t)256 << 10)	/* a batch is full at this size */
+#define RF_BATCH_LINES 4096			/* or this many lines */
+
+int rf_batch_add(rf_batch *b, const rf_line *ln);
+bool rf_batch_full(const rf_batch *b);
+void rf_batch_clear(rf_batch *b);
+void rf_batch_free(rf_batch *b);
 
 /* ---- programs (lib/cli.c) ---------------------------------------------- */
 
@@ -333,6 +385,18 @@ void rf_run_tick(rf_run *r, uint64_t pos);
  * Returns an exit status.
  */
 int rf_run_finish(rf_run *r, const char *extra);
+/*
+ * The read loop of a parallel program.  Reads every line of r into the
+ * program's batches (nb of them, each with its task function set), runs
+ * them on pool, and calls deliver on this thread for each finished batch,
+ * in input order.  Blank lines are counted and skipped; records_in counts
+ * the rest.  Stops at the first nonzero status deliver returns, or at a
+ * read error (printed); returns that status, after every batch it
+ * submitted has finished.
+ */
+int rf_run_batches(rf_run *run, rf_reader *r, rf_pool *pool, rf_batch **b,
+    size_t nb, int (*deliver)(rf_batch *, void *), void *arg);
+
 /* Removes the --bad temporary file after a failure. */
 void rf_run_abort(rf_run *r);
 
@@ -377,6 +441,8 @@ typedef struct rf_prov {
 
 /* Writes the stamp (refill-prov(5)) atomically to path. */
 int rf_prov_write(const char *path, const rf_prov *p, rf_err *e);
+/* Appends the stamp's one line to out, for a program that writes it itself. */
+int rf_prov_format(const rf_prov *p, rf_buf *out, rf_err *e);
 
 /* ---- time (lib/time.c) ------------------------------------------------ */
 

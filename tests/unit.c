@@ -487,7 +487,7 @@ test_reader(void)
 
 	/* Two gzip members are one stream. */
 	snprintf(path, sizeof path, "%s/gzip-samples/multi.gz", vdir);
-	CHECK(rf_reader_open(path, 1024, &r, &e) == 0, "open %s", path);
+	CHECK(rf_reader_open(path, 1024, 0, &r, &e) == 0, "open %s", path);
 	CHECK(rf_reader_next(r, &ln, &e) == 1 && ln.len == 5 &&
 	    memcmp(ln.p, "first", 5) == 0 && ln.lineno == 1, "multi.gz line 1");
 	CHECK(rf_reader_next(r, &ln, &e) == 1 && ln.len == 6 &&
@@ -496,13 +496,13 @@ test_reader(void)
 	rf_reader_close(r);
 
 	snprintf(path, sizeof path, "%s/gzip-samples/corrupt-gz-file.bin", vdir);
-	CHECK(rf_reader_open(path, 1024, &r, &e) == 0, "open %s", path);
+	CHECK(rf_reader_open(path, 1024, 0, &r, &e) == 0, "open %s", path);
 	while ((rc = rf_reader_next(r, &ln, &e)) > 0)
 		;
 	CHECK(rc == RF_EDATA, "corrupt gzip: rc %d", rc);
 	rf_reader_close(r);
 
-	CHECK(rf_reader_open("/nonexistent/x", 1024, &r, &e) == RF_EIO,
+	CHECK(rf_reader_open("/nonexistent/x", 1024, 0, &r, &e) == RF_EIO,
 	    "missing file");
 }
 
