@@ -37,8 +37,9 @@ struct jp {
 static int
 fail(struct jp *c, const char *what)
 {
-	return rf_seterr(c->e, RF_EDATA, "invalid JSON at byte %zu: %s",
-	    (size_t)(c->p - c->s) + 1, what);
+	return rf_seterr(c->e, RF_EDATA, "invalid JSON at byte %zu: %s%s",
+	    (size_t)(c->p - c->s) + 1, what,
+	    c->p >= c->end ? ", found the end of the record" : "");
 }
 
 static void
