@@ -20,7 +20,7 @@ usage(int status)
 {
 	fprintf(status == RF_EXIT_OK ? stdout : stderr, "usage: refill-hash [-Cqrt] [--bad file] [-c file] "
 	    "[-k path] [--max-line size]\n"
-	    "                   [--progress] [--stats file] [file ...]\n");
+	    "                   [--metrics file] [--progress] [--stats file] [file ...]\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
@@ -393,7 +393,7 @@ main(int argc, char *argv[])
 			print_sum(&all, "total");
 	}
 	if (status == RF_EXIT_OK || status == RF_EXIT_CHECK) {
-		if ((rc = rf_run_finish(&run, NULL)) != RF_EXIT_OK)
+		if ((rc = rf_run_finish(&run, NULL, 0)) != RF_EXIT_OK)
 			status = rc;
 	} else
 		rf_run_abort(&run);

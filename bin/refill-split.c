@@ -104,14 +104,14 @@ usage(int status)
 	fprintf(status == RF_EXIT_OK ? stdout : stderr,
 	    "usage: refill-split [-fqz] [--bad file] [--epoch s|ms] [--level n] "
 	    "[--max-line size]\n"
-	    "                    [--memory size] [--progress] [--stats file] "
-	    "-k path -n count\n"
-	    "                    -o dir [file ...]\n"
+	    "                    [--memory size] [--metrics file] [--progress] "
+	    "[--stats file]\n"
+	    "                    -k path -n count -o dir [file ...]\n"
 	    "       refill-split [-fqz] [--bad file] [--epoch s|ms] [--level n] "
 	    "[--max-line size]\n"
-	    "                    [--memory size] [--progress] [--stats file] "
-	    "-T path\n"
-	    "                    -w hour|day|month -o dir [file ...]\n");
+	    "                    [--memory size] [--metrics file] [--progress] "
+	    "[--stats file]\n"
+	    "                    -T path -w hour|day|month -o dir [file ...]\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
@@ -1015,9 +1015,9 @@ main(int argc, char *argv[])
 		status = finish_files(outdir, inputs, argc, pargc, pargv, start);
 	if (status == RF_EXIT_OK) {
 		/* The summary first: a --stats that cannot be written fails the run. */
-		char extra[64];
-		snprintf(extra, sizeof extra, "\"partitions\":%zu", nparts);
-		status = rf_run_finish(&run, extra);
+		rf_stat extra = { "partitions", "Partition files written.",
+		    nparts };
+		status = rf_run_finish(&run, &extra, 1);
 	}
 	if (status == RF_EXIT_OK)
 		status = install(outdir, exists);

@@ -74,6 +74,9 @@ rf_run_opt(rf_run *r, int ch, const char *arg)
 			return -1;
 		}
 		return 1;
+	case RF_OPT_METRICS:
+		r->metrics_path = arg;
+		return 1;
 	case RF_OPT_PROGRESS:
 		r->progress = 1;
 		return 1;
@@ -226,8 +229,89 @@ rf_run_tick(rf_run *r, uint64_t pos)
 	draw(r, now);
 }
 
+/*
+ * Writes the --stats JSON and the --metrics text of the run.  Both come
+ * from one table, so the two files can never disagree.
+ */
+static int
+write_figures(const rf_run *r, double el, const rf_stat *extra,
+    size_t nextra)
+{
+	static const struct {
+		const char *json, *metric, *help;
+	} shared[] = {
+		{ "records_in", "records_in",
+		    "Records read, blank lines not counted." },
+		{ "records_out", "records_out", "Records written." },
+		{ "quarantined", "records_quarantined",
+		    "Bad records written to the --bad file." },
+		{ "blank", "blank_lines", "Blank lines skipped." },
+		{ "bytes_in", "input_bytes",
+		    "Bytes read from the inputs, as stored." },
+		{ "seconds", "duration_seconds", "Wall-clock time of the run." },
+	};
+	enum { NSHARED = sizeof shared / sizeof shared[0] };
+	const uint64_t count[NSHARED - 1] = { r->records_in, r->records_out,
+	    r->quarantined, r->blank, r->bytes_in };
+	rf_buf js = { 0 }, pm = { 0 };
+	char line[512], val[32];
+	rf_err e;
+	bool nomem = false;
+	int rc = 0;
+
+	snprintf(line, sizeof line, "{\"program\":\"%s\",\"version\":\"%s\"",
+	    r->prog, RF_VERSION);
+	nomem |= rf_buf_adds(&js, line) < 0;
+	for (size_t i = 0; i < NSHARED + nextra; i++) {
+		const char *json, *metric, *help;
+		if (i < NSHARED) {
+			json = shared[i].json;
+			metric = shared[i].metric;
+			help = shared[i].help;
+		} else {
+			json = metric = extra[i - NSHARED].name;
+			help = extra[i - NSHARED].help;
+		}
+		if (i < NSHARED - 1)
+			snprintf(val, sizeof val, "%llu",
+			    (unsigned long long)count[i]);
+		else if (i == NSHARED - 1)
+			snprintf(val, sizeof val, "%.3f", el);
+		else
+			snprintf(val, sizeof val, "%llu",
+			    (unsigned long long)extra[i - NSHARED].value);
+		snprintf(line, sizeof line, ",\"%s\":%s", json, val);
+		nomem |= rf_buf_adds(&js, line) < 0;
+		snprintf(line, sizeof line, "# HELP refill_%s %s\n"
+		    "# TYPE refill_%s gauge\nrefill_%s{program=\"%s\"} %s\n",
+		    metric, help, metric, metric, r->prog, val);
+		nomem |= rf_buf_adds(&pm, line) < 0;
+	}
+	nomem |= rf_buf_adds(&js, "}\n") < 0;
+	/* What a "has the backfill run lately?" alert looks at. */
+	snprintf(line, sizeof line, "# HELP refill_last_run_timestamp_seconds "
+	    "When the run ended, in seconds since the epoch.\n"
+	    "# TYPE refill_last_run_timestamp_seconds gauge\n"
+	    "refill_last_run_timestamp_seconds{program=\"%s\"} %.3f\n",
+	    r->prog, rf_now());
+	nomem |= rf_buf_adds(&pm, line) < 0;
+	if (nomem)
+		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
+	if (rc == 0 && r->stats_path != NULL)
+		rc = rf_write_file(r->stats_path, js.p, js.len, &e);
+	if (rc == 0 && r->metrics_path != NULL)
+		rc = rf_write_file(r->metrics_path, pm.p, pm.len, &e);
+	rf_buf_free(&js);
+	rf_buf_free(&pm);
+	if (rc < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_IO;
+	}
+	return RF_EXIT_OK;
+}
+
 int
-rf_run_finish(rf_run *r, const char *extra)
+rf_run_finish(rf_run *r, const rf_stat *extra, size_t nextra)
 {
 	rf_err e;
 	int status = RF_EXIT_OK;
@@ -252,39 +336,9 @@ rf_run_finish(rf_run *r, const char *extra)
 		    (unsigned long long)r->records_in,
 		    (unsigned long long)r->records_out,
 		    (unsigned long long)r->quarantined, r->bad_path);
-	if (r->stats_path != NULL && status == RF_EXIT_OK) {
-		rf_out *o = NULL;
-		char *s = NULL;
-		size_t sn = 0;
-		FILE *f = open_memstream(&s, &sn);
-		if (f == NULL) {
-			rf_warnx("out of memory");
-			return RF_EXIT_IO;
-		}
-		fprintf(f, "{\"program\":\"%s\",\"version\":\"%s\","
-		    "\"records_in\":%llu,\"records_out\":%llu,"
-		    "\"quarantined\":%llu,\"blank\":%llu,\"bytes_in\":%llu,"
-		    "\"seconds\":%.3f%s%s}\n", r->prog, RF_VERSION,
-		    (unsigned long long)r->records_in,
-		    (unsigned long long)r->records_out,
-		    (unsigned long long)r->quarantined,
-		    (unsigned long long)r->blank,
-		    (unsigned long long)r->bytes_in, el,
-		    extra != NULL && *extra ? "," : "", extra ? extra : "");
-		fclose(f);
-		int rc = rf_out_create(r->stats_path, -1, &o, &e);
-		if (rc == 0 && (rc = rf_out_write(o, s, sn, &e)) < 0)
-			rf_out_abort(o);
-		else if (rc == 0) {
-			rc = rf_out_commit(o, &e);
-			rf_out_free(o);
-		}
-		if (rc < 0) {
-			rf_warnx("%s", e.msg);
-			status = RF_EXIT_IO;
-		}
-		free(s);
-	}
+	if (status == RF_EXIT_OK &&
+	    (r->stats_path != NULL || r->metrics_path != NULL))
+		status = write_figures(r, el, extra, nextra);
 	return status;
 }
 

@@ -363,6 +363,23 @@ rf_out_abort(rf_out *o)
 	freeout(o);
 }
 
+int
+rf_write_file(const char *path, const void *p, size_t n, rf_err *e)
+{
+	rf_out *o;
+	int rc;
+
+	if ((rc = rf_out_create(path, -1, &o, e)) < 0)
+		return rc;
+	if ((rc = rf_out_write(o, p, n, e)) < 0) {
+		rf_out_abort(o);
+		return rc;
+	}
+	rc = rf_out_commit(o, e);
+	rf_out_free(o);
+	return rc;
+}
+
 void
 rf_out_free(rf_out *o)
 {

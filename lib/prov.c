@@ -143,18 +143,10 @@ int
 rf_prov_write(const char *path, const rf_prov *p, rf_err *e)
 {
 	rf_buf c = { 0 };
-	rf_out *o;
 	int rc;
 
-	if ((rc = rf_prov_format(p, &c, e)) == 0 &&
-	    (rc = rf_out_create(path, -1, &o, e)) == 0) {
-		if ((rc = rf_out_write(o, c.p, c.len, e)) < 0)
-			rf_out_abort(o);
-		else {
-			rc = rf_out_commit(o, e);
-			rf_out_free(o);
-		}
-	}
+	if ((rc = rf_prov_format(p, &c, e)) == 0)
+		rc = rf_write_file(path, c.p, c.len, e);
 	rf_buf_free(&c);
 	return rc;
 }

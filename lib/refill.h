@@ -236,6 +236,11 @@ int rf_out_write(rf_out *o, const void *p, size_t n, rf_err *e);
 /* Finishes the stream; for a created file, makes it durable and visible. */
 int rf_out_commit(rf_out *o, rf_err *e);
 void rf_out_abort(rf_out *o);
+/*
+ * Writes path atomically with exactly the n bytes at p: rf_out_create,
+ * one write, rf_out_commit.
+ */
+int rf_write_file(const char *path, const void *p, size_t n, rf_err *e);
 /* Frees an output after rf_out_commit, whatever it returned. */
 void rf_out_free(rf_out *o);
 /* SHA-256 of the bytes written to the file; valid after commit. */
@@ -329,6 +334,7 @@ typedef struct rf_run {
 	const char *prog;		/* "refill-hash" */
 	const char *bad_path;		/* --bad FILE or NULL */
 	const char *stats_path;		/* --stats FILE or NULL */
+	const char *metrics_path;	/* --metrics FILE or NULL */
 	int progress;			/* -1 quiet, 0 when stderr is a tty, 1 forced */
 	size_t max_line;
 
@@ -355,12 +361,13 @@ void rf_run_init(rf_run *r, const char *prog);
  * option is not one of these, or -1 after printing why the value is bad.
  * -q/--quiet is shared; -h and -V are left to the program.
  */
-enum { RF_OPT_BAD = 256, RF_OPT_MAX_LINE, RF_OPT_PROGRESS, RF_OPT_STATS,
-	RF_OPT_PROGRAM };	/* programs number their own from RF_OPT_PROGRAM */
+enum { RF_OPT_BAD = 256, RF_OPT_MAX_LINE, RF_OPT_METRICS, RF_OPT_PROGRESS,
+	RF_OPT_STATS, RF_OPT_PROGRAM };	/* programs number their own from RF_OPT_PROGRAM */
 #define RF_RUN_LONGOPTS \
 	{ "bad", required_argument, NULL, RF_OPT_BAD }, \
 	{ "help", no_argument, NULL, 'h' }, \
 	{ "max-line", required_argument, NULL, RF_OPT_MAX_LINE }, \
+	{ "metrics", required_argument, NULL, RF_OPT_METRICS }, \
 	{ "progress", no_argument, NULL, RF_OPT_PROGRESS }, \
 	{ "quiet", no_argument, NULL, 'q' }, \
 	{ "stats", required_argument, NULL, RF_OPT_STATS }, \
@@ -379,12 +386,21 @@ int rf_run_bad(rf_run *r, const char *file, uint64_t lineno, const char *line,
     size_t len, const char *why);
 /* Called now and then with the raw position in the current input. */
 void rf_run_tick(rf_run *r, uint64_t pos);
+/* A figure of a program's own, reported beside the shared ones. */
+typedef struct rf_stat {
+	const char *name;		/* "partitions": a JSON member name */
+	const char *help;		/* a sentence for the metric's HELP */
+	uint64_t value;
+} rf_stat;
+
 /*
- * Finishes: commits the --bad file, prints the summary, writes --stats
- * with the extra JSON members in extra (may be NULL; "\"k\":v,..." form).
- * Returns an exit status.
+ * Finishes: commits the --bad file, prints the summary, and writes
+ * --stats (JSON) and --metrics (Prometheus text format: gauges with a
+ * program label, named in refill(7)), each with the nextra figures in
+ * extra after the shared ones; an extra figure NAME is the gauge
+ * refill_NAME.  Returns an exit status.
  */
-int rf_run_finish(rf_run *r, const char *extra);
+int rf_run_finish(rf_run *r, const rf_stat *extra, size_t nextra);
 /*
  * The read loop of a parallel program.  Reads every line of r into the
  * program's batches (nb of them, each with its task function set), runs

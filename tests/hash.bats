@@ -120,6 +120,47 @@ EOQ
 	diff -u want counts
 }
 
+@test "--metrics writes the run's figures in Prometheus text format" {
+	{ head -2 in.ndjson; echo 'not json'; echo; tail -8 in.ndjson; } > bad.ndjson
+	run -0 "$B/refill-hash" -q --bad q.ndjson --stats s.json --metrics m.prom bad.ndjson
+	# Times vary from run to run; every other byte is fixed by the input.
+	sed -E 's/^(refill_(duration|last_run_timestamp)_seconds\{[^}]*\}) [0-9]+\.[0-9]{3}$/\1 T/' m.prom > got
+	cat > want <<EOM
+# HELP refill_records_in Records read, blank lines not counted.
+# TYPE refill_records_in gauge
+refill_records_in{program="refill-hash"} 11
+# HELP refill_records_out Records written.
+# TYPE refill_records_out gauge
+refill_records_out{program="refill-hash"} 10
+# HELP refill_records_quarantined Bad records written to the --bad file.
+# TYPE refill_records_quarantined gauge
+refill_records_quarantined{program="refill-hash"} 1
+# HELP refill_blank_lines Blank lines skipped.
+# TYPE refill_blank_lines gauge
+refill_blank_lines{program="refill-hash"} 1
+# HELP refill_input_bytes Bytes read from the inputs, as stored.
+# TYPE refill_input_bytes gauge
+refill_input_bytes{program="refill-hash"} $(wc -c < bad.ndjson)
+# HELP refill_duration_seconds Wall-clock time of the run.
+# TYPE refill_duration_seconds gauge
+refill_duration_seconds{program="refill-hash"} T
+# HELP refill_last_run_timestamp_seconds When the run ended, in seconds since the epoch.
+# TYPE refill_last_run_timestamp_seconds gauge
+refill_last_run_timestamp_seconds{program="refill-hash"} T
+EOM
+	diff -u want got
+	# The same figures as --stats.
+	python3 -c '
+import json
+s = json.load(open("s.json"))
+print(s["records_in"], s["records_out"], s["quarantined"], s["blank"], s["bytes_in"], "%.3f" % s["seconds"])
+' > sfig
+	sed -nE 's/^refill_(records_in|records_out|records_quarantined|blank_lines|input_bytes|duration_seconds)\{[^}]*\} //p' m.prom | paste -sd' ' > mfig
+	diff -u sfig mfig
+	run -4 --separate-stderr "$B/refill-hash" --metrics /dev/full in.ndjson
+	[ "$stderr" = "refill-hash: /dev/full: No space left on device" ]
+}
+
 @test "gzip input, multi-member gzip, truncated and corrupt gzip" {
 	gzip -c in.ndjson > in.ndjson.gz
 	"$B/refill-hash" in.ndjson | cut -c1-66 > want

@@ -203,6 +203,21 @@ print(s["records_in"], s["records_out"], s["quarantined"], s["partitions"], p["c
 	diff -u want got
 }
 
+@test "--metrics reports the partitions; on /dev/full it is status 4 and installs nothing" {
+	run -0 "$B/refill-split" --metrics m.prom -k user_id -n 3 -o out in.ndjson
+	grep -A2 '^# HELP refill_partitions' m.prom > got
+	cat > want <<'EOM'
+# HELP refill_partitions Partition files written.
+# TYPE refill_partitions gauge
+refill_partitions{program="refill-split"} 3
+EOM
+	diff -u want got
+	run -4 --separate-stderr "$B/refill-split" --metrics /dev/full -k user_id -n 2 -o out2 in.ndjson
+	[ "$stderr" = "refill-split: /dev/full: No space left on device" ]
+	[ ! -e out2 ]
+	no_temps
+}
+
 @test "-o: a non-empty directory is refused unless --force; an empty one is used" {
 	mkdir out && echo keep > out/old
 	run -2 --separate-stderr "$B/refill-split" -k user_id -n 2 -o out in.ndjson
