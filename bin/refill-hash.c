@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "refill.h"
 
@@ -365,12 +366,18 @@ main(int argc, char *argv[])
 		argc = 1;
 		argv = stdin_only;
 	}
+	/* The --bad, --stats and --metrics temporaries go on a signal. */
+	rf_cleanup_install();
 	if ((status = rf_run_start(&run, argc, argv)) != RF_EXIT_OK)
 		return status;
 	if ((status = setup_batches()) != RF_EXIT_OK)
 		return status;
-	/* Output is one stream of small writes: batch them. */
-	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	/*
+	 * Digests are one stream of small writes: batch them, unless someone
+	 * watches --check report file by file, or a terminal shows them.
+	 */
+	if (checkfile == NULL && !isatty(STDOUT_FILENO))
+		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 
 	if (checkfile != NULL)
 		status = check(checkfile);
@@ -379,7 +386,7 @@ main(int argc, char *argv[])
 		for (int i = 0; i < argc; i++) {
 			int st = hash_file(argv[i], &sum);
 			if (st == RF_EXIT_DATA) {
-				status = st;
+				status = worse(status, st);
 				break;
 			}
 			status = worse(status, st);
@@ -392,7 +399,15 @@ main(int argc, char *argv[])
 		if (total && status == RF_EXIT_OK)
 			print_sum(&all, "total");
 	}
-	if (status == RF_EXIT_OK || status == RF_EXIT_CHECK) {
+	if (status == RF_EXIT_IO) {
+		/*
+		 * An unreadable input does not stop the others, whose digests
+		 * were printed: keep what they quarantined.  The figures of a
+		 * failed run are not published.
+		 */
+		run.stats_path = run.metrics_path = NULL;
+		rf_run_finish(&run, NULL, 0);
+	} else if (status == RF_EXIT_OK || status == RF_EXIT_CHECK) {
 		if ((rc = rf_run_finish(&run, NULL, 0)) != RF_EXIT_OK)
 			status = rc;
 	} else

@@ -340,15 +340,17 @@ time_window(const char *v, size_t n, int64_t *win, const char **why)
 			return -1;
 		}
 	} else if (*v == '-' || (*v >= '0' && *v <= '9')) {
-		char num[64];
+		/* A valid JSON number: strtod reads it up to its end. */
+		char num[64], *heap = NULL, *s = num;
 		double x;
-		if (n >= sizeof num) {
-			*why = "timestamp out of range";
+		if (n >= sizeof num && (s = heap = malloc(n + 1)) == NULL) {
+			*why = "out of memory";
 			return -1;
 		}
-		memcpy(num, v, n);
-		num[n] = '\0';
-		x = strtod(num, NULL);
+		memcpy(s, v, n);
+		s[n] = '\0';
+		x = strtod(s, NULL);
+		free(heap);
 		if (epoch_unit == 1000 || (epoch_unit == 0 && fabs(x) >= 1e11))
 			x /= 1000;
 		/* 0000-01-01 .. 9999-12-31, the years a window name can hold. */
@@ -832,7 +834,7 @@ main(int argc, char *argv[])
 	static char *stdin_only[] = { "-", NULL };
 	int pargc = argc;
 	char **pargv = argv;
-	const char *outdir = NULL;
+	char *outdir = NULL;
 	bool force = false, gzip = false, exists;
 	uint64_t n = 0, v;
 	rf_prov_input *inputs = NULL;
@@ -863,9 +865,21 @@ main(int argc, char *argv[])
 				return RF_EXIT_USAGE;
 			}
 			break;
-		case 'o':
-			outdir = optarg;
+		case 'o': {
+			/*
+			 * "out/" names out: the temporary is its sibling.  A
+			 * copy, so the stamp records argv as given.
+			 */
+			size_t k = strlen(optarg);
+			while (k > 1 && optarg[k - 1] == '/')
+				k--;
+			free(outdir);
+			if ((outdir = strndup(optarg, k)) == NULL) {
+				rf_warnx("out of memory");
+				return RF_EXIT_IO;
+			}
 			break;
+		}
 		case 'T':
 			rf_path_free(timepath);
 			if (rf_path_compile(optarg, &timepath, &e) < 0) {
@@ -1032,6 +1046,7 @@ main(int argc, char *argv[])
 	free_parts();
 	free(inputs);
 	free(tmpdir);
+	free(outdir);
 	rf_path_free(keypath);
 	rf_path_free(timepath);
 	rc = rf_close_stdout();

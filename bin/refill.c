@@ -16,14 +16,39 @@
 static const struct {
 	const char *name, *what;
 } cmds[] = {
-	{ "commit", "publish a staged directory as a signed dataset version" },
+	{ "commit", "publish a staged directory as a signed version" },
 	{ "hash", "canonical digests per record, file and dataset" },
-	{ "lineage", "query provenance: inputs, dependants, what to recompute" },
-	{ "replay", "stream a committed dataset version back out, verified" },
+	{ "lineage", "query provenance and what must be recomputed" },
+	{ "replay", "stream a committed version back out, verified" },
 	{ "split", "partition records into batch files by key hash or time" },
-	{ "transform", "run a derivation over a batch with a provenance stamp" },
+	{ "transform", "run a derivation over a batch, with provenance" },
 	{ "verify", "compare old and new output keyed by primary key" },
 };
+
+static char dir[PATH_MAX];	/* this executable's directory, or "" */
+
+/* True if refill-NAME is beside this executable or in PATH. */
+static bool
+installed(const char *name)
+{
+	char path[PATH_MAX + 64];
+	const char *p = getenv("PATH");
+
+	if (dir[0] != '\0') {
+		snprintf(path, sizeof path, "%s/refill-%s", dir, name);
+		if (access(path, X_OK) == 0)
+			return true;
+	}
+	while (p != NULL && *p != '\0') {
+		size_t n = strcspn(p, ":");
+		snprintf(path, sizeof path, "%.*s/refill-%s", (int)n,
+		    n ? p : ".", name);
+		if (access(path, X_OK) == 0)
+			return true;
+		p += n + (p[n] == ':');
+	}
+	return false;
+}
 
 static _Noreturn void
 usage(int status)
@@ -32,7 +57,8 @@ usage(int status)
 
 	fprintf(f, "usage: refill [-hV] command [arg ...]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-		fprintf(f, "   %-10s %s\n", cmds[i].name, cmds[i].what);
+		fprintf(f, "   %-10s %s%s\n", cmds[i].name, cmds[i].what,
+		    installed(cmds[i].name) ? "" : " (not installed)");
 	fprintf(f, "\n'refill help command' shows the manual of refill-command.\n");
 	if (status == RF_EXIT_OK)
 		exit(rf_close_stdout());
@@ -41,20 +67,20 @@ usage(int status)
 
 /* The directory of this executable, from /proc or argv[0]. */
 static void
-selfdir(const char *argv0, char *dir, size_t n)
+selfdir(const char *argv0, char *buf, size_t n)
 {
-	ssize_t k = readlink("/proc/self/exe", dir, n - 1);
+	ssize_t k = readlink("/proc/self/exe", buf, n - 1);
 	char *slash;
 
 	if (k > 0)
-		dir[k] = '\0';
+		buf[k] = '\0';
 	else if (strchr(argv0, '/') != NULL)
-		snprintf(dir, n, "%s", argv0);
+		snprintf(buf, n, "%s", argv0);
 	else {
-		dir[0] = '\0';
+		buf[0] = '\0';
 		return;
 	}
-	if ((slash = strrchr(dir, '/')) != NULL)
+	if ((slash = strrchr(buf, '/')) != NULL)
 		*slash = '\0';
 }
 
@@ -66,11 +92,12 @@ main(int argc, char *argv[])
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char dir[PATH_MAX], prog[64], path[PATH_MAX + 64];
+	char prog[64], path[PATH_MAX + 64];
 	const char *cmd;
 	int ch;
 
 	rf_setprog("refill");
+	selfdir(argv[0], dir, sizeof dir);
 	/* "+": options after the command belong to the command. */
 	while ((ch = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -82,7 +109,6 @@ main(int argc, char *argv[])
 			usage(RF_EXIT_USAGE);
 		}
 	}
-	selfdir(argv[0], dir, sizeof dir);
 	argc -= optind;
 	argv += optind;
 
@@ -104,11 +130,27 @@ main(int argc, char *argv[])
 	snprintf(prog, sizeof prog, "refill-%s", cmd);
 	argv[0] = prog;
 	if (dir[0] != '\0') {
+		/*
+		 * As git does with its exec-path: a command, or a script it
+		 * runs, that calls refill-* gets this installation's.
+		 */
+		const char *old = getenv("PATH");
+		char *np = malloc(strlen(dir) + (old ? strlen(old) : 0) + 2);
+		if (np != NULL) {
+			sprintf(np, "%s%s%s", dir, old ? ":" : "", old ? old : "");
+			setenv("PATH", np, 1);
+			free(np);
+		}
 		snprintf(path, sizeof path, "%s/%s", dir, prog);
 		execv(path, argv);
 	}
 	execvp(prog, argv);
 	if (errno == ENOENT) {
+		for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+			if (strcmp(cmds[i].name, cmd) == 0) {
+				rf_warnx("%s is not installed", prog);
+				return RF_EXIT_USAGE;
+			}
 		rf_warnx("'%s' is not a refill command; see 'refill --help'", cmd);
 		return RF_EXIT_USAGE;
 	}

@@ -101,6 +101,7 @@ int
 rf_run_start(rf_run *r, int ninputs, char **inputs)
 {
 	rf_err e;
+	int rc;
 
 	r->t0 = r->tlast = rf_now();
 	r->show = r->progress > 0 ||
@@ -111,12 +112,19 @@ rf_run_start(rf_run *r, int ninputs, char **inputs)
 		    S_ISREG(st.st_mode))
 			r->bytes_total += st.st_size;
 	}
+	/* Found now, not after the work: --stats and --metrics come last. */
+	const char *later[] = { r->stats_path, r->metrics_path };
+	for (size_t i = 0; i < 2; i++)
+		if (later[i] != NULL && (rc = rf_out_check(later[i], &e)) < 0) {
+			rf_warnx("%s", e.msg);
+			return rf_status(rc);
+		}
 	if (r->bad_path != NULL) {
 		size_t n = strlen(r->bad_path);
 		int lvl = n > 3 && strcmp(r->bad_path + n - 3, ".gz") == 0 ? 6 : -1;
-		if (rf_out_create(r->bad_path, lvl, &r->bad, &e) < 0) {
+		if ((rc = rf_out_create(r->bad_path, lvl, &r->bad, &e)) < 0) {
 			rf_warnx("%s", e.msg);
-			return RF_EXIT_IO;
+			return rf_status(rc);
 		}
 	}
 	return RF_EXIT_OK;
@@ -297,6 +305,8 @@ write_figures(const rf_run *r, double el, const rf_stat *extra,
 	nomem |= rf_buf_adds(&pm, line) < 0;
 	if (nomem)
 		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
+	/* After what the program printed, when that is where they go. */
+	fflush(stdout);
 	if (rc == 0 && r->stats_path != NULL)
 		rc = rf_write_file(r->stats_path, js.p, js.len, &e);
 	if (rc == 0 && r->metrics_path != NULL)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,8 +111,14 @@ rf_cleanup_install(void)
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaddset(&sa.sa_mask, sigs[i]);
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct sigaction old;
+		/* An ignored signal stays ignored: nohup must keep working. */
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler == SIG_IGN)
+			continue;
 		sigaction(sigs[i], &sa, NULL);
+	}
 }
 
 /* ---- writing ------------------------------------------------------------ */
@@ -176,24 +183,70 @@ freeout(rf_out *o)
 	free(o);
 }
 
+/* The descriptor that /dev/stdout, /dev/stderr or /dev/fd/N names, or -1. */
+static int
+stdname(const char *path)
+{
+	uint64_t fd;
+
+	if (strcmp(path, "/dev/stdout") == 0)
+		return STDOUT_FILENO;
+	if (strcmp(path, "/dev/stderr") == 0)
+		return STDERR_FILENO;
+	if (strncmp(path, "/dev/fd/", 8) == 0 &&
+	    rf_parse_uint(path + 8, 0, INT_MAX, &fd) == 0)
+		return (int)fd;
+	return -1;
+}
+
+int
+rf_out_check(const char *path, rf_err *e)
+{
+	struct stat st;
+
+	if (stdname(path) >= 0 || lstat(path, &st) < 0)
+		return 0;
+	/*
+	 * Replacing a link would break it; writing through it is how a
+	 * planted link in a shared directory redirects a write.
+	 */
+	if (S_ISLNK(st.st_mode))
+		return rf_seterr(e, RF_EUSAGE, "%s: is a symbolic link; give "
+		    "the path of the file itself", path);
+	if (S_ISDIR(st.st_mode))
+		return rf_seterr(e, RF_EUSAGE, "%s: %s", path, strerror(EISDIR));
+	return 0;
+}
+
 int
 rf_out_create(const char *path, int gzip_level, rf_out **out, rf_err *e)
 {
 	rf_out *o;
 	size_t n = strlen(path);
 	struct stat st;
-	int rc;
+	int fd, rc;
 
+	if ((rc = rf_out_check(path, e)) < 0)
+		return rc;
 	/*
-	 * "--stats /dev/stdout" and a FIFO are written in place: renaming
-	 * over a device node would replace it.
+	 * /dev/stdout and the like share the descriptor the program was
+	 * given, and its offset: reopening would write over what was
+	 * printed before.
 	 */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		int fd;
-		if (S_ISDIR(st.st_mode))
+	if ((fd = stdname(path)) >= 0) {
+		if ((fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
 			return rf_seterr(e, RF_EIO, "%s: %s", path,
-			    strerror(EISDIR));
-		if ((fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC)) < 0)
+			    strerror(errno));
+		if ((rc = rf_out_fd(fd, path, gzip_level, out, e)) < 0)
+			close(fd);
+		else
+			(*out)->closefd = true;
+		return rc;
+	}
+	/* A device or a FIFO is written in place: a rename would replace it. */
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if ((fd = open(path, O_WRONLY | O_NOCTTY | O_NOFOLLOW |
+		    O_CLOEXEC)) < 0)
 			return rf_seterr(e, RF_EIO, "%s: %s", path,
 			    strerror(errno));
 		if ((rc = rf_out_fd(fd, path, gzip_level, out, e)) < 0)

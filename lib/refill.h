@@ -229,6 +229,13 @@ typedef struct rf_out rf_out;
  * a signal handled by rf_cleanup_install, removes the temporary file.
  */
 int rf_out_create(const char *path, int gzip_level, rf_out **out, rf_err *e);
+/*
+ * Whether path can be created by rf_out_create: RF_EUSAGE for a symbolic
+ * link (never followed nor replaced; /dev/stdout, /dev/stderr and
+ * /dev/fd/N excepted, which write to that descriptor) or a directory.
+ * Programs call it at start-up for files they write at the end.
+ */
+int rf_out_check(const char *path, rf_err *e);
 /* Wraps fd (not closed by the library); name is used in messages. */
 int rf_out_fd(int fd, const char *name, int gzip_level, rf_out **out,
     rf_err *e);

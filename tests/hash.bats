@@ -161,6 +161,80 @@ print(s["records_in"], s["records_out"], s["quarantined"], s["blank"], s["bytes_
 	[ "$stderr" = "refill-hash: /dev/full: No space left on device" ]
 }
 
+@test "an unreadable input is status 4 even after a bad record; --bad is kept, --stats is not" {
+	printf '{"a":1}\nbad\n' > b.ndjson
+	run -4 --separate-stderr "$B/refill-hash" nosuch b.ndjson
+	run -4 --separate-stderr "$B/refill-hash" --bad q.ndjson --stats s.json b.ndjson nosuch
+	echo "$(printf '{"a":1}' | sha256sum | cut -c1-64)  1  b.ndjson" > want
+	diff -u want <(echo "$output")
+	echo '{"file":"b.ndjson","line":2,"reason":"invalid JSON at byte 1: expected a value","text":"bad"}' > wantq
+	diff -u wantq q.ndjson
+	[ ! -e s.json ]
+	no_temps
+}
+
+@test "--stats on a symbolic link is status 2 before any work; /dev/stdout keeps the order" {
+	echo keep > target
+	ln -s target link
+	run -2 --separate-stderr "$B/refill-hash" --stats link in.ndjson
+	[ "$stderr" = "refill-hash: link: is a symbolic link; give the path of the file itself" ]
+	[ -z "$output" ]
+	[ -L link ]
+	echo keep > want
+	diff -u want target
+	run -2 "$B/refill-hash" --metrics link in.ndjson
+	run -2 "$B/refill-hash" --bad link in.ndjson
+	diff -u want target
+	# Redirected to a file, /dev/stdout gets the stats after the digest.
+	"$B/refill-hash" --stats /dev/stdout in.ndjson > both
+	"$B/refill-hash" in.ndjson > want2
+	head -1 both > got2
+	diff -u want2 got2
+	tail -1 both | python3 -c 'import json,sys; print(json.load(sys.stdin)["records_in"])' > n
+	echo 10 > want3
+	diff -u want3 n
+}
+
+@test "killed by a signal: the --bad temporary is removed; an ignored HUP stays ignored" {
+	python3 -c '
+for i in range(30000):
+    print("not json %d" % i)
+' > bad.ndjson
+	mkfifo fifo
+	"$B/refill-hash" -q --bad q.ndjson fifo > /dev/null &
+	pid=$!
+	exec 7> fifo
+	cat bad.ndjson >&7
+	for i in $(seq 100); do
+		compgen -G 'q.ndjson.tmp.*' > /dev/null && break
+		sleep 0.05
+	done
+	compgen -G 'q.ndjson.tmp.*'
+	kill -TERM $pid
+	st=0
+	wait $pid || st=$?
+	exec 7>&-
+	[ "$st" -eq 143 ]
+	[ ! -e q.ndjson ]
+	no_temps
+	# As under nohup: a hangup does not end the run.
+	(trap '' HUP; exec "$B/refill-hash" -q --bad q.ndjson fifo > /dev/null) &
+	pid=$!
+	exec 7> fifo
+	echo 'not json' >&7
+	for i in $(seq 100); do
+		compgen -G 'q.ndjson.tmp.*' > /dev/null && break
+		sleep 0.05
+	done
+	kill -HUP $pid
+	sleep 0.2
+	kill -0 $pid
+	exec 7>&-
+	wait $pid
+	echo '{"file":"fifo","line":1,"reason":"invalid JSON at byte 1: invalid literal","text":"not json"}' > want
+	diff -u want q.ndjson
+}
+
 @test "gzip input, multi-member gzip, truncated and corrupt gzip" {
 	gzip -c in.ndjson > in.ndjson.gz
 	"$B/refill-hash" in.ndjson | cut -c1-66 > want

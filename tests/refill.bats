@@ -41,3 +41,22 @@ load helpers
 	run -0 "$B/refill" -V
 	[ "$output" = "refill 0.1.0" ]
 }
+
+@test "refill puts its own directory first in PATH for the command" {
+	mkdir fake
+	printf '#!/bin/sh\necho fake\n' > fake/refill-hash
+	printf '#!/bin/sh\nrefill-hash -V\n' > fake/refill-chain
+	chmod +x fake/refill-hash fake/refill-chain
+	run -0 --separate-stderr env PATH="$PWD/fake:$PATH" "$B/refill" chain
+	[ "$output" = "refill-hash 0.1.0" ]
+}
+
+@test "--help marks commands that are not installed; running one is status 2" {
+	mkdir solo
+	cp "$B/refill" "$B/refill-hash" solo/
+	run -0 env PATH=/usr/bin:/bin solo/refill --help
+	[[ "$output" == *"   hash       canonical digests per record, file and dataset"$'\n'* ]]
+	[[ "$output" == *"   split      partition records into batch files by key hash or time (not installed)"$'\n'* ]]
+	run -2 --separate-stderr env PATH=/usr/bin:/bin solo/refill split -h
+	[ "$stderr" = "refill: refill-split is not installed" ]
+}

@@ -155,6 +155,20 @@ EOR
 	diff -u want got
 }
 
+@test "-o with a trailing slash; a long numeric timestamp" {
+	run -0 "$B/refill-split" -k user_id -n 2 -o out/ in.ndjson
+	[ -e out/part-00001.ndjson ]
+	no_temps
+	python3 -c 'import json; print(json.load(open("out/part-00000.ndjson.prov"))["program"]["argv"][6])' > arg
+	echo out/ > want0
+	diff -u want0 arg
+	printf '{"ts":1751360400.%s1}\n' "$(printf '0%.0s' $(seq 80))" > long.ndjson
+	run -0 "$B/refill-split" -T ts -w day -o days long.ndjson
+	ls days > got
+	printf '%s\n' 2025-07-01.ndjson 2025-07-01.ndjson.prov > want
+	diff -u want got
+}
+
 @test "--epoch forces the unit of numeric timestamps" {
 	echo '{"ts":86400000}' > e.ndjson
 	"$B/refill-split" -T ts -w day -o auto e.ndjson
