@@ -235,7 +235,8 @@ check(const char *file)
 	rf_line ln;
 	rf_err e;
 	rf_dsum want, got, total;
-	uint64_t nlines = 0, failed = 0, lines = 0;
+	/* What the closing warnings count: each a kind of line printed. */
+	uint64_t nlines = 0, lines = 0, malformed = 0, unread = 0, failed = 0;
 	int rc, status = RF_EXIT_OK;
 
 	rf_dsum_init(&total);
@@ -252,6 +253,7 @@ check(const char *file)
 		if (parse_line(ln.p, ln.len, &want, &name) < 0) {
 			rf_warnx("%s:%llu: malformed line", file,
 			    (unsigned long long)ln.lineno);
+			malformed++;
 			status = worse(status, RF_EXIT_DATA);
 			continue;
 		}
@@ -264,16 +266,16 @@ check(const char *file)
 			st = hash_file(name, &got);
 			rf_dsum_merge(&total, &got);
 		}
-		if (st == RF_EXIT_IO)
+		if (st == RF_EXIT_IO) {
 			printf("%s: FAILED open or read\n", name);
-		else if (st != RF_EXIT_OK || !rf_dsum_equal(&got, &want))
+			unread++;
+		} else if (st != RF_EXIT_OK || !rf_dsum_equal(&got, &want)) {
 			printf("%s: FAILED\n", name);
-		else
-			printf("%s: OK\n", name);
-		if (st == RF_EXIT_OK && !rf_dsum_equal(&got, &want)) {
 			failed++;
-			st = RF_EXIT_CHECK;
-		}
+			if (st == RF_EXIT_OK)
+				st = RF_EXIT_CHECK;
+		} else
+			printf("%s: OK\n", name);
 		status = worse(status, st);
 		free(name);
 	}
@@ -282,13 +284,21 @@ check(const char *file)
 		status = worse(status, rf_status(rc));
 	}
 	rf_reader_close(r);
-	if (nlines == 0 && status == RF_EXIT_OK) {
+	/* The order and words of sha256sum -c, which users know. */
+	fflush(stdout);
+	if (nlines == 0 && rc == 0) {
 		rf_warnx("%s: no properly formatted lines found", file);
-		status = RF_EXIT_DATA;
-	}
+		status = worse(status, RF_EXIT_DATA);
+	} else if (malformed > 0)
+		rf_warnx("WARNING: %llu line%s improperly formatted",
+		    (unsigned long long)malformed,
+		    malformed == 1 ? " is" : "s are");
+	if (unread > 0)
+		rf_warnx("WARNING: %llu listed file%s could not be read",
+		    (unsigned long long)unread, unread == 1 ? "" : "s");
 	if (failed > 0)
-		rf_warnx("WARNING: %llu of %llu computed digests did NOT match",
-		    (unsigned long long)failed, (unsigned long long)nlines);
+		rf_warnx("WARNING: %llu computed digest%s did NOT match",
+		    (unsigned long long)failed, failed == 1 ? "" : "s");
 	return status;
 }
 

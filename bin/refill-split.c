@@ -84,6 +84,8 @@ static int32_t *wintab;		/* open-addressed window -> part index + 1 */
 static size_t wincap;
 static size_t buffered;		/* bytes in part buffers */
 static char *tmpdir;
+static char *outdir;		/* -o, without trailing slashes */
+static bool installed;		/* tmpdir has become the output directory */
 
 static rf_pool *pool;
 static struct sbatch batches[NBATCH];
@@ -525,7 +527,7 @@ parent_of(const char *dir)
 
 /* Makes each file durable, then writes its stamp. */
 static int
-finish_files(const char *outdir, rf_prov_input *inputs, size_t ninputs,
+finish_files(const char *dir, rf_prov_input *inputs, size_t ninputs,
     int argc, char **argv, double start)
 {
 	rf_err e;
@@ -568,12 +570,12 @@ finish_files(const char *outdir, rf_prov_input *inputs, size_t ninputs,
 		}
 		pt->fd = -1;
 
-		size_t n = strlen(outdir) + strlen(pt->name) + 2;
+		size_t n = strlen(dir) + strlen(pt->name) + 2;
 		if ((outname = malloc(n)) == NULL) {
 			rf_warnx("out of memory");
 			return RF_EXIT_IO;
 		}
-		snprintf(outname, n, "%s/%s", outdir, pt->name);
+		snprintf(outname, n, "%s/%s", dir, pt->name);
 		memset(&pv, 0, sizeof pv);
 		pv.program = run.prog;
 		pv.argc = argc;
@@ -620,7 +622,7 @@ finish_files(const char *outdir, rf_prov_input *inputs, size_t ninputs,
 
 /* Puts the finished directory in place of outdir. */
 static int
-install(const char *outdir, bool replace)
+install(const char *dir, bool replace)
 {
 	rf_err e;
 	char *old = NULL, *parent;
@@ -628,24 +630,25 @@ install(const char *outdir, bool replace)
 
 	if (replace) {
 		/* Two renames: the old tree is moved aside, then removed. */
-		if ((old = sibling(outdir, "old")) == NULL ||
-		    mkdtemp(old) == NULL || rename(outdir, old) < 0) {
-			rf_warnx("%s: %s", outdir, strerror(errno));
+		if ((old = sibling(dir, "old")) == NULL ||
+		    mkdtemp(old) == NULL || rename(dir, old) < 0) {
+			rf_warnx("%s: %s", dir, strerror(errno));
 			if (old != NULL)
 				rmdir(old);
 			free(old);
 			return RF_EXIT_IO;
 		}
 	}
-	if (rename(tmpdir, outdir) < 0) {
-		rf_warnx("%s: %s", outdir, strerror(errno));
+	if (rename(tmpdir, dir) < 0) {
+		rf_warnx("%s: %s", dir, strerror(errno));
 		if (old != NULL)
-			rename(old, outdir);
+			rename(old, dir);
 		free(old);
 		return RF_EXIT_IO;
 	}
 	rf_cleanup_remove(tmpdir);
-	if ((parent = parent_of(outdir)) == NULL ||
+	installed = true;
+	if ((parent = parent_of(dir)) == NULL ||
 	    rf_fsync_dir(parent, &e) < 0) {
 		rf_warnx("%s", parent ? e.msg : "out of memory");
 		status = RF_EXIT_IO;
@@ -834,7 +837,6 @@ main(int argc, char *argv[])
 	static char *stdin_only[] = { "-", NULL };
 	int pargc = argc;
 	char **pargv = argv;
-	char *outdir = NULL;
 	bool force = false, gzip = false, exists;
 	uint64_t n = 0, v;
 	rf_prov_input *inputs = NULL;
@@ -1015,7 +1017,8 @@ main(int argc, char *argv[])
 		/* Half the descriptors, leaving room for inputs and stamps. */
 		maxopen = 0;
 		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 64)
-			maxopen = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 2048 ?
+			maxopen = rl.rlim_cur == RLIM_INFINITY ||
+			    rl.rlim_cur / 2 - 16 > 1024 ?
 			    1024 : (int)(rl.rlim_cur / 2) - 16;
 		status = setup_batches();
 	}
@@ -1028,19 +1031,24 @@ main(int argc, char *argv[])
 	if (status == RF_EXIT_OK)
 		status = finish_files(outdir, inputs, argc, pargc, pargv, start);
 	if (status == RF_EXIT_OK) {
-		/* The summary first: a --stats that cannot be written fails the run. */
+		/* Before the install: a --stats that cannot be written fails the run. */
 		rf_stat extra = { "partitions", "Partition files written.",
 		    nparts };
-		status = rf_run_finish(&run, &extra, 1);
+		status = rf_run_prepare(&run, &extra, 1);
 	}
+	/* The directory, then --bad, --stats and --metrics: all or nothing. */
 	if (status == RF_EXIT_OK)
 		status = install(outdir, exists);
+	if (status == RF_EXIT_OK)
+		status = rf_run_publish(&run);
 	if (status != RF_EXIT_OK) {
 		rf_run_abort(&run);
-		cleanup_files();
-		if (rf_rmtree(tmpdir, &e) < 0)
-			rf_warnx("%s", e.msg);
-		rf_cleanup_remove(tmpdir);
+		if (!installed) {
+			cleanup_files();
+			if (rf_rmtree(tmpdir, &e) < 0)
+				rf_warnx("%s", e.msg);
+			rf_cleanup_remove(tmpdir);
+		}
 	}
 	free_batches();
 	free_parts();

@@ -50,6 +50,16 @@ installed(const char *name)
 	return false;
 }
 
+/* A name that can be a command: no path, no absurd length. */
+static bool
+valid(const char *cmd)
+{
+	if (strlen(cmd) <= 32 && strchr(cmd, '/') == NULL)
+		return true;
+	rf_warnx("'%s' is not a refill command; see 'refill --help'", cmd);
+	return false;
+}
+
 static _Noreturn void
 usage(int status)
 {
@@ -118,15 +128,16 @@ main(int argc, char *argv[])
 	if (strcmp(cmd, "help") == 0) {
 		if (argc < 2)
 			usage(RF_EXIT_OK);
-		snprintf(prog, sizeof prog, "refill-%s", argv[1]);
+		cmd = argv[1];
+		if (!valid(cmd))
+			return RF_EXIT_USAGE;
+		snprintf(prog, sizeof prog, "refill-%s", cmd);
 		execlp("man", "man", prog, (char *)NULL);
 		rf_warnx("man: %s", strerror(errno));
 		return RF_EXIT_IO;
 	}
-	if (strlen(cmd) > 32 || strchr(cmd, '/') != NULL) {
-		rf_warnx("'%s' is not a refill command; see 'refill --help'", cmd);
+	if (!valid(cmd))
 		return RF_EXIT_USAGE;
-	}
 	snprintf(prog, sizeof prog, "refill-%s", cmd);
 	argv[0] = prog;
 	if (dir[0] != '\0') {

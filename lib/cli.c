@@ -161,12 +161,13 @@ rf_run_bad(rf_run *r, const char *file, uint64_t lineno, const char *line,
 		return RF_EXIT_DATA;
 	}
 	r->quarantined++;
+	/* Each line must be JSON, whatever the bytes of the name or reason. */
 	rf_buf_adds(&b, "{\"file\":");
-	rf_json_addstr(&b, file, strlen(file));
+	rf_json_addstr_lossy(&b, file, strlen(file));
 	snprintf(num, sizeof num, ",\"line\":%llu,\"reason\":",
 	    (unsigned long long)lineno);
 	rf_buf_add(&b, num, strlen(num));
-	rf_json_addstr(&b, why, strlen(why));
+	rf_json_addstr_lossy(&b, why, strlen(why));
 	if (rf_utf8_valid(line, len)) {
 		rf_buf_adds(&b, ",\"text\":");
 		rf_json_addstr(&b, line, len);
@@ -241,16 +242,32 @@ rf_run_tick(rf_run *r, uint64_t pos)
  * Writes the --stats JSON and the --metrics text of the run.  Both come
  * from one table, so the two files can never disagree.
  */
+/* Writes b to path under a temporary name, for rf_run_publish. */
 static int
-write_figures(const rf_run *r, double el, const rf_stat *extra,
-    size_t nextra)
+prepare_file(const char *path, const rf_buf *b, rf_out **o, rf_err *e)
+{
+	int rc;
+
+	if ((rc = rf_out_create(path, -1, o, e)) < 0)
+		return rc;
+	if ((rc = rf_out_write(*o, b->p, b->len, e)) < 0 ||
+	    (rc = rf_out_finish(*o, e)) < 0) {
+		rf_out_abort(*o);
+		*o = NULL;
+	}
+	return rc;
+}
+
+static int
+write_figures(rf_run *r, double el, const rf_stat *extra, size_t nextra)
 {
 	static const struct {
 		const char *json, *metric, *help;
 	} shared[] = {
 		{ "records_in", "records_in",
 		    "Records read, blank lines not counted." },
-		{ "records_out", "records_out", "Records written." },
+		{ "records_out", "records_out",
+		    "Records read and not quarantined." },
 		{ "quarantined", "records_quarantined",
 		    "Bad records written to the --bad file." },
 		{ "blank", "blank_lines", "Blank lines skipped." },
@@ -308,9 +325,9 @@ write_figures(const rf_run *r, double el, const rf_stat *extra,
 	/* After what the program printed, when that is where they go. */
 	fflush(stdout);
 	if (rc == 0 && r->stats_path != NULL)
-		rc = rf_write_file(r->stats_path, js.p, js.len, &e);
+		rc = prepare_file(r->stats_path, &js, &r->stats, &e);
 	if (rc == 0 && r->metrics_path != NULL)
-		rc = rf_write_file(r->metrics_path, pm.p, pm.len, &e);
+		rc = prepare_file(r->metrics_path, &pm, &r->metrics, &e);
 	rf_buf_free(&js);
 	rf_buf_free(&pm);
 	if (rc < 0) {
@@ -321,10 +338,9 @@ write_figures(const rf_run *r, double el, const rf_stat *extra,
 }
 
 int
-rf_run_finish(rf_run *r, const rf_stat *extra, size_t nextra)
+rf_run_prepare(rf_run *r, const rf_stat *extra, size_t nextra)
 {
 	rf_err e;
-	int status = RF_EXIT_OK;
 	double el = rf_now() - r->t0;
 
 	if (r->show) {
@@ -332,24 +348,56 @@ rf_run_finish(rf_run *r, const rf_stat *extra, size_t nextra)
 		r->cur_pos = 0;
 		draw(r, rf_now());
 		fputc('\n', stderr);
+		r->showed = false;
 	}
-	if (r->bad != NULL) {
-		if (rf_out_commit(r->bad, &e) < 0) {
+	if (r->bad != NULL && rf_out_finish(r->bad, &e) < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_IO;
+	}
+	if (r->stats_path != NULL || r->metrics_path != NULL)
+		return write_figures(r, el, extra, nextra);
+	return RF_EXIT_OK;
+}
+
+int
+rf_run_publish(rf_run *r)
+{
+	rf_out **o[] = { &r->bad, &r->stats, &r->metrics };
+	rf_err e;
+	int status = RF_EXIT_OK;
+
+	for (size_t i = 0; i < sizeof o / sizeof o[0]; i++) {
+		if (*o[i] == NULL)
+			continue;
+		if (status == RF_EXIT_OK && rf_out_commit(*o[i], &e) < 0) {
 			rf_warnx("%s", e.msg);
 			status = RF_EXIT_IO;
+		} else if (status != RF_EXIT_OK) {
+			rf_out_abort(*o[i]);
+			*o[i] = NULL;
+			continue;
 		}
-		rf_out_free(r->bad);
-		r->bad = NULL;
+		rf_out_free(*o[i]);
+		*o[i] = NULL;
 	}
-	if (r->quarantined > 0 && r->progress >= 0)
+	if (status == RF_EXIT_OK && r->quarantined > 0 && r->progress >= 0)
 		rf_warnx("%llu records in, %llu out, %llu quarantined to %s",
 		    (unsigned long long)r->records_in,
 		    (unsigned long long)r->records_out,
 		    (unsigned long long)r->quarantined, r->bad_path);
-	if (status == RF_EXIT_OK &&
-	    (r->stats_path != NULL || r->metrics_path != NULL))
-		status = write_figures(r, el, extra, nextra);
 	return status;
+}
+
+int
+rf_run_finish(rf_run *r, const rf_stat *extra, size_t nextra)
+{
+	int status;
+
+	if ((status = rf_run_prepare(r, extra, nextra)) != RF_EXIT_OK) {
+		rf_run_abort(r);
+		return status;
+	}
+	return rf_run_publish(r);
 }
 
 int
@@ -410,9 +458,13 @@ rf_run_batches(rf_run *run, rf_reader *r, rf_pool *pool, rf_batch **b,
 void
 rf_run_abort(rf_run *r)
 {
+	rf_out **o[] = { &r->bad, &r->stats, &r->metrics };
+
 	if (r->showed)
 		fputc('\n', stderr);
-	if (r->bad != NULL)
-		rf_out_abort(r->bad);
-	r->bad = NULL;
+	r->showed = false;
+	for (size_t i = 0; i < sizeof o / sizeof o[0]; i++) {
+		rf_out_abort(*o[i]);
+		*o[i] = NULL;
+	}
 }

@@ -217,7 +217,10 @@ rf_reader_next(rf_reader *r, rf_line *ln, rf_err *e)
 			r->start = r->scan = r->end;
 		} else {
 			int rc;
-			if (r->end - r->start > r->max_line)
+			size_t pend = r->end - r->start;
+			/* A CR may end it, and is not counted: wait for the LF. */
+			if (pend > r->max_line && !(pend == r->max_line + 1 &&
+			    r->buf[r->end - 1] == '\r'))
 				return rf_seterr(e, RF_ETOOLONG,
 				    "%s:%llu: line longer than %zu bytes (--max-line)",
 				    r->name, (unsigned long long)r->lineno + 1,

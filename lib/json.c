@@ -258,6 +258,29 @@ rf_json_addstr(rf_buf *b, const char *s, size_t n)
 	return 0;
 }
 
+int
+rf_json_addstr_lossy(rf_buf *b, const char *s, size_t n)
+{
+	rf_buf t = { 0 };
+	int rc;
+
+	if (rf_utf8_valid(s, n))
+		return rf_json_addstr(b, s, n);
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_len((const uchar *)s + i, (const uchar *)s + n);
+		if (k > 0) {
+			rf_buf_add(&t, s + i, k);
+			i += k;
+		} else {
+			rf_buf_add(&t, "\xef\xbf\xbd", 3);
+			i++;
+		}
+	}
+	rc = t.p == NULL && n > 0 ? RF_ENOMEM : rf_json_addstr(b, t.p, t.len);
+	rf_buf_free(&t);
+	return rc;
+}
+
 /*
  * Parses a string at c->p (on the opening quote).  When dec is not NULL
  * and the string has escapes, its decoded bytes are appended to dec.
@@ -648,7 +671,13 @@ dupkey(struct jp *c, const struct member *m)
 	rf_buf b = { 0 };
 	int rc;
 
-	if (rf_json_addstr(&b, (const char *)m->k, m->klen < 200 ? m->klen : 200) < 0 ||
+	size_t n = m->klen;
+
+	/* A long name is cut, at a character boundary. */
+	if (n > 200)
+		for (n = 200; n > 0 && (m->k[n] & 0xC0) == 0x80; n--)
+			;
+	if (rf_json_addstr(&b, (const char *)m->k, n) < 0 ||
 	    rf_buf_addc(&b, '\0') < 0)
 		rc = rf_seterr(c->e, RF_EDATA, "duplicate key");
 	else

@@ -24,6 +24,7 @@
 struct rf_out {
 	int fd;
 	bool own;			/* created by us: fsync, rename */
+	bool finished;			/* rf_out_finish has run */
 	bool closefd;			/* a device or FIFO opened by us */
 	char *name, *tmp;
 	bool gz;
@@ -363,10 +364,13 @@ rf_out_write(rf_out *o, const void *p, size_t n, rf_err *e)
 }
 
 int
-rf_out_commit(rf_out *o, rf_err *e)
+rf_out_finish(rf_out *o, rf_err *e)
 {
 	int rc = 0;
 
+	if (o->finished)
+		return 0;
+	o->finished = true;
 	if (o->gz)
 		rc = deflate_some(o, "", 0, Z_FINISH, e);
 	if (rc == 0)
@@ -385,9 +389,22 @@ rf_out_commit(rf_out *o, rf_err *e)
 	if (close(o->fd) < 0 && rc == 0)
 		rc = rf_seterr(e, RF_EIO, "%s: close: %s", o->name, strerror(errno));
 	o->fd = -1;
-	if (rc == 0 && rename(o->tmp, o->name) < 0)
-		rc = rf_seterr(e, RF_EIO, "%s: rename: %s", o->name, strerror(errno));
 	if (rc < 0) {
+		unlink(o->tmp);
+		rf_cleanup_remove(o->tmp);
+	}
+	return rc;
+}
+
+int
+rf_out_commit(rf_out *o, rf_err *e)
+{
+	int rc;
+
+	if ((rc = rf_out_finish(o, e)) < 0 || !o->own)
+		return rc;
+	if (rename(o->tmp, o->name) < 0) {
+		rc = rf_seterr(e, RF_EIO, "%s: rename: %s", o->name, strerror(errno));
 		unlink(o->tmp);
 		rf_cleanup_remove(o->tmp);
 		return rc;

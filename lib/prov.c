@@ -6,33 +6,11 @@
 
 #include "refill.h"
 
-/*
- * Appends a C string as JSON.  Paths and argv are bytes, not text: a stamp
- * must still be written for them, so bytes that are not UTF-8 become U+FFFD.
- */
+/* Paths and argv are bytes, not text: a stamp must still be written. */
 static void
 addstr(rf_buf *b, const char *s)
 {
-	rf_buf t = { 0 };
-	size_t n = strlen(s);
-
-	if (rf_utf8_valid(s, n)) {
-		rf_json_addstr(b, s, n);
-		return;
-	}
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t k = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-		if (i + k <= n && rf_utf8_valid(s + i, k)) {
-			rf_buf_add(&t, s + i, k);
-			i += k;
-		} else {
-			rf_buf_adds(&t, "\xef\xbf\xbd");
-			i++;
-		}
-	}
-	rf_json_addstr(b, t.p, t.len);
-	rf_buf_free(&t);
+	rf_json_addstr_lossy(b, s, strlen(s));
 }
 
 static void

@@ -121,6 +121,11 @@ bool rf_utf8_valid(const char *s, size_t n);
 
 /* Appends s as a JSON string (RFC 8785 escaping; s must be UTF-8). */
 int rf_json_addstr(rf_buf *b, const char *s, size_t n);
+/*
+ * The same for bytes that may not be UTF-8, such as file names: each byte
+ * that does not start a valid UTF-8 sequence becomes U+FFFD.
+ */
+int rf_json_addstr_lossy(rf_buf *b, const char *s, size_t n);
 
 /*
  * Decodes a JSON string token (with its quotes) to UTF-8, appending to out.
@@ -242,6 +247,12 @@ int rf_out_fd(int fd, const char *name, int gzip_level, rf_out **out,
 int rf_out_write(rf_out *o, const void *p, size_t n, rf_err *e);
 /* Finishes the stream; for a created file, makes it durable and visible. */
 int rf_out_commit(rf_out *o, rf_err *e);
+/*
+ * The first half of rf_out_commit: the data is durable under the
+ * temporary name, and the rename is left to rf_out_commit (or the file to
+ * rf_out_abort).  For a program that publishes several things together.
+ */
+int rf_out_finish(rf_out *o, rf_err *e);
 void rf_out_abort(rf_out *o);
 /*
  * Writes path atomically with exactly the n bytes at p: rf_out_create,
@@ -353,7 +364,7 @@ typedef struct rf_run {
 	uint64_t bytes_total;		/* sum of known input sizes, for ETA */
 
 	/* private */
-	rf_out *bad;
+	rf_out *bad, *stats, *metrics;
 	double t0, tlast;
 	uint64_t cur_pos;
 	bool showed, show;
@@ -401,12 +412,18 @@ typedef struct rf_stat {
 } rf_stat;
 
 /*
- * Finishes: commits the --bad file, prints the summary, and writes
- * --stats (JSON) and --metrics (Prometheus text format: gauges with a
- * program label, named in refill(7)), each with the nextra figures in
- * extra after the shared ones; an extra figure NAME is the gauge
- * refill_NAME.  Returns an exit status.
+ * Finishes a run in two steps, so that a program can publish its own
+ * output in between and have all or nothing appear.  rf_run_prepare
+ * finishes the --bad file and writes --stats (JSON) and --metrics
+ * (Prometheus text format: gauges with a program label, named in
+ * refill(7)), each with the nextra figures in extra after the shared
+ * ones (an extra figure NAME is the gauge refill_NAME), all still under
+ * temporary names.  rf_run_publish renames them into place and prints the
+ * summary.  rf_run_finish does both.  Each returns an exit status; after
+ * a failure, rf_run_abort removes what was prepared.
  */
+int rf_run_prepare(rf_run *r, const rf_stat *extra, size_t nextra);
+int rf_run_publish(rf_run *r);
 int rf_run_finish(rf_run *r, const rf_stat *extra, size_t nextra);
 /*
  * The read loop of a parallel program.  Reads every line of r into the
@@ -420,7 +437,7 @@ int rf_run_finish(rf_run *r, const rf_stat *extra, size_t nextra);
 int rf_run_batches(rf_run *run, rf_reader *r, rf_pool *pool, rf_batch **b,
     size_t nb, int (*deliver)(rf_batch *, void *), void *arg);
 
-/* Removes the --bad temporary file after a failure. */
+/* Removes the temporary files of --bad, --stats and --metrics. */
 void rf_run_abort(rf_run *r);
 
 /* Prints "PROG: msg" to stderr. */

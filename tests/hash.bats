@@ -129,7 +129,7 @@ EOQ
 # HELP refill_records_in Records read, blank lines not counted.
 # TYPE refill_records_in gauge
 refill_records_in{program="refill-hash"} 11
-# HELP refill_records_out Records written.
+# HELP refill_records_out Records read and not quarantined.
 # TYPE refill_records_out gauge
 refill_records_out{program="refill-hash"} 10
 # HELP refill_records_quarantined Bad records written to the --bad file.
@@ -235,6 +235,31 @@ for i in range(30000):
 	diff -u want q.ndjson
 }
 
+@test "--bad lines are JSON whatever the bytes of the file name or reason" {
+	printf 'x\n' > $'f\xff.ndjson'
+	python3 -c 'k = "\u65e5" * 150; print("{\"%s\":1,\"%s\":2}" % (k, k))' > dup.ndjson
+	run -0 "$B/refill-hash" -q --bad q.ndjson $'f\xff.ndjson' dup.ndjson
+	python3 -c '
+import json
+for l in open("q.ndjson", encoding="utf-8"):
+    r = json.loads(l)
+    print(r["file"], r["line"], r["reason"][:24], len(r["reason"]))
+' > got
+	printf '%s\n' "f$(printf '\xef\xbf\xbd').ndjson 1 invalid JSON at byte 1:  40" \
+	    "dup.ndjson 1 duplicate key \"日日日日日日日日日 82" > want
+	diff -u want got
+}
+
+@test "--max-line does not count a CR, however the line arrives" {
+	printf '"12345678"\r\n' > want.ndjson
+	"$B/refill-hash" want.ndjson | cut -c1-66 > want
+	# The CR and the LF in two reads: the reader must wait for the LF.
+	run -0 --separate-stderr sh -c '(printf "\"12345678\"\r"; sleep 0.3; printf "\n") | "$0" --max-line 10' "$B/refill-hash"
+	diff -u want <(echo "$output" | cut -c1-66)
+	run -3 --separate-stderr sh -c '(printf "\"123456789\"\r"; sleep 0.3; printf "\n") | "$0" --max-line 10' "$B/refill-hash"
+	[ "$stderr" = "refill-hash: -:1: line longer than 10 bytes (--max-line)" ]
+}
+
 @test "gzip input, multi-member gzip, truncated and corrupt gzip" {
 	gzip -c in.ndjson > in.ndjson.gz
 	"$B/refill-hash" in.ndjson | cut -c1-66 > want
@@ -294,7 +319,7 @@ for i in range(30000):
 	printf 'a.ndjson: OK\nb.ndjson: FAILED\ntotal: FAILED\n' > want
 	echo "$output" > got
 	diff -u want got
-	[ "$stderr" = "refill-hash: WARNING: 2 of 3 computed digests did NOT match" ]
+	[ "$stderr" = "refill-hash: WARNING: 2 computed digests did NOT match" ]
 }
 
 @test "--check: a reordered file still matches; malformed line 3; missing file 4" {
@@ -306,12 +331,30 @@ for i in range(30000):
 	{ cat SUMS; echo "xyz  1  in.ndjson"; } > SUMS3
 	run -3 --separate-stderr "$B/refill-hash" -c SUMS3
 	[ "$output" = "in.ndjson: OK" ]
-	[ "$stderr" = "refill-hash: SUMS3:2: malformed line" ]
+	printf 'refill-hash: SUMS3:2: malformed line\nrefill-hash: WARNING: 1 line is improperly formatted\n' > want
+	diff -u want <(echo "$stderr")
 	{ sed 's/in.ndjson$/gone.ndjson/' SUMS; cat SUMS; } > SUMS4
 	run -4 --separate-stderr "$B/refill-hash" -c SUMS4
 	printf 'gone.ndjson: FAILED open or read\nin.ndjson: OK\n' > want
 	echo "$output" > got
 	diff -u want got
+	printf 'refill-hash: gone.ndjson: No such file or directory\nrefill-hash: WARNING: 1 listed file could not be read\n' > want
+	diff -u want <(echo "$stderr")
+	# Every kind at once: the most serious status wins.
+	{ cat SUMS4; echo junk; sed 's/  10  /  11  /' SUMS; } > SUMS5
+	run -4 --separate-stderr "$B/refill-hash" -c SUMS5
+	printf 'gone.ndjson: FAILED open or read\nin.ndjson: OK\nin.ndjson: FAILED\n' > want
+	diff -u want <(echo "$output")
+	printf '%s\n' 'refill-hash: gone.ndjson: No such file or directory' \
+	    'refill-hash: SUMS5:3: malformed line' \
+	    'refill-hash: WARNING: 1 line is improperly formatted' \
+	    'refill-hash: WARNING: 1 listed file could not be read' \
+	    'refill-hash: WARNING: 1 computed digest did NOT match' > want
+	diff -u want <(echo "$stderr")
+	echo junk > SUMS6
+	run -3 --separate-stderr "$B/refill-hash" -c SUMS6
+	printf 'refill-hash: SUMS6:1: malformed line\nrefill-hash: SUMS6: no properly formatted lines found\n' > want
+	diff -u want <(echo "$stderr")
 }
 
 @test "--progress draws on stderr; --help, --version, bad options" {

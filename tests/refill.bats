@@ -37,6 +37,8 @@ load helpers
 	run -2 --separate-stderr "$B/refill" nosuch
 	[ "$stderr" = "refill: 'nosuch' is not a refill command; see 'refill --help'" ]
 	run -2 "$B/refill" ../bin/sh
+	run -2 --separate-stderr "$B/refill" help ../../tmp/x
+	[ "$stderr" = "refill: '../../tmp/x' is not a refill command; see 'refill --help'" ]
 	run -2 "$B/refill"
 	run -0 "$B/refill" -V
 	[ "$output" = "refill 0.1.0" ]

@@ -281,6 +281,28 @@ EOM
 	[ ! -e out ]
 }
 
+@test "a failed install publishes no --bad, --stats or --metrics" {
+	mkfifo fifo
+	"$B/refill-split" -q --bad q.ndjson --stats s.json --metrics m.prom \
+	    -k user_id -n 2 -o out fifo 2> err &
+	pid=$!
+	exec 7> fifo
+	echo 'oops' >&7
+	# Another writer takes the name while the run reads.
+	mkdir out && echo theirs > out/file
+	cat in.ndjson >&7
+	exec 7>&-
+	st=0
+	wait $pid || st=$?
+	[ "$st" -eq 4 ]
+	[ "$(cat err)" = "refill-split: out: Directory not empty" ]
+	[ ! -e q.ndjson ] && [ ! -e s.json ] && [ ! -e m.prom ]
+	ls out > got
+	echo file > want
+	diff -u want got
+	no_temps
+}
+
 @test "usage errors are status 2" {
 	run -2 "$B/refill-split" -k user_id -n 2 in.ndjson
 	run -2 "$B/refill-split" -k user_id -o out in.ndjson
