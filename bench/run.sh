@@ -1,0 +1,104 @@
+#!/bin/sh
+# Benchmarks refill against its peer tools on one generated data set, in
+# one run, and prints the ratios the project's targets are stated in
+# (bench/README.md).  usage: bench/run.sh [records]
+#
+# REFILL_BIN: the directory of the built programs (default build)
+# BENCH_DIR:  scratch space for data and outputs (default $REFILL_BIN/bench)
+set -eu
+
+n=${1:-1000000}
+bin=$(cd "${REFILL_BIN:-build}" && pwd)
+w=${BENCH_DIR:-$bin/bench}
+mkdir -p "$w"
+w=$(cd "$w" && pwd)
+data=$w/events-$n.ndjson
+out=$(cd "$(dirname "$0")" && pwd)/results-latest.txt
+
+for tool in hyperfine jq mlr gzip split sha256sum python3; do
+	command -v $tool > /dev/null || {
+		echo "bench: $tool is missing; 'make deps' installs it" >&2
+		exit 1
+	}
+done
+[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is missing ('make deps')" >&2; exit 1; }
+
+[ -s "$data" ] || "$bin/bench-gen" "$n" > "$data"
+
+# mean NAME: the mean time in seconds of a hyperfine export.
+mean() {
+	python3 -c 'import json,sys; print("%.4f" % json.load(open(sys.argv[1]))["results"][0]["mean"])' "$w/$1.json"
+}
+
+# run NAME RUNS PREPARE COMMAND: times COMMAND; PREPARE runs, untimed, before
+# each run.  Writes go to the page cache; PREPARE ends with sync so that one
+# run's write-back is not charged to the next.
+run() {
+	hyperfine --style basic -N -w 1 -r "$2" --prepare "$3" \
+	    --export-json "$w/$1.json" -n "$1" "$4" >&2
+}
+
+# ratio A B: A / B to two decimals.
+ratio() {
+	python3 -c 'import sys; print("%.2f" % (float(sys.argv[1]) / float(sys.argv[2])))' "$1" "$2"
+}
+
+clean="sh -c 'rm -rf $w/o-refill $w/o-split $w/o-mlr $w/o.gz; sync'"
+bytes=$(wc -c < "$data")
+
+run hash-records 5 "$clean" "sh -c '$bin/refill-hash --records $data > /dev/null'"
+run sha256sum 5 "$clean" "sh -c 'sha256sum $data > /dev/null'"
+run jq 2 "$clean" "sh -c 'jq -S -c . $data > /dev/null'"
+run split-refill 5 "$clean" "$bin/refill-split -k user_id -n 64 -o $w/o-refill $data"
+run split-coreutils 5 "$clean" "sh -c 'mkdir $w/o-split && split -n r/64 $data $w/o-split/x'"
+# Miller has no split by a hash of a field: it is given the same hash
+# partitioning refill does (a SHA-256 of the key, modulo 64), with tee.
+run split-mlr 2 "$clean" "sh -c 'mkdir $w/o-mlr && mlr --ijsonl --ojsonl put -q \"tee > \\\"$w/o-mlr/part-\\\" . (int(\\\"0x\\\" . sha256(\\\$user_id)[1:4]) % 64) . \\\".ndjson\\\", \\\$*\" $data'"
+run split-refill-z1 5 "$clean" "$bin/refill-split -z --level 1 -k user_id -n 64 -o $w/o-refill $data"
+run gzip-1 5 "$clean" "sh -c 'gzip -1 -c $data > $w/o.gz'"
+
+t_hash=$(mean hash-records)
+t_sha=$(mean sha256sum)
+t_jq=$(mean jq)
+t_split=$(mean split-refill)
+t_cu=$(mean split-coreutils)
+t_mlr=$(mean split-mlr)
+t_z=$(mean split-refill-z1)
+t_gz=$(mean gzip-1)
+
+# Peak RSS at n and 4n records: a streaming program's must not grow.
+big=$w/events-$((4 * n)).ndjson
+[ -s "$big" ] || "$bin/bench-gen" $((4 * n)) > "$big"
+rss() {
+	rm -rf "$w/o-refill"
+	/usr/bin/time -f %M "$@" 2>&1 > /dev/null | tail -1
+}
+m_h1=$(rss "$bin/refill-hash" --records "$data")
+m_h4=$(rss "$bin/refill-hash" --records "$big")
+m_s1=$(rss "$bin/refill-split" -k user_id -n 64 -o "$w/o-refill" "$data")
+m_s4=$(rss "$bin/refill-split" -k user_id -n 64 -o "$w/o-refill" "$big")
+rm -rf "$w/o-refill" "$w/o-split" "$w/o-mlr" "$w/o.gz"
+
+{
+	echo "refill benchmarks, $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(uname -sr)"
+	echo "tools: $("$bin/refill-hash" -V), $(jq --version), $(mlr --version), $(hyperfine --version)"
+	echo "data: $n records, $bytes bytes ($(ratio "$bytes" "$n") bytes a record), bench/gen.c"
+	echo
+	printf '%-44s %9s\n' "command" "mean (s)"
+	for t in hash-records sha256sum jq split-refill split-coreutils \
+	    split-mlr split-refill-z1 gzip-1; do
+		printf '%-44s %9s\n' "$t" "$(mean $t)"
+	done
+	echo
+	echo "ratios (target in brackets):"
+	echo "  refill-hash --records vs jq -S -c .:      $(ratio "$t_jq" "$t_hash")x faster [>= 30]"
+	echo "  refill-hash --records vs sha256sum:       $(ratio "$t_sha" "$t_hash") of its throughput [>= 0.40]"
+	echo "  refill-split -n 64 vs split -n r/64:      $(ratio "$t_cu" "$t_split") of its throughput [>= 0.50]"
+	echo "  refill-split -n 64 vs Miller:             $(ratio "$t_mlr" "$t_split")x faster"
+	echo "  refill-split -z --level 1 vs gzip -1:     $(ratio "$t_z" "$t_gz") of its time [<= 1.20]"
+	echo
+	echo "peak RSS (KiB):           $n records  $((4 * n)) records"
+	printf '  refill-hash --records   %12s  %12s\n' "$m_h1" "$m_h4"
+	printf '  refill-split -n 64      %12s  %12s\n' "$m_s1" "$m_s4"
+} | tee "$out"
