@@ -238,10 +238,6 @@ rf_run_tick(rf_run *r, uint64_t pos)
 	draw(r, now);
 }
 
-/*
- * Writes the --stats JSON and the --metrics text of the run.  Both come
- * from one table, so the two files can never disagree.
- */
 /* Writes b to path under a temporary name, for rf_run_publish. */
 static int
 prepare_file(const char *path, const rf_buf *b, rf_out **o, rf_err *e)
@@ -258,6 +254,10 @@ prepare_file(const char *path, const rf_buf *b, rf_out **o, rf_err *e)
 	return rc;
 }
 
+/*
+ * Writes the --stats JSON and the --metrics text of the run.  Both come
+ * from one table, so the two files can never disagree.
+ */
 static int
 write_figures(rf_run *r, double el, const rf_stat *extra, size_t nextra)
 {
@@ -369,15 +369,15 @@ rf_run_publish(rf_run *r)
 	for (size_t i = 0; i < sizeof o / sizeof o[0]; i++) {
 		if (*o[i] == NULL)
 			continue;
-		if (status == RF_EXIT_OK && rf_out_commit(*o[i], &e) < 0) {
-			rf_warnx("%s", e.msg);
-			status = RF_EXIT_IO;
-		} else if (status != RF_EXIT_OK) {
+		if (status != RF_EXIT_OK)
 			rf_out_abort(*o[i]);
-			*o[i] = NULL;
-			continue;
+		else {
+			if (rf_out_commit(*o[i], &e) < 0) {
+				rf_warnx("%s", e.msg);
+				status = RF_EXIT_IO;
+			}
+			rf_out_free(*o[i]);
 		}
-		rf_out_free(*o[i]);
 		*o[i] = NULL;
 	}
 	if (status == RF_EXIT_OK && r->quarantined > 0 && r->progress >= 0)

@@ -262,6 +262,7 @@ int
 rf_json_addstr_lossy(rf_buf *b, const char *s, size_t n)
 {
 	rf_buf t = { 0 };
+	bool nomem = false;
 	int rc;
 
 	if (rf_utf8_valid(s, n))
@@ -269,14 +270,14 @@ rf_json_addstr_lossy(rf_buf *b, const char *s, size_t n)
 	for (size_t i = 0; i < n;) {
 		size_t k = utf8_len((const uchar *)s + i, (const uchar *)s + n);
 		if (k > 0) {
-			rf_buf_add(&t, s + i, k);
+			nomem |= rf_buf_add(&t, s + i, k) < 0;
 			i += k;
 		} else {
-			rf_buf_add(&t, "\xef\xbf\xbd", 3);
+			nomem |= rf_buf_add(&t, "\xef\xbf\xbd", 3) < 0;
 			i++;
 		}
 	}
-	rc = t.p == NULL && n > 0 ? RF_ENOMEM : rf_json_addstr(b, t.p, t.len);
+	rc = nomem ? RF_ENOMEM : rf_json_addstr(b, t.p, t.len);
 	rf_buf_free(&t);
 	return rc;
 }

@@ -225,29 +225,25 @@ rf_out_create(const char *path, int gzip_level, rf_out **out, rf_err *e)
 	rf_out *o;
 	size_t n = strlen(path);
 	struct stat st;
+	bool inplace = true;
 	int fd, rc;
 
 	if ((rc = rf_out_check(path, e)) < 0)
 		return rc;
 	/*
-	 * /dev/stdout and the like share the descriptor the program was
-	 * given, and its offset: reopening would write over what was
-	 * printed before.
+	 * Written in place: /dev/stdout and the like through the descriptor
+	 * the program was given, sharing its offset (reopening would write
+	 * over what was printed before); a device or a FIFO, which a rename
+	 * would replace.
 	 */
-	if ((fd = stdname(path)) >= 0) {
-		if ((fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
-			return rf_seterr(e, RF_EIO, "%s: %s", path,
-			    strerror(errno));
-		if ((rc = rf_out_fd(fd, path, gzip_level, out, e)) < 0)
-			close(fd);
-		else
-			(*out)->closefd = true;
-		return rc;
-	}
-	/* A device or a FIFO is written in place: a rename would replace it. */
-	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		if ((fd = open(path, O_WRONLY | O_NOCTTY | O_NOFOLLOW |
-		    O_CLOEXEC)) < 0)
+	if ((fd = stdname(path)) >= 0)
+		fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	else if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		fd = open(path, O_WRONLY | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
+	else
+		inplace = false;
+	if (inplace) {
+		if (fd < 0)
 			return rf_seterr(e, RF_EIO, "%s: %s", path,
 			    strerror(errno));
 		if ((rc = rf_out_fd(fd, path, gzip_level, out, e)) < 0)
