@@ -386,7 +386,9 @@ main(int argc, char *argv[])
 	 * Digests are one stream of small writes: batch them, unless someone
 	 * watches --check report file by file, or a terminal shows them.
 	 */
-	if (checkfile == NULL && !isatty(STDOUT_FILENO))
+	if (checkfile != NULL)
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	else if (!isatty(STDOUT_FILENO))
 		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 
 	if (checkfile != NULL)
