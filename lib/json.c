@@ -42,9 +42,12 @@ fail(struct jp *c, const char *what)
 	    c->p >= c->end ? ", found the end of the record" : "");
 }
 
-static void
+static inline void
 ws(struct jp *c)
 {
+	/* Records are mostly compact: one test for the usual case. */
+	if (c->p < c->end && *c->p > ' ')
+		return;
 	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' ||
 	    *c->p == '\n' || *c->p == '\r'))
 		c->p++;
@@ -600,6 +603,31 @@ memcmpf(const void *x, const void *y)
 
 static int dupkey(struct jp *c, const struct member *m);
 
+/*
+ * Rewrites the members' text in sorted order: the i-th is m[ix[i]], or
+ * m[i] when ix is NULL.
+ */
+static int
+rewrite(struct jp *c, size_t objoff, const struct member *m,
+    const unsigned char *ix, size_t n)
+{
+	size_t from = objoff + 1, len = c->out->len - 1 - from;
+	char *w;
+
+	c->tmp.len = 0;
+	if (rf_buf_add(&c->tmp, c->out->p + from, len) < 0)
+		return rf_seterr(c->e, RF_ENOMEM, "out of memory");
+	w = c->out->p + from;
+	for (size_t i = 0; i < n; i++) {
+		const struct member *mi = ix != NULL ? &m[ix[i]] : &m[i];
+		if (i > 0)
+			*w++ = ',';
+		memcpy(w, c->tmp.p + (mi->off - from), mi->len);
+		w += mi->len;
+	}
+	return 0;
+}
+
 /* Checks names for duplicates and, when emitting, writes members sorted. */
 static int
 close_object(struct jp *c, size_t first, size_t keymark, size_t objoff)
@@ -607,63 +635,57 @@ close_object(struct jp *c, size_t first, size_t keymark, size_t objoff)
 	struct member *m = c->mem + first;
 	size_t n = c->nmem - first;
 	bool sorted = true;
+	int rc = 0;
 
 	for (size_t i = 0; i < n; i++)
 		if (m[i].esc)
 			m[i].k = (const uchar *)c->keys.p + m[i].koff;
-	for (size_t i = 1; i < n; i++) {
-		int r = keycmp(m[i - 1].k, m[i - 1].klen, m[i].k, m[i].klen);
-		if (r == 0)
-			return dupkey(c, &m[i]);
-		if (r > 0)
-			sorted = false;
-	}
-	if (!sorted) {
-		if (c->out == NULL && n <= 8) {
-			for (size_t i = 0; i < n; i++)
-				for (size_t j = i + 1; j < n; j++)
-					if (keycmp(m[i].k, m[i].klen, m[j].k,
-					    m[j].klen) == 0)
-						return dupkey(c, &m[j]);
-		} else if (n <= 32) {
-			/* Records' objects are small: insertion sort wins. */
-			for (size_t i = 1; i < n; i++) {
-				struct member t = m[i];
-				size_t j = i;
-				for (; j > 0 && keycmp(m[j - 1].k, m[j - 1].klen,
-				    t.k, t.klen) > 0; j--)
-					m[j] = m[j - 1];
-				m[j] = t;
+	if (n <= 32) {
+		/*
+		 * Records' objects are small: one insertion sort tells whether
+		 * they are in order, orders them and finds a duplicate (where
+		 * an insertion stops is the greatest name not above the new
+		 * one, so it is equal if any is).  It moves indices, which are
+		 * cheaper than members.
+		 */
+		unsigned char ix[32];
+		ix[0] = 0;
+		for (size_t i = 1; i < n; i++) {
+			size_t j = i;
+			int r = 1;
+			while (j > 0 && (r = keycmp(m[ix[j - 1]].k,
+			    m[ix[j - 1]].klen, m[i].k, m[i].klen)) > 0) {
+				ix[j] = ix[j - 1];
+				j--;
 			}
-			for (size_t i = 1; i < n; i++)
-				if (keycmp(m[i - 1].k, m[i - 1].klen, m[i].k,
-				    m[i].klen) == 0)
-					return dupkey(c, &m[i]);
-		} else {
+			if (j > 0 && r == 0)
+				return dupkey(c, &m[i]);
+			sorted &= j == i;
+			ix[j] = (unsigned char)i;
+		}
+		if (!sorted && c->out != NULL)
+			rc = rewrite(c, objoff, m, ix, n);
+	} else {
+		for (size_t i = 1; i < n; i++) {
+			int r = keycmp(m[i - 1].k, m[i - 1].klen, m[i].k,
+			    m[i].klen);
+			if (r == 0)
+				return dupkey(c, &m[i]);
+			sorted &= r < 0;
+		}
+		if (!sorted) {
 			qsort(m, n, sizeof *m, memcmpf);
 			for (size_t i = 1; i < n; i++)
 				if (keycmp(m[i - 1].k, m[i - 1].klen, m[i].k,
 				    m[i].klen) == 0)
 					return dupkey(c, &m[i]);
-		}
-		if (c->out != NULL) {
-			/* Rewrite the members' text in sorted order. */
-			size_t from = objoff + 1, len = c->out->len - 1 - from;
-			c->tmp.len = 0;
-			if (rf_buf_add(&c->tmp, c->out->p + from, len) < 0)
-				return rf_seterr(c->e, RF_ENOMEM, "out of memory");
-			char *w = c->out->p + from;
-			for (size_t i = 0; i < n; i++) {
-				if (i > 0)
-					*w++ = ',';
-				memcpy(w, c->tmp.p + (m[i].off - from), m[i].len);
-				w += m[i].len;
-			}
+			if (c->out != NULL)
+				rc = rewrite(c, objoff, m, NULL, n);
 		}
 	}
 	c->nmem = first;
 	c->keys.len = keymark;
-	return 0;
+	return rc;
 }
 
 static int

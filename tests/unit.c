@@ -305,6 +305,98 @@ test_canon_cases(void)
 
 /* ---- paths -------------------------------------------------------------- */
 
+static int
+strpcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Objects of 1 to 40 members (both sides of the parser's small-object
+ * limit of 32) with names drawn from a small set, so that some repeat, in
+ * random order, some names escaped.  Validation and canonicalisation must
+ * reject exactly the objects with a repeated name, and otherwise write the
+ * members sorted: checked against a sort done here.
+ */
+static void
+test_member_order(void)
+{
+	uint64_t x = 42;
+	rf_buf in = { 0 }, out = { 0 }, want = { 0 };
+	rf_err e;
+	int ncase[2][2] = { { 0 } };	/* [more than 32 members][repeat] */
+
+	for (int iter = 0; iter < 20000; iter++) {
+		char *name[40], buf[40][8];
+		int n = 1 + iter % 40, seen[2000] = { 0 };
+		bool dup = false;
+
+		in.len = want.len = out.len = 0;
+		rf_buf_addc(&in, '{');
+		for (int i = 0; i < n; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			/* Few names for small objects, more for large: each
+			 * size gets objects with and without a repeat. */
+			int k = (int)(x % (n <= 20 ? 60 : 2000));
+			snprintf(buf[i], sizeof buf[i], "k%04d", k);
+			name[i] = buf[i];
+			dup |= seen[k]++ > 0;
+			if (i > 0)
+				rf_buf_addc(&in, ',');
+			/* Every third name spelt with an escape. */
+			if (x % 3 == 0) {
+				rf_buf_adds(&in, "\"\\u006b");
+				rf_buf_adds(&in, buf[i] + 1);
+				rf_buf_addc(&in, '"');
+			} else {
+				rf_buf_addc(&in, '"');
+				rf_buf_adds(&in, buf[i]);
+				rf_buf_addc(&in, '"');
+			}
+			char v[24];
+			snprintf(v, sizeof v, ":%d", i);
+			rf_buf_adds(&in, v);
+		}
+		rf_buf_addc(&in, '}');
+		int rv = rf_json_validate(in.p, in.len, &e);
+		int rc = rf_json_canon(in.p, in.len, &out, &e);
+		CHECK(rv == rc, "validate %d and canon %d disagree on %.*s", rv,
+		    rc, (int)in.len, in.p);
+		ncase[n > 32][dup]++;
+		if (dup) {
+			CHECK(rc == RF_EDATA && strncmp(e.msg, "duplicate key", 13) == 0,
+			    "duplicate accepted in %.*s", (int)in.len, in.p);
+			continue;
+		}
+		/* The value of each member is its input position. */
+		char *sorted[40];
+		memcpy(sorted, name, n * sizeof *name);
+		qsort(sorted, n, sizeof *sorted, strpcmp);
+		rf_buf_addc(&want, '{');
+		for (int i = 0; i < n; i++) {
+			int pos = 0;
+			while (name[pos] != sorted[i])
+				pos++;
+			char m[32];
+			snprintf(m, sizeof m, "%s\"%s\":%d", i ? "," : "",
+			    sorted[i], pos);
+			rf_buf_adds(&want, m);
+		}
+		rf_buf_addc(&want, '}');
+		CHECK(rc == 0 && out.len == want.len &&
+		    memcmp(out.p, want.p, out.len) == 0, "canon %.*s: got %.*s",
+		    (int)in.len, in.p, (int)out.len, out.p);
+	}
+	for (int big = 0; big < 2; big++)
+		for (int d = 0; d < 2; d++)
+			CHECK(ncase[big][d] >= 100, "only %d objects with%s "
+			    "more than 32 members, with%s a repeat",
+			    ncase[big][d], big ? "" : "out", d ? "" : "out");
+	rf_buf_free(&in);
+	rf_buf_free(&out);
+	rf_buf_free(&want);
+}
+
 static void
 test_paths(void)
 {
@@ -518,6 +610,7 @@ main(int argc, char *argv[])
 	test_rfc8785();
 	test_numbers();
 	test_canon_cases();
+	test_member_order();
 	test_paths();
 	test_digests();
 	test_time();
