@@ -114,7 +114,7 @@ rf_run_start(rf_run *r, int ninputs, char **inputs)
 	}
 	/* Found now, not after the work: --stats and --metrics come last. */
 	const char *later[] = { r->stats_path, r->metrics_path };
-	for (size_t i = 0; i < 2; i++)
+	for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
 		if (later[i] != NULL && (rc = rf_out_check(later[i], &e)) < 0) {
 			rf_warnx("%s", e.msg);
 			return rf_status(rc);
@@ -238,22 +238,6 @@ rf_run_tick(rf_run *r, uint64_t pos)
 	draw(r, now);
 }
 
-/* Writes b to path under a temporary name, for rf_run_publish. */
-static int
-prepare_file(const char *path, const rf_buf *b, rf_out **o, rf_err *e)
-{
-	int rc;
-
-	if ((rc = rf_out_create(path, -1, o, e)) < 0)
-		return rc;
-	if ((rc = rf_out_write(*o, b->p, b->len, e)) < 0 ||
-	    (rc = rf_out_finish(*o, e)) < 0) {
-		rf_out_abort(*o);
-		*o = NULL;
-	}
-	return rc;
-}
-
 /*
  * Writes the --stats JSON and the --metrics text of the run.  Both come
  * from one table, so the two files can never disagree.
@@ -325,9 +309,10 @@ write_figures(rf_run *r, double el, const rf_stat *extra, size_t nextra)
 	/* After what the program printed, when that is where they go. */
 	fflush(stdout);
 	if (rc == 0 && r->stats_path != NULL)
-		rc = prepare_file(r->stats_path, &js, &r->stats, &e);
+		rc = rf_out_prepare(r->stats_path, js.p, js.len, &r->stats, &e);
 	if (rc == 0 && r->metrics_path != NULL)
-		rc = prepare_file(r->metrics_path, &pm, &r->metrics, &e);
+		rc = rf_out_prepare(r->metrics_path, pm.p, pm.len, &r->metrics,
+		    &e);
 	rf_buf_free(&js);
 	rf_buf_free(&pm);
 	if (rc < 0) {

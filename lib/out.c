@@ -430,17 +430,29 @@ rf_out_abort(rf_out *o)
 }
 
 int
+rf_out_prepare(const char *path, const void *p, size_t n, rf_out **out,
+    rf_err *e)
+{
+	int rc;
+
+	if ((rc = rf_out_create(path, -1, out, e)) < 0)
+		return rc;
+	if ((rc = rf_out_write(*out, p, n, e)) < 0 ||
+	    (rc = rf_out_finish(*out, e)) < 0) {
+		rf_out_abort(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+int
 rf_write_file(const char *path, const void *p, size_t n, rf_err *e)
 {
 	rf_out *o;
 	int rc;
 
-	if ((rc = rf_out_create(path, -1, &o, e)) < 0)
+	if ((rc = rf_out_prepare(path, p, n, &o, e)) < 0)
 		return rc;
-	if ((rc = rf_out_write(o, p, n, e)) < 0) {
-		rf_out_abort(o);
-		return rc;
-	}
 	rc = rf_out_commit(o, e);
 	rf_out_free(o);
 	return rc;

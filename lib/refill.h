@@ -256,9 +256,13 @@ int rf_out_finish(rf_out *o, rf_err *e);
 void rf_out_abort(rf_out *o);
 /*
  * Writes path atomically with exactly the n bytes at p: rf_out_create,
- * one write, rf_out_commit.
+ * one write, rf_out_commit.  rf_out_prepare stops after rf_out_finish and
+ * hands back the output for rf_out_commit or rf_out_abort (*out is NULL
+ * after a failure, which leaves nothing behind).
  */
 int rf_write_file(const char *path, const void *p, size_t n, rf_err *e);
+int rf_out_prepare(const char *path, const void *p, size_t n, rf_out **out,
+    rf_err *e);
 /* Frees an output after rf_out_commit, whatever it returned. */
 void rf_out_free(rf_out *o);
 /* SHA-256 of the bytes written to the file; valid after commit. */
