@@ -205,11 +205,7 @@ for i in range(30000):
 	pid=$!
 	exec 7> fifo
 	cat bad.ndjson >&7
-	for i in $(seq 100); do
-		compgen -G 'q.ndjson.tmp.*' > /dev/null && break
-		sleep 0.05
-	done
-	compgen -G 'q.ndjson.tmp.*'
+	wait_for 'q.ndjson.tmp.*'
 	kill -TERM $pid
 	st=0
 	wait $pid || st=$?
@@ -222,10 +218,7 @@ for i in range(30000):
 	pid=$!
 	exec 7> fifo
 	echo 'not json' >&7
-	for i in $(seq 100); do
-		compgen -G 'q.ndjson.tmp.*' > /dev/null && break
-		sleep 0.05
-	done
+	wait_for 'q.ndjson.tmp.*'
 	kill -HUP $pid
 	sleep 0.2
 	kill -0 $pid

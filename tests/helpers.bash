@@ -29,3 +29,12 @@ no_temps() {
 	run compgen -G '*.tmp.*'
 	[ "$status" -eq 1 ]
 }
+
+# Waits up to 5 s for a file matching the glob; fails if none appears.
+wait_for() {
+	for i in $(seq 100); do
+		compgen -G "$1" > /dev/null && return 0
+		sleep 0.05
+	done
+	compgen -G "$1"
+}

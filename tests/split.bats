@@ -333,11 +333,7 @@ for i in range(30000):
 	exec 7> fifo
 	cat large.ndjson >&7
 	# Wait until the first buffers are written in the temporary directory.
-	for i in $(seq 100); do
-		compgen -G '.out.refill-*/part-*' > /dev/null && break
-		sleep 0.05
-	done
-	compgen -G '.out.refill-*/part-*'
+	wait_for '.out.refill-*/part-*'
 	kill -TERM $pid
 	st=0
 	wait $pid || st=$?
