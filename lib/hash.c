@@ -1,61 +1,57 @@
-/* SHA-256 through libcrypto's EVP interface, and the dataset digest. */
+/*
+ * SHA-256 through libcrypto's low-level interface, and the dataset digest.
+ *
+ * The low-level calls are deprecated in OpenSSL 3 but still there (and in
+ * 4.0).  They run the same SHA-NI code as EVP without the provider
+ * dispatch, which costs about 90 ns a call: a third of the time hashing a
+ * 270-byte record.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "refill.h"
 
 struct rf_sha256 {
-	EVP_MD_CTX *ctx;
-	EVP_MD *md;
+	SHA256_CTX c;
 };
 
 rf_sha256 *
 rf_sha256_new(void)
 {
-	rf_sha256 *h = calloc(1, sizeof *h);
+	rf_sha256 *h = malloc(sizeof *h);
 
-	if (h == NULL)
-		return NULL;
-	/* Fetched once: the implicit fetch in EVP_sha256() costs per call. */
-	if ((h->md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
-	    (h->ctx = EVP_MD_CTX_new()) == NULL ||
-	    !EVP_DigestInit_ex2(h->ctx, h->md, NULL)) {
-		rf_sha256_free(h);
-		return NULL;
-	}
+	if (h != NULL)
+		SHA256_Init(&h->c);
 	return h;
 }
 
 void
 rf_sha256_update(rf_sha256 *h, const void *p, size_t n)
 {
-	EVP_DigestUpdate(h->ctx, p, n);
+	SHA256_Update(&h->c, p, n);
 }
 
 void
 rf_sha256_final(rf_sha256 *h, unsigned char out[RF_SHA256_LEN])
 {
-	EVP_DigestFinal_ex(h->ctx, out, NULL);
-	EVP_DigestInit_ex2(h->ctx, h->md, NULL);
+	SHA256_Final(out, &h->c);
+	SHA256_Init(&h->c);
 }
 
 void
 rf_sha256_once(rf_sha256 *h, const void *p, size_t n,
     unsigned char out[RF_SHA256_LEN])
 {
-	EVP_DigestUpdate(h->ctx, p, n);
+	SHA256_Update(&h->c, p, n);
 	rf_sha256_final(h, out);
 }
 
 void
 rf_sha256_free(rf_sha256 *h)
 {
-	if (h == NULL)
-		return;
-	EVP_MD_CTX_free(h->ctx);
-	EVP_MD_free(h->md);
 	free(h);
 }
 

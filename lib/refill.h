@@ -137,7 +137,7 @@ int rf_json_unescape(const char *tok, size_t len, rf_buf *out);
 
 #define RF_SHA256_LEN 32
 
-typedef struct rf_sha256 rf_sha256;	/* incremental SHA-256 (EVP) */
+typedef struct rf_sha256 rf_sha256;	/* incremental SHA-256 (libcrypto) */
 
 rf_sha256 *rf_sha256_new(void);
 void rf_sha256_update(rf_sha256 *h, const void *p, size_t n);
