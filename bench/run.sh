@@ -57,6 +57,34 @@ run split-mlr 2 "$clean" "sh -c 'mkdir $w/o-mlr && mlr --ijsonl --ojsonl put -q 
 run split-refill-z1 5 "$clean" "$bin/refill-split -z --level 1 -k user_id -n 64 -o $w/o-refill $data"
 run gzip-1 5 "$clean" "sh -c 'gzip -1 -c $data > $w/o.gz'"
 
+# The store: 64 plain files (the data, about 270 MB) committed, against
+# sha256sum over the same files; the same split gzipped, committed and
+# replayed, against zcat; publish and rollback at 64 and 4096 files.
+key=$w/bench.key
+[ -s "$key" ] || "$bin/refill-commit" keygen "$key" > /dev/null 2>&1
+for z in plain gz; do
+	[ -d "$w/stage-$z" ] || "$bin/refill-split" -q $([ $z = gz ] && echo -z) \
+	    -k user_id -n 64 -o "$w/stage-$z" "$data"
+done
+[ -d "$w/stage-4096" ] || "$bin/refill-split" -q -k user_id -n 4096 \
+    -o "$w/stage-4096" "$data"
+run commit-64 5 "sh -c 'chmod -R u+w $w/ds 2> /dev/null; rm -rf $w/ds; sync'" \
+    "$bin/refill-commit -q -k $key -m bench $w/ds $w/stage-plain"
+run sha256sum-64 5 "sync" "sh -c 'sha256sum $w/stage-plain/*.ndjson > /dev/null'"
+chmod -R u+w "$w/ds-gz" "$w/ds-64" "$w/ds-4096" 2> /dev/null || :
+rm -rf "$w/ds-gz" "$w/ds-64" "$w/ds-4096"
+"$bin/refill-commit" -q -k "$key" -m gz "$w/ds-gz" "$w/stage-gz" > /dev/null
+run replay-gz 5 "sync" "sh -c '$bin/refill-replay -q $w/ds-gz > /dev/null'"
+run zcat-gz 5 "sync" "sh -c 'zcat $w/ds-gz/current/*.ndjson.gz > /dev/null'"
+for nf in 64 4096; do
+	st=$w/stage-plain
+	[ $nf = 4096 ] && st=$w/stage-4096
+	for i in 1 2; do
+		"$bin/refill-commit" -q -k "$key" -m "v$i" "$w/ds-$nf" "$st" > /dev/null
+	done
+	run switch-$nf 10 "sync" "sh -c '$bin/refill-commit rollback -q -k $key $w/ds-$nf 1 > /dev/null && $bin/refill-commit publish -q -k $key $w/ds-$nf 2 > /dev/null'"
+done
+
 t_hash=$(mean hash-records)
 t_sha=$(mean sha256sum)
 t_jq=$(mean jq)
@@ -65,6 +93,10 @@ t_cu=$(mean split-coreutils)
 t_mlr=$(mean split-mlr)
 t_z=$(mean split-refill-z1)
 t_gz=$(mean gzip-1)
+t_commit=$(mean commit-64)
+t_sha64=$(mean sha256sum-64)
+t_replay=$(mean replay-gz)
+t_zcat=$(mean zcat-gz)
 
 # Peak RSS at n and 4n records: a streaming program's must not grow.
 big=$w/events-$((4 * n)).ndjson
@@ -87,7 +119,8 @@ rm -rf "$w/o-refill" "$w/o-split" "$w/o-mlr" "$w/o.gz"
 	echo
 	printf '%-44s %9s\n' "command" "mean (s)"
 	for t in hash-records sha256sum jq split-refill split-coreutils \
-	    split-mlr split-refill-z1 gzip-1; do
+	    split-mlr split-refill-z1 gzip-1 commit-64 sha256sum-64 replay-gz \
+	    zcat-gz switch-64 switch-4096; do
 		printf '%-44s %9s\n' "$t" "$(mean $t)"
 	done
 	echo
@@ -97,6 +130,9 @@ rm -rf "$w/o-refill" "$w/o-split" "$w/o-mlr" "$w/o.gz"
 	echo "  refill-split -n 64 vs split -n r/64:      $(ratio "$t_cu" "$t_split") of its throughput [>= 0.50]"
 	echo "  refill-split -n 64 vs Miller:             $(ratio "$t_mlr" "$t_split")x faster"
 	echo "  refill-split -z --level 1 vs gzip -1:     $(ratio "$t_z" "$t_gz") of its time [<= 1.20]"
+	echo "  refill-commit (64 files) vs sha256sum:    $(ratio "$t_commit" "$t_sha64") of its time [<= 1.30]"
+	echo "  refill-replay (64 gzip files) vs zcat:    $(ratio "$t_replay" "$t_zcat") of its time [<= 1.20]"
+	echo "  rollback + publish, 4096 vs 64 files:     $(ratio "$(mean switch-4096)" "$(mean switch-64)") of its time [constant]"
 	echo
 	echo "peak RSS (KiB):           $n records  $((4 * n)) records"
 	printf '  refill-hash --records   %12s  %12s\n' "$m_h1" "$m_h4"

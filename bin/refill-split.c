@@ -328,43 +328,8 @@ time_window(const char *v, size_t n, int64_t *win, const char **why)
 	int64_t secs, days, y;
 	unsigned m, d;
 
-	if (*v == '"') {
-		/* Runs on the workers: no shared buffer, none at all unless escaped. */
-		rf_buf s = { 0 };
-		int rc;
-		if (memchr(v, '\\', n) == NULL)
-			rc = rf_parse_rfc3339(v + 1, n - 2, &secs);
-		else if ((rc = rf_json_unescape(v, n, &s)) == 0)
-			rc = rf_parse_rfc3339(s.p, s.len, &secs);
-		rf_buf_free(&s);
-		if (rc < 0) {
-			*why = "timestamp is not RFC 3339";
-			return -1;
-		}
-	} else if (*v == '-' || (*v >= '0' && *v <= '9')) {
-		/* A valid JSON number: strtod reads it up to its end. */
-		char num[64], *heap = NULL, *s = num;
-		double x;
-		if (n >= sizeof num && (s = heap = malloc(n + 1)) == NULL) {
-			*why = "out of memory";
-			return -1;
-		}
-		memcpy(s, v, n);
-		s[n] = '\0';
-		x = strtod(s, NULL);
-		free(heap);
-		if (epoch_unit == 1000 || (epoch_unit == 0 && fabs(x) >= 1e11))
-			x /= 1000;
-		/* 0000-01-01 .. 9999-12-31, the years a window name can hold. */
-		if (!(x >= -62167219200.0 && x < 253402300800.0)) {
-			*why = "timestamp out of range";
-			return -1;
-		}
-		secs = (int64_t)floor(x);
-	} else {
-		*why = "timestamp is neither a string nor a number";
+	if (rf_json_time(v, n, epoch_unit, &secs, why) < 0)
 		return -1;
-	}
 	days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
 	rf_civil_from_days(days, &y, &m, &d);
 	if (y < 0 || y > 9999) {

@@ -39,7 +39,9 @@ enum {
 	RF_ENOMEM = -3,
 	RF_ETOOLONG = -4,	/* a line exceeds the configured limit */
 	RF_EMISSING = -5,	/* a field path matched nothing */
-	RF_EUSAGE = -6		/* a malformed argument (path, size, ...) */
+	RF_EUSAGE = -6,		/* a malformed argument (path, size, ...) */
+	RF_ECHECK = -7,		/* a digest, signature or chain does not match */
+	RF_ECONFLICT = -8	/* a lock is held, or a version is not as expected */
 };
 
 typedef struct rf_err {
@@ -488,6 +490,199 @@ int rf_prov_write(const char *path, const rf_prov *p, rf_err *e);
 /* Appends the stamp's one line to out, for a program that writes it itself. */
 int rf_prov_format(const rf_prov *p, rf_buf *out, rf_err *e);
 
+/* ---- signatures (lib/sign.c) -------------------------------------------
+ *
+ * Ed25519 through libcrypto.  A public key is written as the base64 of its
+ * DER SubjectPublicKeyInfo: the middle line of `openssl pkey -pubout`, 60
+ * characters, so that openssl can check a signature with the key alone.
+ */
+#define RF_PUBKEY_LEN 60	/* base64 characters of a public key */
+#define RF_SIG_LEN 64		/* bytes of a signature */
+
+typedef struct rf_key rf_key;	/* a private key */
+
+/*
+ * Loads an unencrypted Ed25519 private key in PEM.  RF_EUSAGE for a file
+ * that group or others may read or write (as ssh refuses one), that is
+ * not a regular file, is a symbolic link, or holds another kind of key.
+ * Messages name the file, never the key's bytes.
+ */
+int rf_key_load(const char *path, rf_key **out, rf_err *e);
+/* The key's public half (RF_PUBKEY_LEN characters and a NUL). */
+void rf_key_public(const rf_key *k, char pub[RF_PUBKEY_LEN + 1]);
+int rf_key_sign(const rf_key *k, const void *msg, size_t n,
+    unsigned char sig[RF_SIG_LEN], rf_err *e);
+void rf_key_free(rf_key *k);
+/*
+ * Makes a new key and writes it to path in PEM, mode 0600, atomically;
+ * an existing path is refused (RF_EUSAGE).  Sets pub to its public half.
+ */
+int rf_key_generate(const char *path, char pub[RF_PUBKEY_LEN + 1], rf_err *e);
+
+/*
+ * Checks sig over msg with a public key in the form above.  Returns 0,
+ * RF_ECHECK when the signature does not match, or RF_EDATA when pub is
+ * not an Ed25519 public key.
+ */
+int rf_sig_verify(const char *pub, const void *msg, size_t n,
+    const unsigned char sig[RF_SIG_LEN], rf_err *e);
+
+/* Base64 (RFC 4648, padded, no line breaks). */
+size_t rf_b64_encode(const void *p, size_t n, char *dst);	/* NUL-terminated; dst holds 4*ceil(n/3)+1 */
+/* Decodes exactly; returns the byte count, or RF_EDATA (bad text, or more than cap bytes). */
+int rf_b64_decode(const char *s, size_t n, unsigned char *out, size_t cap);
+
+/*
+ * A trusted-signers file (refill-manifest(5)): one signer a line,
+ * "NAME ROLE[,ROLE...] PUBKEY", fields separated by blanks; blank lines
+ * and lines starting with # are skipped.  A NAME is letters, digits and
+ * ._@-; a ROLE is a lower-case word (letters, digits, -).  A malformed
+ * line, or a key listed twice, is RF_EDATA naming FILE:LINE.
+ */
+typedef struct rf_signer {
+	char *name;
+	char **roles;
+	size_t nroles;
+	char pub[RF_PUBKEY_LEN + 1];
+} rf_signer;
+
+typedef struct rf_trusted {
+	rf_signer *s;
+	size_t n;
+	char *path;
+} rf_trusted;
+
+int rf_trusted_load(const char *path, rf_trusted *t, rf_err *e);
+const rf_signer *rf_trusted_find(const rf_trusted *t, const char *pub);
+bool rf_signer_has_role(const rf_signer *s, const char *role);
+void rf_trusted_free(rf_trusted *t);
+
+/* ---- versioned datasets (lib/store.c) ------------------------------------
+ *
+ * The layout, MANIFEST, SHA256SUMS and the log are specified in
+ * refill-manifest(5).  Versions are numbered from 1; 0 means none.
+ */
+#define RF_MANIFEST_FORMAT "refill-manifest/1"
+#define RF_VERSION_MAX 999999
+
+typedef struct rf_mfile {
+	char *name;			/* relative path in the version */
+	uint64_t size;
+	unsigned char sha256[RF_SHA256_LEN];
+	rf_dsum digest;			/* count: the file's records */
+	char *prov;			/* its stamp, canonical JSON, or NULL */
+} rf_mfile;
+
+typedef struct rf_manifest {
+	char *dataset, *author, *message;
+	uint32_t version, parent;
+	char created[32];
+	char signer[RF_PUBKEY_LEN + 1];	/* "" when unsigned */
+	unsigned char sums_sha256[RF_SHA256_LEN];
+	unsigned char log_head[RF_SHA256_LEN];	/* the log before the commit */
+	rf_dsum total;			/* set by parse */
+	unsigned char sha256[RF_SHA256_LEN];	/* of MANIFEST, set by load */
+	uint64_t nfiles;		/* set by parse */
+	rf_mfile *f;			/* sorted by name */
+	size_t n, cap;
+} rf_manifest;
+
+/* Appends f (the manifest takes its strings). */
+int rf_manifest_add(rf_manifest *m, rf_mfile *f);
+void rf_manifest_sort(rf_manifest *m);
+rf_mfile *rf_manifest_find(const rf_manifest *m, const char *name);
+/* The MANIFEST's bytes, and SHA256SUMS's (coreutils format), for m. */
+int rf_manifest_format(const rf_manifest *m, rf_buf *out, rf_err *e);
+int rf_sums_format(const rf_manifest *m, rf_buf *out);
+/* Parses MANIFEST bytes; errors name file and line. */
+int rf_manifest_parse(const char *buf, size_t len, const char *file,
+    rf_manifest *m, rf_err *e);
+void rf_manifest_free(rf_manifest *m);
+
+/*
+ * Whether name may be a file's name in a version: a relative path of
+ * UTF-8 segments, none empty, "." or "..", or starting with a dot, and no
+ * control character or backslash (SHA256SUMS could not hold it plainly).
+ */
+int rf_check_name(const char *name, rf_err *e);
+
+/* Reads a regular file (not through a symbolic link) of at most max bytes. */
+int rf_read_file(const char *path, size_t max, rf_buf *out, rf_err *e);
+
+typedef struct rf_logent {
+	char *line;			/* the line, without its newline */
+	size_t len;
+	char event[16];
+	uint32_t version, current;
+	bool has_manifest;
+	unsigned char manifest[RF_SHA256_LEN];	/* the version's MANIFEST */
+} rf_logent;
+
+/* A log line to append (refill-manifest(5) names the members). */
+typedef struct rf_event {
+	const char *event;		/* commit, publish, rollback, gc */
+	const char *user, *message;
+	uint32_t version, from, current;
+	const unsigned char *manifest;	/* the version's MANIFEST SHA-256 */
+	const uint32_t *removed;	/* gc: the versions it removed */
+	size_t nremoved;
+} rf_event;
+
+typedef struct rf_store {
+	char *dir;
+	uint32_t current;		/* what current points to, or 0 */
+	uint32_t latest;		/* the highest version number used */
+	rf_logent *log;			/* every line, checked */
+	size_t nlog, caplog;
+	unsigned char head[RF_SHA256_LEN];	/* SHA-256 of the last line */
+	/* private */
+	int lockfd;
+	rf_sha256 *sha;
+} rf_store;
+
+#define RF_STORE_CREATE 1	/* make the layout if it does not exist */
+#define RF_STORE_LOCK 2		/* take the writer's lock, and repair */
+
+/*
+ * Opens a dataset and checks its whole log (the chain, each signature,
+ * and with trusted each signer).  With RF_STORE_LOCK it takes the lock
+ * (RF_ECONFLICT if another writer has it) and repairs what a killed
+ * writer left, appending one line to notes for each thing it did.
+ */
+int rf_store_open(const char *dir, int flags, const rf_trusted *trusted,
+    rf_store **out, rf_buf *notes, rf_err *e);
+void rf_store_close(rf_store *s);
+/* The version numbers in versions/, ascending. */
+int rf_store_versions(rf_store *s, uint32_t **vs, size_t *nv, rf_err *e);
+/*
+ * Loads version v's MANIFEST and checks it: the signature (and with
+ * trusted, the signer), and the SHA-256 of SHA256SUMS.  RF_ECHECK when
+ * something does not match.
+ */
+int rf_store_load(rf_store *s, uint32_t v, const rf_trusted *trusted,
+    rf_manifest *m, rf_err *e);
+/*
+ * The same checks, but only the header line is parsed (m->n is 0): what
+ * publish and rollback need, in time that does not grow with the files.
+ */
+int rf_store_check(rf_store *s, uint32_t v, const rf_trusted *trusted,
+    rf_manifest *m, rf_err *e);
+/* Appends a log line, signed with key unless key is NULL, and fsyncs it. */
+int rf_store_log(rf_store *s, const rf_event *ev, const rf_key *key,
+    rf_err *e);
+/* Points current at v atomically (symlink, rename, fsync). */
+int rf_store_set_current(rf_store *s, uint32_t v, rf_err *e);
+/* The version current pointed to before its last change, or 0. */
+uint32_t rf_store_previous(const rf_store *s);
+/* Whether the log records a commit of v. */
+bool rf_store_committed(const rf_store *s, uint32_t v);
+int rf_store_remove_version(rf_store *s, uint32_t v, rf_err *e);
+/* DATASET/rel and DATASET/versions/NNNNNN[/file]; RF_EUSAGE if too long. */
+int rf_store_path(const rf_store *s, char *dst, const char *rel);
+int rf_version_path(const rf_store *s, uint32_t v, const char *file, char *dst);
+/* "objects/ab/cdef...": where a file with this SHA-256 is stored. */
+void rf_object_name(const unsigned char d[RF_SHA256_LEN], char dst[80]);
+
 /* ---- time (lib/time.c) ------------------------------------------------ */
 
 /*
@@ -496,6 +691,14 @@ int rf_prov_format(const rf_prov *p, rf_buf *out, rf_err *e);
  * to UTC seconds since the epoch (fractions dropped toward minus infinity).
  */
 int rf_parse_rfc3339(const char *s, size_t n, int64_t *secs);
+/*
+ * The time a JSON value (the bytes of a validated value) stands for: an
+ * RFC 3339 string, or a number of seconds since the epoch (unit 1) or
+ * milliseconds (unit 1000); unit 0 takes a magnitude of 1e11 or more as
+ * milliseconds.  Returns -1 with *why set for anything else.
+ */
+int rf_json_time(const char *v, size_t n, int unit, int64_t *secs,
+    const char **why);
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
 int64_t rf_days_from_civil(int64_t y, unsigned m, unsigned d);
 void rf_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);

@@ -1,4 +1,6 @@
 /* RFC 3339 timestamps, normalised to UTC without the C library's tz code. */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "refill.h"
@@ -96,4 +98,49 @@ rf_parse_rfc3339(const char *s, size_t n, int64_t *secs)
 	*secs = rf_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
 	    sign * (int64_t)(oh * 3600 + om * 60);
 	return 0;
+}
+
+int
+rf_json_time(const char *v, size_t n, int unit, int64_t *secs,
+    const char **why)
+{
+	if (*v == '"') {
+		/* Runs on workers: no shared buffer, and none unless escaped. */
+		rf_buf s = { 0 };
+		int rc;
+		if (memchr(v, '\\', n) == NULL)
+			rc = rf_parse_rfc3339(v + 1, n - 2, secs);
+		else if ((rc = rf_json_unescape(v, n, &s)) == 0)
+			rc = rf_parse_rfc3339(s.p, s.len, secs);
+		rf_buf_free(&s);
+		if (rc < 0) {
+			*why = "timestamp is not RFC 3339";
+			return -1;
+		}
+		return 0;
+	}
+	if (*v == '-' || (*v >= '0' && *v <= '9')) {
+		/* A valid JSON number: strtod reads it up to its end. */
+		char num[64], *heap = NULL, *s = num;
+		double x;
+		if (n >= sizeof num && (s = heap = malloc(n + 1)) == NULL) {
+			*why = "out of memory";
+			return -1;
+		}
+		memcpy(s, v, n);
+		s[n] = '\0';
+		x = strtod(s, NULL);
+		free(heap);
+		if (unit == 1000 || (unit == 0 && fabs(x) >= 1e11))
+			x /= 1000;
+		/* 0000-01-01 .. 9999-12-31, the years a window name can hold. */
+		if (!(x >= -62167219200.0 && x < 253402300800.0)) {
+			*why = "timestamp out of range";
+			return -1;
+		}
+		*secs = (int64_t)floor(x);
+		return 0;
+	}
+	*why = "timestamp is neither a string nor a number";
+	return -1;
 }

@@ -32,6 +32,10 @@ rf_status(int code)
 		return RF_EXIT_DATA;
 	case RF_EUSAGE:
 		return RF_EXIT_USAGE;
+	case RF_ECHECK:
+		return RF_EXIT_CHECK;
+	case RF_ECONFLICT:
+		return RF_EXIT_CONFLICT;
 	default:
 		return RF_EXIT_IO;
 	}

@@ -1,15 +1,22 @@
 /*
  * Unit tests for lib/: the JSON core against JSONTestSuite and the RFC 8785
- * vectors, and the digest, time, path and reader functions against values
- * worked out by hand or by an independent tool (noted at each).
+ * vectors, signatures against RFC 8032 and base64 against RFC 4648, and the
+ * digest, time, path and reader functions against values worked out by
+ * hand or by an independent tool (noted at each).
  *
  * usage: unit VECTORDIR    (tests/vectors)
  */
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "refill.h"
 
@@ -598,6 +605,535 @@ test_reader(void)
 	    "missing file");
 }
 
+/* ---- signatures ----------------------------------------------------------- */
+
+/*
+ * The DER SubjectPublicKeyInfo of an Ed25519 and of an X25519 key, less
+ * the 32 key bytes (RFC 8410 section 4), put together here rather than by
+ * libcrypto so that rf_key_public is checked against an independent form.
+ */
+static const unsigned char spki_ed25519[12] = {
+	0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00
+};
+static const unsigned char spki_x25519[12] = {
+	0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00
+};
+
+static void
+spki_text(const unsigned char prefix[12], const unsigned char raw[32],
+    char pub[RF_PUBKEY_LEN + 1])
+{
+	unsigned char der[44];
+
+	memcpy(der, prefix, 12);
+	memcpy(der + 12, raw, 32);
+	rf_b64_encode(der, sizeof der, pub);
+}
+
+static char tdir[64];
+
+static const char *
+tpath(const char *name)
+{
+	static char p[4][4096];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(p[i], sizeof p[i], "%s/%s", tdir, name);
+	return p[i];
+}
+
+static void
+put(const char *path, const void *p, size_t n, mode_t mode)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (f == NULL || fwrite(p, 1, n, f) != n || fclose(f) != 0 ||
+	    chmod(path, mode) != 0) {
+		fprintf(stderr, "unit: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+}
+
+static void
+put_pem(const char *path, EVP_PKEY *pk, const EVP_CIPHER *enc, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL || PEM_write_PrivateKey(f, pk, enc,
+	    enc ? (unsigned char *)"secret" : NULL, enc ? 6 : 0, NULL, NULL) != 1 ||
+	    fclose(f) != 0 || chmod(path, mode) != 0) {
+		fprintf(stderr, "unit: %s: cannot write a key\n", path);
+		exit(2);
+	}
+}
+
+/* RFC 4648 section 10. */
+static void
+test_base64(void)
+{
+	static const struct { const char *in, *out; } t[] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
+		{ "foobar", "Zm9vYmFy" },
+	};
+	static const char *bad[] = {
+		"Z", "Zg", "Zg=", "Zm9vY", "=", "====", "Z===", "Zg=a", "Zg==Zg==",
+		"Zm9=Ymfy", "Zm9v!mFy", "Zm9 ", "Zm9\n", "Zm-_", "Zh==", "Zm9=",
+		"Zm9vYh==", "Zm9vYmF=", "\303\251AA",
+	};
+	unsigned char buf[512], raw[300];
+	char enc[512], ref[512];
+	int rc;
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		size_t n = strlen(t[i].in), m = strlen(t[i].out);
+		CHECK(rf_b64_encode(t[i].in, n, enc) == m &&
+		    strcmp(enc, t[i].out) == 0, "b64 encode \"%s\": %s",
+		    t[i].in, enc);
+		rc = rf_b64_decode(t[i].out, m, buf, n);
+		CHECK(rc == (int)n && memcmp(buf, t[i].in, n) == 0,
+		    "b64 decode \"%s\": %d", t[i].out, rc);
+		if (n > 0)
+			CHECK(rf_b64_decode(t[i].out, m, buf, n - 1) == RF_EDATA,
+			    "b64 decode \"%s\" into %zu bytes", t[i].out, n - 1);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CHECK(rf_b64_decode(bad[i], strlen(bad[i]), buf, sizeof buf) ==
+		    RF_EDATA, "b64 \"%s\" accepted", bad[i]);
+	/* Against libcrypto's encoder, every length and every byte value. */
+	for (size_t i = 0; i < sizeof raw; i++)
+		raw[i] = (unsigned char)(i * 167 + 13);
+	for (size_t n = 0; n <= sizeof raw; n++) {
+		size_t m = rf_b64_encode(raw, n, enc);
+		int rm = EVP_EncodeBlock((unsigned char *)ref, raw, (int)n);
+		rc = rf_b64_decode(enc, m, buf, n);
+		if (m != (size_t)rm || strcmp(enc, ref) != 0 || rc != (int)n ||
+		    memcmp(buf, raw, n) != 0) {
+			CHECK(0, "b64 round trip of %zu bytes", n);
+			break;
+		}
+	}
+	CHECK(rf_b64_encode("\xff\xfe", 2, enc) == 4 && strcmp(enc, "//4=") == 0,
+	    "b64 high bytes: %s", enc);
+}
+
+static int
+count_tmp(void)
+{
+	DIR *d = opendir(tdir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d != NULL && (de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".tmp.") != NULL)
+			n++;
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+static void
+test_keys(void)
+{
+	char path[4096], want[512], line[1024];
+	char pub[RF_PUBKEY_LEN + 1], kpub[RF_PUBKEY_LEN + 1];
+	char pubs[3][RF_PUBKEY_LEN + 1];
+	unsigned char sig[RF_SIG_LEN], sk[32], pk[32], rsig[RF_SIG_LEN];
+	unsigned char msg[8], raw[32];
+	size_t rawlen, nv = 0;
+	FILE *f;
+	rf_key *k;
+	rf_err e;
+	int rc;
+
+	/* RFC 8032 section 7.1: sk pk msg sig, "-" for the empty message. */
+	snprintf(path, sizeof path, "%s/rfc8032/ed25519.txt", vdir);
+	if ((f = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "unit: %s: cannot open\n", path);
+		exit(2);
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		char hsk[65], hpk[65], hmsg[17], hsig[129];
+		size_t mlen;
+
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line, "%64s %64s %16s %128s", hsk, hpk, hmsg, hsig) != 4 ||
+		    rf_unhex(hsk, strlen(hsk), sk, 32) < 0 ||
+		    rf_unhex(hpk, strlen(hpk), pk, 32) < 0 ||
+		    rf_unhex(hsig, strlen(hsig), rsig, 64) < 0) {
+			CHECK(0, "%s: bad line %s", path, line);
+			continue;
+		}
+		mlen = strcmp(hmsg, "-") == 0 ? 0 : strlen(hmsg) / 2;
+		if (mlen > 0 && rf_unhex(hmsg, strlen(hmsg), msg, mlen) < 0) {
+			CHECK(0, "%s: bad message %s", path, hmsg);
+			continue;
+		}
+
+		EVP_PKEY *ek = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519,
+		    NULL, sk, 32);
+		rawlen = sizeof raw;
+		CHECK(ek != NULL && EVP_PKEY_get_raw_public_key(ek, raw, &rawlen) ==
+		    1 && rawlen == 32 && memcmp(raw, pk, 32) == 0,
+		    "RFC 8032 vector %zu: public key does not follow", nv + 1);
+		snprintf(want, sizeof want, "rfc%zu.pem", nv + 1);
+		put_pem(tpath(want), ek, NULL, 0600);
+		EVP_PKEY_free(ek);
+
+		spki_text(spki_ed25519, pk, pubs[nv]);
+		rc = rf_key_load(tpath(want), &k, &e);
+		CHECK(rc == 0, "load %s: %d %s", want, rc, e.msg);
+		if (rc < 0) {
+			nv++;
+			continue;
+		}
+		rf_key_public(k, kpub);
+		CHECK(strcmp(kpub, pubs[nv]) == 0, "vector %zu: public %s",
+		    nv + 1, kpub);
+		rc = rf_key_sign(k, mlen ? msg : NULL, mlen, sig, &e);
+		CHECK(rc == 0 && memcmp(sig, rsig, 64) == 0,
+		    "vector %zu: signature differs from the RFC's", nv + 1);
+		rf_key_free(k);
+
+		rc = rf_sig_verify(pubs[nv], msg, mlen, rsig, &e);
+		CHECK(rc == 0, "vector %zu: verify: %d %s", nv + 1, rc, e.msg);
+		/* One bit off anywhere: the message, or the signature. */
+		if (mlen > 0) {
+			msg[mlen - 1] ^= 1;
+			rc = rf_sig_verify(pubs[nv], msg, mlen, rsig, &e);
+			CHECK(rc == RF_ECHECK && strcmp(e.msg, "the signature "
+			    "does not match the data and key") == 0,
+			    "vector %zu: flipped message bit: %d", nv + 1, rc);
+			msg[mlen - 1] ^= 1;
+		}
+		msg[mlen] = 0;
+		CHECK(rf_sig_verify(pubs[nv], msg, mlen + 1, rsig, &e) == RF_ECHECK,
+		    "vector %zu: a longer message verified", nv + 1);
+		for (int bit = 0; bit < 512; bit += 73) {
+			rsig[bit / 8] ^= 1 << bit % 8;
+			rc = rf_sig_verify(pubs[nv], msg, mlen, rsig, &e);
+			CHECK(rc == RF_ECHECK, "vector %zu: signature bit %d: %d",
+			    nv + 1, bit, rc);
+			rsig[bit / 8] ^= 1 << bit % 8;
+		}
+		if (nv > 0)
+			CHECK(rf_sig_verify(pubs[nv - 1], msg, mlen, rsig, &e) ==
+			    RF_ECHECK, "vector %zu: verified with another key",
+			    nv + 1);
+		if (++nv == 3)
+			break;
+	}
+	fclose(f);
+	CHECK(nv == 3, "%s: %zu vectors", path, nv);
+
+	/* Public-key texts that are not one. */
+	memset(sig, 0, sizeof sig);
+	memset(raw, 0x11, sizeof raw);
+	spki_text(spki_x25519, raw, pub);
+	const char *badpub[] = {
+		"", "MCowBQYDK2VwAyEA", pub,
+		/* 60 characters, 44 zero bytes */
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
+		/* vector 1 with a stray character, one short, one long */
+		"MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHUR!=",
+		"MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+		"MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo==",
+		/* vector 1 spelled with nonzero unused bits */
+		"MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURp=",
+		/* the same key bytes in a SPKI for another algorithm (Ed448 OID) */
+		"MCowBQYDK2VxAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+		/* vector 1 in BER that is not DER (a BIT STRING with one unused bit) */
+		"MCowBQYDK2VwAyEB11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+	};
+	for (size_t i = 0; i < sizeof badpub / sizeof badpub[0]; i++) {
+		rc = rf_sig_verify(badpub[i], "x", 1, sig, &e);
+		CHECK(rc == RF_EDATA && strcmp(e.msg,
+		    "not an Ed25519 public key") == 0, "public key %s: %d",
+		    badpub[i], rc);
+	}
+
+	/* Key files that must be refused. */
+	EVP_PKEY *ek = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, sk, 32);
+	static const mode_t open_modes[] = { 0640, 0604, 0660, 0602, 0620, 0700 | 010 };
+	for (size_t i = 0; i < sizeof open_modes / sizeof open_modes[0]; i++) {
+		put_pem(tpath("open.pem"), ek, NULL, open_modes[i]);
+		rc = rf_key_load(tpath("open.pem"), &k, &e);
+		snprintf(want, sizeof want, "%s: permissions %04o are too open; "
+		    "the key must be readable by its owner only (chmod 600)",
+		    tpath("open.pem"), (unsigned)open_modes[i]);
+		CHECK(rc == RF_EUSAGE && strcmp(e.msg, want) == 0,
+		    "mode %04o: %d %s", (unsigned)open_modes[i], rc, e.msg);
+	}
+	put_pem(tpath("ro.pem"), ek, NULL, 0400);
+	rc = rf_key_load(tpath("ro.pem"), &k, &e);
+	CHECK(rc == 0, "mode 0400: %d %s", rc, e.msg);
+	if (rc == 0)
+		rf_key_free(k);
+
+	CHECK(symlink("rfc1.pem", tpath("link.pem")) == 0, "symlink");
+	rc = rf_key_load(tpath("link.pem"), &k, &e);
+	snprintf(want, sizeof want, "%s: is a symbolic link; give the path of "
+	    "the key file itself", tpath("link.pem"));
+	CHECK(rc == RF_EUSAGE && strcmp(e.msg, want) == 0, "symlink: %d %s",
+	    rc, e.msg);
+
+	rc = rf_key_load(tdir, &k, &e);
+	snprintf(want, sizeof want, "%s: not a regular file", tdir);
+	CHECK(rc == RF_EUSAGE && strcmp(e.msg, want) == 0, "directory: %d %s",
+	    rc, e.msg);
+
+	rc = rf_key_load(tpath("none.pem"), &k, &e);
+	snprintf(want, sizeof want, "%s: No such file or directory",
+	    tpath("none.pem"));
+	CHECK(rc == RF_EIO && strcmp(e.msg, want) == 0, "missing: %d %s", rc,
+	    e.msg);
+
+	/* Not an (unencrypted) Ed25519 private key; no passphrase prompt. */
+	EVP_PKEY *xk = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, sk, 32);
+	put_pem(tpath("x25519.pem"), xk, NULL, 0600);
+	EVP_PKEY_free(xk);
+	put_pem(tpath("enc.pem"), ek, EVP_aes_128_cbc(), 0600);
+	snprintf(want, sizeof want, "-----BEGIN PUBLIC KEY-----\n%s\n"
+	    "-----END PUBLIC KEY-----\n", pubs[0]);
+	put(tpath("pub.pem"), want, strlen(want), 0600);
+	put(tpath("text.pem"), "hello\n", 6, 0600);
+	put(tpath("empty.pem"), "", 0, 0600);
+	static const char *notkey[] = {
+		"x25519.pem", "enc.pem", "pub.pem", "text.pem", "empty.pem"
+	};
+	for (size_t i = 0; i < sizeof notkey / sizeof notkey[0]; i++) {
+		rc = rf_key_load(tpath(notkey[i]), &k, &e);
+		snprintf(want, sizeof want, "%s: not an Ed25519 private key in "
+		    "PEM", tpath(notkey[i]));
+		CHECK(rc == RF_EUSAGE && strcmp(e.msg, want) == 0, "%s: %d %s",
+		    notkey[i], rc, e.msg);
+	}
+	EVP_PKEY_free(ek);
+
+	/* Generation. */
+	char gpub[RF_PUBKEY_LEN + 1], gpub2[RF_PUBKEY_LEN + 1];
+	struct stat st;
+	rc = rf_key_generate(tpath("gen.pem"), gpub, &e);
+	CHECK(rc == 0 && strlen(gpub) == RF_PUBKEY_LEN, "generate: %d %s", rc,
+	    e.msg);
+	CHECK(lstat(tpath("gen.pem"), &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & 07777) == 0600, "generated key mode %04o",
+	    (unsigned)(st.st_mode & 07777));
+	rc = rf_key_load(tpath("gen.pem"), &k, &e);
+	CHECK(rc == 0, "load generated: %d %s", rc, e.msg);
+	if (rc == 0) {
+		rf_key_public(k, kpub);
+		CHECK(strcmp(kpub, gpub) == 0, "generated public %s != %s",
+		    kpub, gpub);
+		CHECK(rf_key_sign(k, "hello", 5, sig, &e) == 0 &&
+		    rf_sig_verify(gpub, "hello", 5, sig, &e) == 0,
+		    "generated key: sign and verify: %s", e.msg);
+		CHECK(rf_sig_verify(gpub, "hellp", 5, sig, &e) == RF_ECHECK,
+		    "generated key: wrong message verified");
+		CHECK(rf_sig_verify(pubs[0], "hello", 5, sig, &e) == RF_ECHECK,
+		    "generated key: another key verified");
+		rf_key_free(k);
+	}
+	size_t glen;
+	char *before = slurp(tpath("gen.pem"), &glen);
+	rc = rf_key_generate(tpath("gen.pem"), gpub2, &e);
+	snprintf(want, sizeof want, "%s: already exists", tpath("gen.pem"));
+	CHECK(rc == RF_EUSAGE && strcmp(e.msg, want) == 0,
+	    "generate over a key: %d %s", rc, e.msg);
+	size_t alen;
+	char *after = slurp(tpath("gen.pem"), &alen);
+	CHECK(alen == glen && memcmp(before, after, glen) == 0,
+	    "generate changed an existing key");
+	free(before);
+	free(after);
+
+	CHECK(symlink("nowhere.pem", tpath("dangling.pem")) == 0, "symlink");
+	rc = rf_key_generate(tpath("dangling.pem"), gpub2, &e);
+	snprintf(want, sizeof want, "%s: already exists", tpath("dangling.pem"));
+	CHECK(rc == RF_EUSAGE && strcmp(e.msg, want) == 0 &&
+	    lstat(tpath("nowhere.pem"), &st) < 0,
+	    "generate through a dangling link: %d %s", rc, e.msg);
+
+	rc = rf_key_generate(tpath("no/such/dir.pem"), gpub2, &e);
+	snprintf(want, sizeof want, "%s: No such file or directory",
+	    tpath("no/such/dir.pem"));
+	CHECK(rc == RF_EIO && strcmp(e.msg, want) == 0,
+	    "generate in a missing directory: %d %s", rc, e.msg);
+
+	rc = rf_key_generate(tpath("gen2.pem"), gpub2, &e);
+	CHECK(rc == 0 && strcmp(gpub, gpub2) != 0, "second key: %d %s", rc,
+	    e.msg);
+	CHECK(count_tmp() == 0, "temporary files left in %s", tdir);
+}
+
+static void
+test_trusted(void)
+{
+	char pub[3][RF_PUBKEY_LEN + 1], xpub[RF_PUBKEY_LEN + 1];
+	char text[4096], want[4096];
+	unsigned char raw[32];
+	const rf_signer *s;
+	rf_trusted t;
+	rf_err e;
+	int rc;
+
+	for (int i = 0; i < 3; i++) {
+		memset(raw, 0, sizeof raw);
+		raw[0] = 9;	/* any 32 bytes are an Ed25519 public key's text */
+		raw[1] = (unsigned char)i;
+		spki_text(spki_ed25519, raw, pub[i]);
+	}
+	spki_text(spki_x25519, raw, xpub);
+
+	snprintf(text, sizeof text,
+	    "# trusted signers\n"
+	    "\n"
+	    "alice  publisher,reviewer  %s\n"
+	    " \t \n"
+	    "bob@example.org\treviewer\t%s  \r\n"
+	    "   # an indented comment\n"
+	    "Carol.X_y-9 publisher %s", pub[0], pub[1], pub[2]);
+	put(tpath("trusted"), text, strlen(text), 0644);
+	rc = rf_trusted_load(tpath("trusted"), &t, &e);
+	CHECK(rc == 0, "trusted: %d %s", rc, e.msg);
+	if (rc == 0) {
+		CHECK(t.n == 3 && strcmp(t.path, tpath("trusted")) == 0,
+		    "trusted: %zu signers", t.n);
+		CHECK(t.n == 3 && strcmp(t.s[0].name, "alice") == 0 &&
+		    t.s[0].nroles == 2 &&
+		    strcmp(t.s[0].roles[0], "publisher") == 0 &&
+		    strcmp(t.s[0].roles[1], "reviewer") == 0 &&
+		    strcmp(t.s[0].pub, pub[0]) == 0 &&
+		    strcmp(t.s[1].name, "bob@example.org") == 0 &&
+		    t.s[1].nroles == 1 &&
+		    strcmp(t.s[1].roles[0], "reviewer") == 0 &&
+		    strcmp(t.s[1].pub, pub[1]) == 0 &&
+		    strcmp(t.s[2].name, "Carol.X_y-9") == 0 &&
+		    t.s[2].nroles == 1 && strcmp(t.s[2].pub, pub[2]) == 0,
+		    "trusted: wrong contents");
+		s = rf_trusted_find(&t, pub[1]);
+		CHECK(s != NULL && s == &t.s[1], "find bob");
+		CHECK(rf_trusted_find(&t, xpub) == NULL, "found a stranger");
+		CHECK(s != NULL && rf_signer_has_role(s, "reviewer") &&
+		    !rf_signer_has_role(s, "publisher"), "bob's roles");
+		s = rf_trusted_find(&t, pub[0]);
+		CHECK(s != NULL && rf_signer_has_role(s, "publisher") &&
+		    rf_signer_has_role(s, "reviewer") &&
+		    !rf_signer_has_role(s, "review") &&
+		    !rf_signer_has_role(s, "reviewers") &&
+		    !rf_signer_has_role(s, "publisher,reviewer") &&
+		    !rf_signer_has_role(s, ""), "alice's roles");
+		rf_trusted_free(&t);
+		CHECK(t.s == NULL && t.n == 0 && t.path == NULL, "trusted_free");
+	}
+
+	put(tpath("trusted"), "", 0, 0644);
+	rc = rf_trusted_load(tpath("trusted"), &t, &e);
+	CHECK(rc == 0 && t.n == 0, "empty trusted file: %d", rc);
+	rf_trusted_free(&t);
+
+	/* A line of any length. */
+	size_t big = 100000;
+	char *longl = malloc(big + 200);
+	memset(longl, 'n', big);
+	snprintf(longl + big, 200, " signer %s\n", pub[0]);
+	put(tpath("trusted"), longl, strlen(longl), 0644);
+	free(longl);
+	rc = rf_trusted_load(tpath("trusted"), &t, &e);
+	CHECK(rc == 0 && t.n == 1 && strlen(t.s[0].name) == big,
+	    "long name: %d %s", rc, e.msg);
+	rf_trusted_free(&t);
+
+	static const struct {
+		const char *text;	/* @1 to @3: pub[0..2], @X: xpub */
+		int line;
+		const char *why;
+	} bad[] = {
+		{ "# c\nalice publisher\n", 2, "expected NAME ROLES PUBKEY" },
+		{ "alice @1\n", 1, "expected NAME ROLES PUBKEY" },
+		{ "alice publisher @1 extra\n", 1, "expected NAME ROLES PUBKEY" },
+		{ "alice publisher @1 #note\n", 1, "expected NAME ROLES PUBKEY" },
+		{ "alice,bob publisher @1\n", 1, "bad name" },
+		{ "al!ce publisher @1\n", 1, "bad name" },
+		{ "al/ce publisher @1\n", 1, "bad name" },
+		{ "\n\nalice Publisher @1\n", 3, "bad role" },
+		{ "alice publisher, @1\n", 1, "bad role" },
+		{ "alice ,publisher @1\n", 1, "bad role" },
+		{ "alice pub,,rev @1\n", 1, "bad role" },
+		{ "alice pub_x @1\n", 1, "bad role" },
+		{ "alice , @1\n", 1, "bad role" },
+		{ "alice publisher @1x\n", 1, "not an Ed25519 public key" },
+		{ "alice publisher @X\n", 1, "not an Ed25519 public key" },
+		{ "alice publisher AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\n",
+		    1, "not an Ed25519 public key" },
+		{ "alice publisher MCowBQYDK2VwAyEA\n", 1,
+		    "not an Ed25519 public key" },
+		{ "alice publisher @1\nbob reviewer @2\n# c\ncarol publisher @1\n",
+		    4, "key listed twice (also on line 1)" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		size_t n = 0;
+		for (const char *c = bad[i].text; *c != '\0'; c++) {
+			const char *sub = NULL;
+			if (c[0] == '@' && c[1] >= '1' && c[1] <= '3')
+				sub = pub[c[1] - '1'];
+			else if (c[0] == '@' && c[1] == 'X')
+				sub = xpub;
+			if (sub != NULL) {
+				memcpy(text + n, sub, RF_PUBKEY_LEN);
+				n += RF_PUBKEY_LEN;
+				c++;
+			} else
+				text[n++] = *c;
+		}
+		put(tpath("trusted"), text, n, 0644);
+		rc = rf_trusted_load(tpath("trusted"), &t, &e);
+		snprintf(want, sizeof want, "%s:%d: %s", tpath("trusted"),
+		    bad[i].line, bad[i].why);
+		CHECK(rc == RF_EDATA && strcmp(e.msg, want) == 0 &&
+		    t.s == NULL && t.n == 0 && t.path == NULL,
+		    "trusted case %zu: %d %s", i, rc, e.msg);
+	}
+	/* A NUL byte in a name. */
+	snprintf(text, sizeof text, "a b publisher %s\n", pub[0]);
+	text[1] = '\0';
+	put(tpath("trusted"), text, strlen(text + 2) + 2, 0644);
+	rc = rf_trusted_load(tpath("trusted"), &t, &e);
+	snprintf(want, sizeof want, "%s:1: bad name", tpath("trusted"));
+	CHECK(rc == RF_EDATA && strcmp(e.msg, want) == 0, "NUL in name: %d %s",
+	    rc, e.msg);
+
+	rc = rf_trusted_load(tdir, &t, &e);
+	snprintf(want, sizeof want, "%s: Is a directory", tdir);
+	CHECK(rc == RF_EIO && strcmp(e.msg, want) == 0 && t.path == NULL,
+	    "trusted file is a directory: %d %s", rc, e.msg);
+	rc = rf_trusted_load(tpath("none"), &t, &e);
+	snprintf(want, sizeof want, "%s: No such file or directory",
+	    tpath("none"));
+	CHECK(rc == RF_EIO && strcmp(e.msg, want) == 0 && t.path == NULL,
+	    "missing trusted file: %d %s", rc, e.msg);
+}
+
+static void
+test_sign(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	rf_err e;
+
+	snprintf(tdir, sizeof tdir, "%s/unit-sign.XXXXXX",
+	    tmp != NULL && *tmp != '\0' && strlen(tmp) < 40 ? tmp : "/tmp");
+	if (mkdtemp(tdir) == NULL) {
+		fprintf(stderr, "unit: %s: %s\n", tdir, strerror(errno));
+		exit(2);
+	}
+	test_base64();
+	test_keys();
+	test_trusted();
+	CHECK(rf_rmtree(tdir, &e) == 0, "remove %s: %s", tdir, e.msg);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -616,6 +1152,7 @@ main(int argc, char *argv[])
 	test_time();
 	test_misc();
 	test_reader();
+	test_sign();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }

@@ -1,0 +1,1467 @@
+/*
+ * refill-commit: publish a staged directory as a new immutable, signed
+ * version of a dataset; publish a candidate; roll back; show the history
+ * and a version; collect garbage; make a key.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "refill.h"
+
+static const char *message, *keyfile, *trustfile, *dsname;
+static bool unsigned_ok, update, nopublish, json, quiet;
+static char **deletes;
+static size_t ndeletes;
+static uint32_t expect;
+static bool expect_set;
+static uint64_t keep;
+static bool keep_set;
+
+static rf_key *key;
+static rf_trusted trusted;
+static bool have_trusted;
+
+static _Noreturn void
+usage(int status)
+{
+	fprintf(status == RF_EXIT_OK ? stdout : stderr,
+	    "usage: refill-commit [-nqu] [-d name] [-e version] [-k keyfile] "
+	    "[-t trusted]\n"
+	    "                     [--name name] [--unsigned] -m message "
+	    "dataset stagedir\n"
+	    "       refill-commit publish [-q] [-e version] [-k keyfile] "
+	    "[-m message] [-t trusted]\n"
+	    "                     [--unsigned] dataset version\n"
+	    "       refill-commit rollback [-q] [-e version] [-k keyfile] "
+	    "[-m message] [-t trusted]\n"
+	    "                     [--unsigned] dataset [version]\n"
+	    "       refill-commit log [--json] [-t trusted] dataset\n"
+	    "       refill-commit show [--json] [-t trusted] "
+	    "dataset[@version]\n"
+	    "       refill-commit gc [-q] [-k keyfile] [-m message] "
+	    "[-t trusted] [--unsigned]\n"
+	    "                     --keep n dataset\n"
+	    "       refill-commit keygen keyfile\n");
+	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
+}
+
+static int
+fail(int rc, const rf_err *e)
+{
+	rf_warnx("%s", e->msg);
+	return rf_status(rc);
+}
+
+/* Who did it: REFILL_USER, or the login name and host. */
+static const char *
+who(void)
+{
+	static char buf[512];
+	const char *u = getenv("REFILL_USER");
+	struct passwd *pw;
+	char host[256] = "";
+
+	if (u != NULL && *u != '\0')
+		return u;
+	pw = getpwuid(geteuid());
+	gethostname(host, sizeof host - 1);
+	snprintf(buf, sizeof buf, "%s@%s", pw != NULL ? pw->pw_name : "?",
+	    host);
+	return buf;
+}
+
+static int
+parse_version(const char *s, uint32_t *v)
+{
+	uint64_t x;
+
+	if (rf_parse_uint(s, 1, RF_VERSION_MAX, &x) < 0) {
+		rf_warnx("%s: not a version number (1 to %d)", s,
+		    RF_VERSION_MAX);
+		return -1;
+	}
+	*v = (uint32_t)x;
+	return 0;
+}
+
+/*
+ * The signing key and the trusted signers.  A writer needs a key, or an
+ * explicit --unsigned; with a trusted-signers file in force, the key must
+ * be listed there as an owner or a committer.
+ */
+static int
+load_keys(bool writer)
+{
+	rf_err e;
+	int rc;
+
+	if (trustfile == NULL)
+		trustfile = getenv("REFILL_TRUSTED");
+	if (trustfile != NULL && *trustfile != '\0') {
+		if ((rc = rf_trusted_load(trustfile, &trusted, &e)) < 0)
+			return fail(rc, &e);
+		have_trusted = true;
+	}
+	if (!writer)
+		return RF_EXIT_OK;
+	if (keyfile == NULL && !unsigned_ok)
+		keyfile = getenv("REFILL_KEY");
+	if (keyfile != NULL && *keyfile == '\0')
+		keyfile = NULL;
+	if (unsigned_ok && have_trusted) {
+		rf_warnx("--unsigned: a trusted-signers file (%s) is in force, "
+		    "and readers would refuse an unsigned line", trusted.path);
+		return RF_EXIT_USAGE;
+	}
+	if (keyfile != NULL && unsigned_ok) {
+		rf_warnx("--key and --unsigned exclude each other");
+		return RF_EXIT_USAGE;
+	}
+	if (keyfile == NULL && !unsigned_ok) {
+		rf_warnx("no signing key: give --key FILE or set REFILL_KEY "
+		    "(or --unsigned to write without a signature)");
+		return RF_EXIT_USAGE;
+	}
+	if (keyfile == NULL)
+		return RF_EXIT_OK;
+	if ((rc = rf_key_load(keyfile, &key, &e)) < 0)
+		return fail(rc, &e);
+	if (have_trusted) {
+		char pub[RF_PUBKEY_LEN + 1];
+		const rf_signer *s;
+		rf_key_public(key, pub);
+		s = rf_trusted_find(&trusted, pub);
+		if (s == NULL || !(rf_signer_has_role(s, "owner") ||
+		    rf_signer_has_role(s, "committer"))) {
+			rf_warnx("%s: %s in %s", keyfile, s == NULL ?
+			    "this key is not listed" :
+			    "this key has neither the owner nor the committer role",
+			    trusted.path);
+			return RF_EXIT_CHECK;
+		}
+	}
+	return RF_EXIT_OK;
+}
+
+static const rf_trusted *
+trust(void)
+{
+	return have_trusted ? &trusted : NULL;
+}
+
+/* Opens the dataset for writing: lock, check the log, repair, --expect. */
+static int
+open_writer(const char *dir, bool create, rf_store **s)
+{
+	rf_buf notes = { 0 };
+	rf_err e;
+	int rc;
+
+	rc = rf_store_open(dir, RF_STORE_LOCK | (create ? RF_STORE_CREATE : 0),
+	    trust(), s, &notes, &e);
+	for (size_t i = 0; i < notes.len;) {
+		char *nl = memchr(notes.p + i, '\n', notes.len - i);
+		rf_warnx("%s: repaired: %.*s", dir, (int)(nl - (notes.p + i)),
+		    notes.p + i);
+		i = nl - notes.p + 1;
+	}
+	rf_buf_free(&notes);
+	if (rc < 0)
+		return fail(rc, &e);
+	if (expect_set && (*s)->current != expect) {
+		char want[16] = "none", have[16] = "none";
+		if (expect != 0)
+			snprintf(want, sizeof want, "%06u", (unsigned)expect);
+		if ((*s)->current != 0)
+			snprintf(have, sizeof have, "%06u",
+			    (unsigned)(*s)->current);
+		rf_warnx("%s: --expect %s, but current is %s", dir, want, have);
+		rf_store_close(*s);
+		*s = NULL;
+		return RF_EXIT_CONFLICT;
+	}
+	return RF_EXIT_OK;
+}
+
+/* ---- staging ------------------------------------------------------------ */
+
+struct staged {
+	char *name;		/* relative to STAGEDIR */
+	char *src;		/* STAGEDIR/name */
+	bool has_prov;
+};
+
+static struct staged *stg;
+static size_t nstg, capstg;
+
+static int
+add_staged(const char *name, const char *src)
+{
+	if (nstg == capstg) {
+		size_t nc = capstg ? 2 * capstg : 64;
+		struct staged *n = realloc(stg, nc * sizeof *n);
+		if (n == NULL)
+			return -1;
+		stg = n;
+		capstg = nc;
+	}
+	stg[nstg].name = strdup(name);
+	stg[nstg].src = strdup(src);
+	stg[nstg].has_prov = false;
+	if (stg[nstg].name == NULL || stg[nstg].src == NULL)
+		return -1;
+	nstg++;
+	return 0;
+}
+
+static bool
+ends_with(const char *s, const char *suf)
+{
+	size_t n = strlen(s), k = strlen(suf);
+
+	return n >= k && strcmp(s + n - k, suf) == 0;
+}
+
+/* Lists the regular files under dir; a symbolic link or other kind stops it. */
+static int
+scan_stage(const char *root, const char *rel)
+{
+	char dir[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+	int status = RF_EXIT_OK;
+
+	snprintf(dir, sizeof dir, "%s%s%s", root, *rel ? "/" : "", rel);
+	if ((d = opendir(dir)) == NULL) {
+		rf_warnx("%s: %s", dir, strerror(errno));
+		return RF_EXIT_IO;
+	}
+	while (status == RF_EXIT_OK && (de = readdir(d)) != NULL) {
+		char name[PATH_MAX], src[PATH_MAX];
+		struct stat st;
+		rf_err e;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(name, sizeof name, "%s%s%s", rel, *rel ? "/" : "",
+		    de->d_name) >= (int)sizeof name ||
+		    snprintf(src, sizeof src, "%s/%s", root, name) >=
+		    (int)sizeof src) {
+			rf_warnx("%s/%s: path too long", dir, de->d_name);
+			status = RF_EXIT_DATA;
+			break;
+		}
+		if (lstat(src, &st) < 0) {
+			rf_warnx("%s: %s", src, strerror(errno));
+			status = RF_EXIT_IO;
+		} else if (S_ISLNK(st.st_mode)) {
+			rf_warnx("%s: a symbolic link: stage the file itself",
+			    src);
+			status = RF_EXIT_DATA;
+		} else if (S_ISDIR(st.st_mode))
+			status = scan_stage(root, name);
+		else if (!S_ISREG(st.st_mode)) {
+			rf_warnx("%s: not a regular file", src);
+			status = RF_EXIT_DATA;
+		} else if (rf_check_name(name, &e) < 0) {
+			rf_warnx("%s: %s", root, e.msg);
+			status = RF_EXIT_DATA;
+		} else if (add_staged(name, src) < 0) {
+			rf_warnx("out of memory");
+			status = RF_EXIT_IO;
+		}
+	}
+	closedir(d);
+	return status;
+}
+
+static int
+stgcmp(const void *a, const void *b)
+{
+	return strcmp(((const struct staged *)a)->name,
+	    ((const struct staged *)b)->name);
+}
+
+/*
+ * Pairs each FILE.prov with FILE and drops it from the list.  A stamp
+ * without its file is refused: it would describe nothing committed.
+ */
+static int
+pair_stamps(void)
+{
+	size_t w = 0;
+
+	qsort(stg, nstg, sizeof *stg, stgcmp);
+	for (size_t i = 0; i < nstg; i++) {
+		if (!ends_with(stg[i].name, ".prov"))
+			continue;
+		struct staged want;
+		want.name = strndup(stg[i].name, strlen(stg[i].name) - 5);
+		struct staged *f = want.name == NULL ? NULL :
+		    bsearch(&want, stg, nstg, sizeof *stg, stgcmp);
+		free(want.name);
+		if (f == NULL) {
+			rf_warnx("%s: a stamp without its file", stg[i].src);
+			return RF_EXIT_DATA;
+		}
+		f->has_prov = true;
+	}
+	/* Then drop the stamps from the list: they travel with their files. */
+	for (size_t i = 0; i < nstg; i++) {
+		if (!ends_with(stg[i].name, ".prov")) {
+			stg[w++] = stg[i];
+			continue;
+		}
+		free(stg[i].name);
+		free(stg[i].src);
+	}
+	nstg = w;
+	return RF_EXIT_OK;
+}
+
+/* ---- storing one file --------------------------------------------------- */
+
+struct job {
+	rf_task task;
+	rf_store *s;
+	struct staged *st;
+	char tmp[PATH_MAX];	/* its temporary name in objects/ */
+	rf_mfile f;
+	int status;
+	rf_err e;
+};
+
+static int
+copy_file(const char *src, const char *dst, rf_err *e)
+{
+	char buf[1 << 16];
+	int in, out, rc = 0;
+
+	if ((in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return rf_seterr(e, RF_EIO, "%s: %s", src, strerror(errno));
+	if ((out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) < 0) {
+		close(in);
+		return rf_seterr(e, RF_EIO, "%s: %s", dst, strerror(errno));
+	}
+	for (;;) {
+		ssize_t k = read(in, buf, sizeof buf);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			rc = rf_seterr(e, RF_EIO, "%s: %s", src, strerror(errno));
+		if (k <= 0)
+			break;
+		if ((rc = rf_write_all(out, buf, k, e, dst)) < 0)
+			break;
+	}
+	close(in);
+	if (close(out) < 0 && rc == 0)
+		rc = rf_seterr(e, RF_EIO, "%s: %s", dst, strerror(errno));
+	return rc;
+}
+
+/*
+ * Reads a stored file: its SHA-256, size, records and dataset digest.
+ * Every record must be valid: a version holds nothing unreadable.
+ */
+static int
+digest_file(const char *path, const char *shown, rf_mfile *f, rf_err *e)
+{
+	rf_reader *r;
+	rf_line ln;
+	rf_buf canon = { 0 };
+	rf_sha256 *h = rf_sha256_new();
+	unsigned char d[RF_SHA256_LEN];
+	int rc;
+
+	if (h == NULL)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	rf_dsum_init(&f->digest);
+	if ((rc = rf_reader_open(path, RF_MAX_LINE_DEFAULT, RF_READ_SHA256, &r,
+	    e)) < 0) {
+		rf_sha256_free(h);
+		return rc;
+	}
+	while ((rc = rf_reader_next(r, &ln, e)) > 0) {
+		if (rf_blank(ln.p, ln.len))
+			continue;
+		canon.len = 0;
+		if ((rc = rf_json_canon(ln.p, ln.len, &canon, e)) < 0) {
+			char why[sizeof e->msg];
+			snprintf(why, sizeof why, "%s", e->msg);
+			rc = rf_seterr(e, rc, "%s:%llu: %s", shown,
+			    (unsigned long long)ln.lineno, why);
+			break;
+		}
+		rf_sha256_once(h, canon.p, canon.len, d);
+		rf_dsum_add_digest(&f->digest, d);
+	}
+	if (rc == 0) {
+		rf_reader_sha256(r, f->sha256);
+		f->size = rf_reader_pos(r);
+	} else if (rc != RF_EIO && strncmp(e->msg, shown, strlen(shown)) != 0) {
+		char why[sizeof e->msg];
+		snprintf(why, sizeof why, "%s", e->msg);
+		rf_seterr(e, rc, "%s: %s", shown, why);
+	}
+	rf_reader_close(r);
+	rf_buf_free(&canon);
+	rf_sha256_free(h);
+	rf_json_thread_free();
+	return rc;
+}
+
+static int
+fsync_path(const char *p, rf_err *e)
+{
+	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return rf_seterr(e, RF_EIO, "%s: %s", p, strerror(errno));
+	if (fsync(fd) < 0)
+		rc = rf_seterr(e, RF_EIO, "%s: fsync: %s", p, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/*
+ * The staged file goes into objects/ under a temporary name, by a hard
+ * link when it can (then the staged name and the object are one
+ * read-only inode) or else by a copy, and is digested from there, so
+ * what was digested is what is stored.
+ */
+static void
+store_file(rf_task *t)
+{
+	struct job *j = (struct job *)t;
+	char obj[80], final[PATH_MAX], dir[PATH_MAX];
+	const char *tmp = j->tmp;
+	rf_err *e = &j->e;
+	int rc;
+
+	if (link(j->st->src, tmp) < 0) {
+		if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
+		    errno != ENOTSUP) {
+			rc = rf_seterr(e, RF_EIO, "%s: %s", j->st->src,
+			    strerror(errno));
+			goto out;
+		}
+		if ((rc = copy_file(j->st->src, tmp, e)) < 0)
+			goto out;
+	}
+	if ((rc = digest_file(tmp, j->st->src, &j->f, e)) < 0 ||
+	    (rc = fsync_path(tmp, e)) < 0)
+		goto out;
+	if (chmod(tmp, 0444) < 0) {
+		rc = rf_seterr(e, RF_EIO, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	rf_object_name(j->f.sha256, obj);
+	rf_store_path(j->s, final, obj);
+	snprintf(dir, sizeof dir, "%s", final);
+	*strrchr(dir, '/') = '\0';
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		rc = rf_seterr(e, RF_EIO, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	/* The same content may be stored already: keep that inode. */
+	if (link(tmp, final) < 0 && errno != EEXIST) {
+		rc = rf_seterr(e, RF_EIO, "%s: %s", final, strerror(errno));
+		goto out;
+	}
+	rc = rf_fsync_dir(dir, e);
+out:
+	unlink(tmp);
+	j->status = rc < 0 ? rf_status(rc) : RF_EXIT_OK;
+}
+
+/* Reads FILE.prov: valid JSON, and about this very content. */
+static int
+read_stamp(const struct staged *st, rf_mfile *f)
+{
+	char p[PATH_MAX], h[65];
+	rf_buf b = { 0 }, c = { 0 };
+	rf_path *path = NULL;
+	const char *v;
+	size_t vn;
+	rf_err e;
+	int rc, status = RF_EXIT_OK;
+
+	snprintf(p, sizeof p, "%s.prov", st->src);
+	if ((rc = rf_read_file(p, (size_t)16 << 20, &b, &e)) < 0)
+		return fail(rc, &e);
+	while (b.len > 0 && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r'))
+		b.len--;
+	if ((rc = rf_json_canon(b.p, b.len, &c, &e)) < 0 || c.p[0] != '{') {
+		rf_warnx("%s: %s", p, rc < 0 ? e.msg : "not a JSON object");
+		status = RF_EXIT_DATA;
+		goto out;
+	}
+	rf_hex(f->sha256, RF_SHA256_LEN, h);
+	if (rf_path_compile("output.sha256", &path, &e) == 0 &&
+	    rf_json_get(c.p, c.len, path, &v, &vn) == 0 &&
+	    (vn != 66 || memcmp(v + 1, h, 64) != 0)) {
+		rf_warnx("%s: describes other content than %s (its output.sha256 "
+		    "is %.*s, the file's is %s)", p, st->src, (int)vn, v, h);
+		status = RF_EXIT_CHECK;
+		goto out;
+	}
+	if (rf_buf_addc(&c, '\0') < 0) {
+		status = RF_EXIT_IO;
+		goto out;
+	}
+	f->prov = c.p;
+	c.p = NULL;
+out:
+	rf_path_free(path);
+	rf_buf_free(&b);
+	rf_buf_free(&c);
+	return status;
+}
+
+/* ---- building the version ----------------------------------------------- */
+
+static int
+mkparents(const char *root, const char *name, rf_err *e)
+{
+	char p[PATH_MAX];
+	int n = snprintf(p, sizeof p, "%s/%s", root, name);
+
+	for (int i = (int)strlen(root) + 1; i < n; i++) {
+		if (p[i] != '/')
+			continue;
+		p[i] = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return rf_seterr(e, RF_EIO, "%s: %s", p, strerror(errno));
+		p[i] = '/';
+	}
+	return 0;
+}
+
+/* fsyncs and seals a version's directories, deepest first. */
+static int
+seal_dir(const char *p, rf_err *e)
+{
+	DIR *d = opendir(p);
+	struct dirent *de;
+	int rc = 0;
+
+	if (d == NULL)
+		return rf_seterr(e, RF_EIO, "%s: %s", p, strerror(errno));
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		char sub[PATH_MAX];
+		struct stat st;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(sub, sizeof sub, "%s/%s", p, de->d_name) >=
+		    (int)sizeof sub)
+			continue;
+		if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			rc = seal_dir(sub, e);
+	}
+	closedir(d);
+	if (rc == 0)
+		rc = rf_fsync_dir(p, e);
+	if (rc == 0 && chmod(p, 0555) < 0)
+		rc = rf_seterr(e, RF_EIO, "%s: %s", p, strerror(errno));
+	return rc;
+}
+
+static int
+put_meta(const char *dir, const char *name, const void *p, size_t n,
+    rf_err *e)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+		return rf_seterr(e, RF_EUSAGE, "%s: path too long", dir);
+	if ((rc = rf_write_file(path, p, n, e)) < 0)
+		return rc;
+	if (chmod(path, 0444) < 0)
+		return rf_seterr(e, RF_EIO, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
+static char tmpver[PATH_MAX];
+
+static void
+drop_tmpver(void)
+{
+	rf_err e;
+
+	if (tmpver[0] == '\0')
+		return;
+	/* If it was sealed already, the next writer's repair removes it. */
+	rf_rmtree(tmpver, &e);
+	rf_cleanup_remove(tmpver);
+	tmpver[0] = '\0';
+}
+
+static int
+build_version(rf_store *s, rf_manifest *m, rf_err *e)
+{
+	char final[PATH_MAX], rel[64], src[PATH_MAX], dst[PATH_MAX], obj[80];
+	rf_buf mb = { 0 }, sb = { 0 };
+	unsigned char sig[RF_SIG_LEN];
+	int rc = 0;
+
+	snprintf(rel, sizeof rel, "versions/.tmp-%06u", (unsigned)m->version);
+	rf_store_path(s, tmpver, rel);
+	rf_version_path(s, m->version, NULL, final);
+	if (mkdir(tmpver, 0755) < 0) {
+		rc = rf_seterr(e, RF_EIO, "%s: %s", tmpver, strerror(errno));
+		tmpver[0] = '\0';
+		return rc;
+	}
+	rf_cleanup_add(tmpver, true);
+	for (size_t i = 0; rc == 0 && i < m->n; i++) {
+		rf_object_name(m->f[i].sha256, obj);
+		rf_store_path(s, src, obj);
+		if (snprintf(dst, sizeof dst, "%s/%s", tmpver, m->f[i].name) >=
+		    (int)sizeof dst) {
+			rc = rf_seterr(e, RF_EUSAGE, "%s: path too long",
+			    m->f[i].name);
+			break;
+		}
+		if ((rc = mkparents(tmpver, m->f[i].name, e)) < 0)
+			break;
+		if (link(src, dst) == 0)
+			continue;
+		if (errno != EMLINK && errno != EPERM && errno != ENOTSUP)
+			rc = rf_seterr(e, RF_EIO, "%s: %s", src, strerror(errno));
+		else if ((rc = copy_file(src, dst, e)) == 0 &&
+		    (rc = fsync_path(dst, e)) == 0 && chmod(dst, 0444) < 0)
+			rc = rf_seterr(e, RF_EIO, "%s: %s", dst, strerror(errno));
+	}
+	if (rc == 0 && ((rc = rf_sums_format(m, &sb)) < 0 ||
+	    (rc = put_meta(tmpver, "SHA256SUMS", sb.p, sb.len, e)) < 0))
+		goto out;
+	rf_sha256 *h = rf_sha256_new();
+	if (h == NULL) {
+		rc = rf_seterr(e, RF_ENOMEM, "out of memory");
+		goto out;
+	}
+	rf_sha256_once(h, sb.p, sb.len, m->sums_sha256);
+	rf_sha256_free(h);
+	if ((rc = rf_manifest_format(m, &mb, e)) < 0 ||
+	    (rc = put_meta(tmpver, "MANIFEST", mb.p, mb.len, e)) < 0)
+		goto out;
+	if (key != NULL && ((rc = rf_key_sign(key, mb.p, mb.len, sig, e)) < 0 ||
+	    (rc = put_meta(tmpver, "MANIFEST.sig", sig, sizeof sig, e)) < 0))
+		goto out;
+	if ((rc = seal_dir(tmpver, e)) < 0)
+		goto out;
+	if (rename(tmpver, final) < 0) {
+		rc = rf_seterr(e, RF_EIO, "%s: %s", final, strerror(errno));
+		goto out;
+	}
+	rf_cleanup_remove(tmpver);
+	tmpver[0] = '\0';
+	rf_store_path(s, dst, "versions");
+	rc = rf_fsync_dir(dst, e);
+out:
+	rf_buf_free(&mb);
+	rf_buf_free(&sb);
+	return rc;
+}
+
+/* Copies a stamp into lineage/, named by the data's SHA-256. */
+static int
+put_lineage(rf_store *s, const rf_mfile *f, rf_err *e)
+{
+	char rel[96], p[PATH_MAX], h[65];
+	struct stat st;
+	rf_buf b = { 0 };
+	int rc;
+
+	rf_hex(f->sha256, RF_SHA256_LEN, h);
+	snprintf(rel, sizeof rel, "lineage/%s.prov", h);
+	rf_store_path(s, p, rel);
+	if (lstat(p, &st) == 0)
+		return 0;
+	if (rf_buf_adds(&b, f->prov) < 0 || rf_buf_addc(&b, '\n') < 0)
+		rc = rf_seterr(e, RF_ENOMEM, "out of memory");
+	else
+		rc = rf_write_file(p, b.p, b.len, e);
+	rf_buf_free(&b);
+	return rc;
+}
+
+static int
+take_parent(rf_store *s, rf_manifest *m, rf_manifest *parent)
+{
+	rf_err e;
+	int rc;
+
+	if (s->current == 0) {
+		rf_warnx("%s: --update needs a current version", s->dir);
+		return RF_EXIT_USAGE;
+	}
+	if ((rc = rf_store_load(s, s->current, trust(), parent, &e)) < 0)
+		return fail(rc, &e);
+	for (size_t i = 0; i < parent->n; i++) {
+		rf_mfile f = parent->f[i];
+		f.name = strdup(f.name);
+		f.prov = f.prov != NULL ? strdup(f.prov) : NULL;
+		if (f.name == NULL || rf_manifest_add(m, &f) < 0) {
+			rf_warnx("out of memory");
+			return RF_EXIT_IO;
+		}
+	}
+	for (size_t i = 0; i < ndeletes; i++) {
+		rf_mfile *f = rf_manifest_find(m, deletes[i]);
+		if (f == NULL) {
+			rf_warnx("--delete %s: not in version %06u", deletes[i],
+			    (unsigned)s->current);
+			return RF_EXIT_USAGE;
+		}
+		free(f->name);
+		free(f->prov);
+		size_t k = f - m->f;
+		memmove(f, f + 1, (m->n - k - 1) * sizeof *f);
+		m->n--;
+	}
+	return RF_EXIT_OK;
+}
+
+/*
+ * The workers' temporaries in objects/ go on a signal (the registry of
+ * rf_cleanup_add is for the main thread).  unlink is async-signal-safe.
+ */
+static struct job *jobs;
+
+static void
+drop_objtmps(void)
+{
+	for (size_t i = 0; jobs != NULL && i < nstg; i++)
+		unlink(jobs[i].tmp);
+}
+
+static int
+cmd_commit(const char *dir, const char *stagedir)
+{
+	char rel[64];
+	rf_store *s = NULL;
+	rf_manifest m = { 0 }, parent = { 0 };
+	rf_pool *pool = NULL;
+	rf_err e;
+	int status, rc;
+
+	if ((status = scan_stage(stagedir, "")) != RF_EXIT_OK ||
+	    (status = pair_stamps()) != RF_EXIT_OK)
+		return status;
+	if (nstg == 0 && !(update && ndeletes > 0)) {
+		rf_warnx("%s: no files to commit", stagedir);
+		return RF_EXIT_USAGE;
+	}
+	if ((status = open_writer(dir, true, &s)) != RF_EXIT_OK)
+		return status;
+	if (s->latest >= RF_VERSION_MAX) {
+		rf_warnx("%s: no version numbers left", dir);
+		status = RF_EXIT_USAGE;
+		goto out;
+	}
+	if (update && (status = take_parent(s, &m, &parent)) != RF_EXIT_OK)
+		goto out;
+
+	if ((jobs = calloc(nstg ? nstg : 1, sizeof *jobs)) == NULL ||
+	    (rc = rf_pool_new(0, &pool, &e)) < 0) {
+		rf_warnx("out of memory");
+		status = RF_EXIT_IO;
+		goto out;
+	}
+	rf_cleanup_hook(drop_objtmps);
+	for (size_t i = 0; i < nstg; i++) {
+		jobs[i].task.fn = store_file;
+		jobs[i].s = s;
+		jobs[i].st = &stg[i];
+		snprintf(rel, sizeof rel, "objects/.tmp-%ld-%zu", (long)getpid(),
+		    i);
+		rf_store_path(s, jobs[i].tmp, rel);
+		rf_pool_submit(pool, &jobs[i].task);
+	}
+	for (size_t i = 0; i < nstg; i++) {
+		rf_pool_wait(pool, &jobs[i].task);
+		if (jobs[i].status != RF_EXIT_OK && status == RF_EXIT_OK) {
+			rf_warnx("%s", jobs[i].e.msg);
+			status = jobs[i].status;
+		}
+	}
+	if (status != RF_EXIT_OK)
+		goto out;
+	for (size_t i = 0; i < nstg; i++) {
+		rf_mfile *old = rf_manifest_find(&m, stg[i].name);
+		jobs[i].f.name = strdup(stg[i].name);
+		if (jobs[i].f.name == NULL) {
+			status = RF_EXIT_IO;
+			goto out;
+		}
+		if (stg[i].has_prov &&
+		    (status = read_stamp(&stg[i], &jobs[i].f)) != RF_EXIT_OK)
+			goto out;
+		if (old != NULL) {
+			free(old->name);
+			free(old->prov);
+			*old = jobs[i].f;
+		} else if (rf_manifest_add(&m, &jobs[i].f) < 0) {
+			status = RF_EXIT_IO;
+			goto out;
+		}
+		memset(&jobs[i].f, 0, sizeof jobs[i].f);
+		rf_manifest_sort(&m);
+	}
+	m.version = s->latest + 1;
+	m.parent = s->current;
+	m.dataset = strdup(parent.dataset != NULL ? parent.dataset :
+	    dsname != NULL ? dsname : "");
+	if (m.dataset != NULL && m.dataset[0] == '\0' && s->current != 0) {
+		rf_manifest cur;
+		free(m.dataset);
+		m.dataset = NULL;
+		if ((rc = rf_store_load(s, s->current, trust(), &cur, &e)) < 0) {
+			status = fail(rc, &e);
+			goto out;
+		}
+		m.dataset = cur.dataset;
+		cur.dataset = NULL;
+		rf_manifest_free(&cur);
+	}
+	if (m.dataset != NULL && m.dataset[0] == '\0') {
+		const char *b = strrchr(s->dir, '/');
+		free(m.dataset);
+		m.dataset = strdup(b != NULL ? b + 1 : s->dir);
+	}
+	m.author = strdup(who());
+	m.message = strdup(message);
+	rf_timestamp(rf_now(), m.created);
+	memcpy(m.log_head, s->head, sizeof m.log_head);
+	if (key != NULL)
+		rf_key_public(key, m.signer);
+	if (m.dataset == NULL || m.author == NULL || m.message == NULL) {
+		status = RF_EXIT_IO;
+		goto out;
+	}
+	for (size_t i = 0; i < m.n; i++)
+		if (m.f[i].prov != NULL && (rc = put_lineage(s, &m.f[i], &e)) < 0) {
+			status = fail(rc, &e);
+			goto out;
+		}
+	if ((rc = build_version(s, &m, &e)) < 0) {
+		status = fail(rc, &e);
+		goto out;
+	}
+	rf_manifest loaded;
+	if ((rc = rf_store_load(s, m.version, NULL, &loaded, &e)) < 0) {
+		status = fail(rc, &e);
+		goto out;
+	}
+	rf_event ev = {
+		.event = "commit", .user = m.author, .message = message,
+		.version = m.version, .from = s->current,
+		.current = nopublish ? s->current : m.version,
+		.manifest = loaded.sha256
+	};
+	rc = rf_store_log(s, &ev, key, &e);
+	rf_manifest_free(&loaded);
+	if (rc < 0 || (!nopublish &&
+	    (rc = rf_store_set_current(s, m.version, &e)) < 0)) {
+		status = fail(rc, &e);
+		goto out;
+	}
+	uint64_t records = 0;
+	for (size_t i = 0; i < m.n; i++)
+		records += m.f[i].digest.count;
+	printf("%06u\n", (unsigned)m.version);
+	if (!quiet)
+		rf_warnx("%s: version %06u %s: %zu file%s, %llu records%s",
+		    dir, (unsigned)m.version,
+		    nopublish ? "committed as a candidate (not current)" :
+		    "committed and current", m.n, m.n == 1 ? "" : "s",
+		    (unsigned long long)records,
+		    key == NULL ? ", unsigned" : "");
+out:
+	if (pool != NULL)
+		rf_pool_free(pool);
+	if (jobs != NULL)
+		for (size_t i = 0; i < nstg; i++) {
+			free(jobs[i].f.name);
+			free(jobs[i].f.prov);
+		}
+	rf_cleanup_hook(NULL);
+	free(jobs);
+	jobs = NULL;
+	drop_tmpver();
+	rf_manifest_free(&m);
+	rf_manifest_free(&parent);
+	rf_store_close(s);
+	return status;
+}
+
+/* ---- publish and rollback ---------------------------------------------- */
+
+static int
+cmd_switch(bool rollback, const char *dir, const char *vs)
+{
+	rf_store *s = NULL;
+	rf_manifest m = { 0 };
+	uint32_t v = 0;
+	rf_err e;
+	int rc, status;
+
+	if (vs != NULL && parse_version(vs, &v) < 0)
+		return RF_EXIT_USAGE;
+	if ((status = open_writer(dir, false, &s)) != RF_EXIT_OK)
+		return status;
+	if (v == 0 && (v = rf_store_previous(s)) == 0) {
+		rf_warnx("%s: no earlier current version to roll back to", dir);
+		status = RF_EXIT_USAGE;
+		goto out;
+	}
+	if (!rf_store_committed(s, v)) {
+		rf_warnx("%s: no version %06u", dir, (unsigned)v);
+		status = RF_EXIT_USAGE;
+		goto out;
+	}
+	if (rollback && (s->current == 0 || v >= s->current)) {
+		rf_warnx("%s: version %06u is not older than current%s; use "
+		    "publish", dir, (unsigned)v, s->current == 0 ? " (none)" : "");
+		status = RF_EXIT_USAGE;
+		goto out;
+	}
+	/* A version removed by gc has no MANIFEST left: this says so. */
+	if ((rc = rf_store_check(s, v, trust(), &m, &e)) < 0) {
+		status = fail(rc, &e);
+		goto out;
+	}
+	if (v == s->current) {
+		if (!quiet)
+			rf_warnx("%s: version %06u is current already", dir,
+			    (unsigned)v);
+		printf("%06u\n", (unsigned)v);
+		goto out;
+	}
+	rf_event ev = {
+		.event = rollback ? "rollback" : "publish", .user = who(),
+		.message = message, .version = v, .from = s->current,
+		.current = v, .manifest = m.sha256
+	};
+	uint32_t from = s->current;
+	if ((rc = rf_store_log(s, &ev, key, &e)) < 0 ||
+	    (rc = rf_store_set_current(s, v, &e)) < 0) {
+		status = fail(rc, &e);
+		goto out;
+	}
+	printf("%06u\n", (unsigned)v);
+	if (!quiet) {
+		char was[32] = "none";
+		if (from != 0)
+			snprintf(was, sizeof was, "%06u", (unsigned)from);
+		rf_warnx("%s: current is version %06u (was %s)", dir,
+		    (unsigned)v, was);
+	}
+out:
+	rf_manifest_free(&m);
+	rf_store_close(s);
+	return status;
+}
+
+/* ---- log and show ------------------------------------------------------- */
+
+/* The value of a member of a checked log line, as text (strings unquoted). */
+static void
+member(const rf_logent *l, const char *name, char *dst, size_t n)
+{
+	rf_path *p;
+	const char *v;
+	size_t vn;
+	rf_err e;
+
+	dst[0] = '\0';
+	if (rf_path_compile(name, &p, &e) < 0)
+		return;
+	if (rf_json_get(l->line, l->len, p, &v, &vn) == 0) {
+		if (vn == 4 && memcmp(v, "null", 4) == 0)
+			snprintf(dst, n, "-");
+		else if (v[0] == '"') {
+			rf_buf b = { 0 };
+			if (rf_json_unescape(v, vn, &b) == 0)
+				snprintf(dst, n, "%.*s", (int)b.len, b.p);
+			rf_buf_free(&b);
+		} else
+			snprintf(dst, n, "%.*s", (int)vn, v);
+	}
+	rf_path_free(p);
+}
+
+static const char *
+signer_name(const char *pub)
+{
+	const rf_signer *s;
+
+	if (pub[0] == '\0' || strcmp(pub, "-") == 0)
+		return "unsigned";
+	if (!have_trusted)
+		return "signed";
+	s = rf_trusted_find(&trusted, pub);
+	return s != NULL ? s->name : "signed by an unlisted key";
+}
+
+static int
+cmd_log(const char *dir)
+{
+	rf_store *s;
+	rf_err e;
+	int rc;
+
+	if ((rc = rf_store_open(dir, 0, trust(), &s, NULL, &e)) < 0)
+		return fail(rc, &e);
+	for (size_t i = 0; i < s->nlog; i++) {
+		const rf_logent *l = &s->log[i];
+		char t[64], user[256], msg[1024], signer[128], ver[16], cur[16];
+		if (json) {
+			printf("%.*s\n", (int)l->len, l->line);
+			continue;
+		}
+		member(l, "time", t, sizeof t);
+		member(l, "user", user, sizeof user);
+		member(l, "message", msg, sizeof msg);
+		member(l, "signer", signer, sizeof signer);
+		snprintf(ver, sizeof ver, l->version ? "%06u" : "-",
+		    (unsigned)l->version);
+		snprintf(cur, sizeof cur, l->current ? "%06u" : "-",
+		    (unsigned)l->current);
+		printf("%-4zu %s  %-8s %-6s current %-6s %s (%s)%s%s\n", i + 1,
+		    t, l->event, ver, cur, user, signer_name(signer),
+		    msg[0] != '\0' && strcmp(msg, "-") != 0 ? ": " : "",
+		    strcmp(msg, "-") != 0 ? msg : "");
+	}
+	rf_store_close(s);
+	return RF_EXIT_OK;
+}
+
+static int
+cmd_show(const char *arg)
+{
+	char dir[PATH_MAX], mp[PATH_MAX];
+	const char *at = strrchr(arg, '@');
+	rf_store *s;
+	rf_manifest m;
+	uint32_t v = 0;
+	rf_err e;
+	int rc;
+
+	snprintf(dir, sizeof dir, "%.*s", at != NULL ? (int)(at - arg) :
+	    (int)strlen(arg), arg);
+	if (at != NULL && parse_version(at + 1, &v) < 0)
+		return RF_EXIT_USAGE;
+	if ((rc = rf_store_open(dir, 0, trust(), &s, NULL, &e)) < 0)
+		return fail(rc, &e);
+	if (v == 0 && (v = s->current) == 0) {
+		rf_warnx("%s: no current version", dir);
+		rf_store_close(s);
+		return RF_EXIT_USAGE;
+	}
+	if (!rf_store_committed(s, v)) {
+		rf_warnx("%s: no version %06u", dir, (unsigned)v);
+		rf_store_close(s);
+		return RF_EXIT_USAGE;
+	}
+	if ((rc = rf_store_load(s, v, trust(), &m, &e)) < 0) {
+		rf_store_close(s);
+		return fail(rc, &e);
+	}
+	if (json) {
+		rf_buf b = { 0 };
+		rf_version_path(s, v, "MANIFEST", mp);
+		if ((rc = rf_read_file(mp, (size_t)1 << 30, &b, &e)) < 0) {
+			rf_manifest_free(&m);
+			rf_store_close(s);
+			return fail(rc, &e);
+		}
+		fwrite(b.p, 1, b.len, stdout);
+		rf_buf_free(&b);
+	} else {
+		char h[65], par[16] = "-";
+		if (m.parent != 0)
+			snprintf(par, sizeof par, "%06u", (unsigned)m.parent);
+		printf("dataset   %s\n", m.dataset);
+		printf("version   %06u%s\n", (unsigned)m.version,
+		    v == s->current ? " (current)" : "");
+		printf("parent    %s\n", par);
+		printf("created   %s\n", m.created);
+		printf("author    %s\n", m.author);
+		printf("message   %s\n", m.message);
+		if (m.signer[0] == '\0')
+			printf("signer    unsigned\n");
+		else
+			printf("signer    %s (%s)\n", m.signer,
+			    have_trusted ? signer_name(m.signer) :
+			    "signature good; no trusted-signers file to name it");
+		rf_dsum_hex(&m.total, h);
+		printf("records   %llu\n", (unsigned long long)m.total.count);
+		printf("digest    %s\n", h);
+		printf("files     %zu\n", m.n);
+		for (size_t i = 0; i < m.n; i++) {
+			rf_hex(m.f[i].sha256, RF_SHA256_LEN, h);
+			printf("  %s  %10llu records  %12llu bytes  %s\n", h,
+			    (unsigned long long)m.f[i].digest.count,
+			    (unsigned long long)m.f[i].size, m.f[i].name);
+		}
+	}
+	rf_manifest_free(&m);
+	rf_store_close(s);
+	return RF_EXIT_OK;
+}
+
+/* ---- gc ----------------------------------------------------------------- */
+
+static int
+hexcmp(const void *a, const void *b)
+{
+	return memcmp(a, b, RF_SHA256_LEN);
+}
+
+/* Removes the objects that no version left references. */
+static int
+sweep_objects(rf_store *s, unsigned char (*keep_d)[RF_SHA256_LEN], size_t nk,
+    uint64_t *removed, rf_err *e)
+{
+	char odir[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+
+	qsort(keep_d, nk, sizeof *keep_d, hexcmp);
+	rf_store_path(s, odir, "objects");
+	if ((d = opendir(odir)) == NULL)
+		return rf_seterr(e, RF_EIO, "%s: %s", odir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		char sub[PATH_MAX];
+		DIR *d2;
+		struct dirent *de2;
+		if (strlen(de->d_name) != 2 || de->d_name[0] == '.')
+			continue;
+		if (snprintf(sub, sizeof sub, "%s/%s", odir, de->d_name) >=
+		    (int)sizeof sub || (d2 = opendir(sub)) == NULL)
+			continue;
+		while ((de2 = readdir(d2)) != NULL) {
+			char hex[65], p[PATH_MAX];
+			unsigned char dg[RF_SHA256_LEN];
+			if (strlen(de2->d_name) != 62)
+				continue;
+			snprintf(hex, sizeof hex, "%s%s", de->d_name, de2->d_name);
+			if (rf_unhex(hex, 64, dg, sizeof dg) < 0)
+				continue;
+			if (nk > 0 && bsearch(dg, keep_d, nk, sizeof *keep_d,
+			    hexcmp) != NULL)
+				continue;
+			if (snprintf(p, sizeof p, "%s/%s", sub, de2->d_name) >=
+			    (int)sizeof p)
+				continue;
+			if (unlink(p) < 0) {
+				closedir(d2);
+				closedir(d);
+				return rf_seterr(e, RF_EIO, "%s: %s", p,
+				    strerror(errno));
+			}
+			(*removed)++;
+		}
+		closedir(d2);
+	}
+	closedir(d);
+	return 0;
+}
+
+static int
+cmd_gc(const char *dir)
+{
+	rf_store *s = NULL;
+	uint32_t *vs = NULL, *gone = NULL;
+	size_t nv = 0, ngone = 0, nk = 0, capk = 0;
+	unsigned char (*kd)[RF_SHA256_LEN] = NULL;
+	uint64_t nobj = 0;
+	rf_err e;
+	int rc, status;
+
+	if ((status = open_writer(dir, false, &s)) != RF_EXIT_OK)
+		return status;
+	if ((rc = rf_store_versions(s, &vs, &nv, &e)) < 0 ||
+	    (gone = calloc(nv ? nv : 1, sizeof *gone)) == NULL) {
+		status = rc < 0 ? fail(rc, &e) : RF_EXIT_IO;
+		goto out;
+	}
+	uint32_t prev = rf_store_previous(s);
+	/* Each kept version's manifest names the objects to keep. */
+	for (size_t i = 0; i < nv; i++) {
+		bool k = i + keep >= nv || vs[i] == s->current || vs[i] == prev;
+		rf_manifest m;
+		if (!k) {
+			gone[ngone++] = vs[i];
+			continue;
+		}
+		if ((rc = rf_store_load(s, vs[i], trust(), &m, &e)) < 0) {
+			rf_warnx("%s", e.msg);
+			rf_warnx("%s: gc stops: it cannot tell what version %06u "
+			    "references", dir, (unsigned)vs[i]);
+			status = rf_status(rc);
+			goto out;
+		}
+		for (size_t j = 0; j < m.n; j++) {
+			if (nk == capk) {
+				capk = capk ? 2 * capk : 256;
+				void *n = realloc(kd, capk * sizeof *kd);
+				if (n == NULL) {
+					rf_manifest_free(&m);
+					status = RF_EXIT_IO;
+					goto out;
+				}
+				kd = n;
+			}
+			memcpy(kd[nk++], m.f[j].sha256, RF_SHA256_LEN);
+		}
+		rf_manifest_free(&m);
+	}
+	rf_event ev = {
+		.event = "gc", .user = who(), .message = message,
+		.from = s->current, .current = s->current,
+		.removed = gone, .nremoved = ngone
+	};
+	/* The log first: a crash after it leaves versions gc meant to remove. */
+	if ((rc = rf_store_log(s, &ev, key, &e)) < 0) {
+		status = fail(rc, &e);
+		goto out;
+	}
+	for (size_t i = 0; i < ngone; i++)
+		if ((rc = rf_store_remove_version(s, gone[i], &e)) < 0) {
+			status = fail(rc, &e);
+			goto out;
+		}
+	if ((rc = sweep_objects(s, kd, nk, &nobj, &e)) < 0) {
+		status = fail(rc, &e);
+		goto out;
+	}
+	if (!quiet)
+		rf_warnx("%s: removed %zu version%s and %llu object%s", dir,
+		    ngone, ngone == 1 ? "" : "s", (unsigned long long)nobj,
+		    nobj == 1 ? "" : "s");
+out:
+	free(vs);
+	free(gone);
+	free(kd);
+	rf_store_close(s);
+	return status;
+}
+
+/* ---- keygen ------------------------------------------------------------- */
+
+static int
+cmd_keygen(const char *path)
+{
+	char pub[RF_PUBKEY_LEN + 1], pp[PATH_MAX], pem[160];
+	rf_err e;
+	int rc;
+
+	if (snprintf(pp, sizeof pp, "%s.pub", path) >= (int)sizeof pp) {
+		rf_warnx("%s: path too long", path);
+		return RF_EXIT_USAGE;
+	}
+	if ((rc = rf_key_generate(path, pub, &e)) < 0)
+		return fail(rc, &e);
+	snprintf(pem, sizeof pem, "-----BEGIN PUBLIC KEY-----\n%s\n"
+	    "-----END PUBLIC KEY-----\n", pub);
+	if ((rc = rf_write_file(pp, pem, strlen(pem), &e)) < 0)
+		return fail(rc, &e);
+	printf("%s\n", pub);
+	if (!quiet)
+		rf_warnx("wrote %s (private, mode 600) and %s; a trusted-signers "
+		    "line for it:\n    %s committer %s", path, pp, who(), pub);
+	return RF_EXIT_OK;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+enum { OPT_JSON = RF_OPT_PROGRAM, OPT_KEEP, OPT_NAME, OPT_UNSIGNED };
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "delete", required_argument, NULL, 'd' },
+		{ "expect", required_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "keep", required_argument, NULL, OPT_KEEP },
+		{ "key", required_argument, NULL, 'k' },
+		{ "message", required_argument, NULL, 'm' },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "no-publish", no_argument, NULL, 'n' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "trusted", required_argument, NULL, 't' },
+		{ "unsigned", no_argument, NULL, OPT_UNSIGNED },
+		{ "update", no_argument, NULL, 'u' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *cmds[] = { "publish", "rollback", "log", "show",
+	    "gc", "keygen", NULL };
+	const char *cmd = "commit";
+	int ch, status;
+
+	rf_setprog("refill-commit");
+	if (argc > 1)
+		for (int i = 0; cmds[i] != NULL; i++)
+			if (strcmp(argv[1], cmds[i]) == 0) {
+				cmd = cmds[i];
+				argv++;
+				argc--;
+				break;
+			}
+	while ((ch = getopt_long(argc, argv, "d:e:hk:m:nqt:uV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'd': {
+			char **n = realloc(deletes, (ndeletes + 1) * sizeof *n);
+			rf_err e;
+			if (n == NULL)
+				return RF_EXIT_IO;
+			deletes = n;
+			if (rf_check_name(optarg, &e) < 0) {
+				rf_warnx("--delete %s", e.msg);
+				return RF_EXIT_USAGE;
+			}
+			deletes[ndeletes++] = optarg;
+			break;
+		}
+		case 'e':
+			if (strcmp(optarg, "none") == 0 || strcmp(optarg, "0") == 0)
+				expect = 0;
+			else if (parse_version(optarg, &expect) < 0)
+				return RF_EXIT_USAGE;
+			expect_set = true;
+			break;
+		case 'h':
+			usage(RF_EXIT_OK);
+		case OPT_JSON:
+			json = true;
+			break;
+		case OPT_KEEP:
+			if (rf_parse_uint(optarg, 0, RF_VERSION_MAX, &keep) < 0) {
+				rf_warnx("--keep %s: not a count", optarg);
+				return RF_EXIT_USAGE;
+			}
+			keep_set = true;
+			break;
+		case 'k':
+			keyfile = optarg;
+			break;
+		case 'm':
+			message = optarg;
+			break;
+		case OPT_NAME:
+			dsname = optarg;
+			break;
+		case 'n':
+			nopublish = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 't':
+			trustfile = optarg;
+			break;
+		case OPT_UNSIGNED:
+			unsigned_ok = true;
+			break;
+		case 'u':
+			update = true;
+			break;
+		case 'V':
+			return rf_print_version();
+		default:
+			usage(RF_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	bool commit = strcmp(cmd, "commit") == 0;
+	if (!commit && (update || nopublish || ndeletes > 0 || dsname)) {
+		rf_warnx("-u, -n, -d and --name apply to a commit only");
+		usage(RF_EXIT_USAGE);
+	}
+	if (ndeletes > 0 && !update) {
+		rf_warnx("--delete needs --update");
+		usage(RF_EXIT_USAGE);
+	}
+	if (keep_set != (strcmp(cmd, "gc") == 0)) {
+		rf_warnx(keep_set ? "--keep applies to gc only" :
+		    "gc needs --keep N");
+		usage(RF_EXIT_USAGE);
+	}
+	if (json && strcmp(cmd, "log") != 0 && strcmp(cmd, "show") != 0) {
+		rf_warnx("--json applies to log and show only");
+		usage(RF_EXIT_USAGE);
+	}
+	/* Text that goes into the signed log must be UTF-8 (JSON). */
+	const char *texts[] = { message, dsname, getenv("REFILL_USER") };
+	const char *tnames[] = { "-m", "--name", "REFILL_USER" };
+	for (int i = 0; i < 3; i++)
+		if (texts[i] != NULL && !rf_utf8_valid(texts[i], strlen(texts[i]))) {
+			rf_warnx("%s: not UTF-8", tnames[i]);
+			return RF_EXIT_USAGE;
+		}
+	rf_cleanup_install();
+	if (commit) {
+		if (argc != 2)
+			usage(RF_EXIT_USAGE);
+		if (message == NULL) {
+			rf_warnx("a commit needs a message: -m MESSAGE");
+			usage(RF_EXIT_USAGE);
+		}
+		if ((status = load_keys(true)) == RF_EXIT_OK)
+			status = cmd_commit(argv[0], argv[1]);
+	} else if (strcmp(cmd, "publish") == 0 || strcmp(cmd, "rollback") == 0) {
+		bool rb = cmd[0] == 'r';
+		if (argc != 2 && !(rb && argc == 1))
+			usage(RF_EXIT_USAGE);
+		if ((status = load_keys(true)) == RF_EXIT_OK)
+			status = cmd_switch(rb, argv[0], argc == 2 ? argv[1] : NULL);
+	} else if (strcmp(cmd, "log") == 0 || strcmp(cmd, "show") == 0) {
+		if (argc != 1)
+			usage(RF_EXIT_USAGE);
+		if ((status = load_keys(false)) == RF_EXIT_OK)
+			status = cmd[0] == 'l' ? cmd_log(argv[0]) :
+			    cmd_show(argv[0]);
+	} else if (strcmp(cmd, "gc") == 0) {
+		if (argc != 1)
+			usage(RF_EXIT_USAGE);
+		if ((status = load_keys(true)) == RF_EXIT_OK)
+			status = cmd_gc(argv[0]);
+	} else {
+		if (argc != 1)
+			usage(RF_EXIT_USAGE);
+		status = cmd_keygen(argv[0]);
+	}
+	for (size_t i = 0; i < nstg; i++) {
+		free(stg[i].name);
+		free(stg[i].src);
+	}
+	free(stg);
+	free(deletes);
+	rf_key_free(key);
+	if (have_trusted)
+		rf_trusted_free(&trusted);
+	int cs = rf_close_stdout();
+	return status != RF_EXIT_OK ? status : cs;
+}

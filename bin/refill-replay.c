@@ -1,0 +1,518 @@
+/*
+ * refill-replay: stream a committed version's records back out, each file
+ * checked against the signed manifest before any of its records is
+ * written; optionally only some files, a time window, a stable sample by
+ * key, or one shard.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "refill.h"
+
+static const char *outpath, *trustfile;
+static char **globs;
+static size_t nglobs;
+static rf_path *keypath, *timepath;
+static double sample = -1;
+static uint64_t shard_k, shard_n;
+static bool have_from, have_to, zflag, quiet;
+static int64_t t_from, t_to;
+static int epoch_unit;
+
+static _Noreturn void
+usage(int status)
+{
+	fprintf(status == RF_EXIT_OK ? stdout : stderr,
+	    "usage: refill-replay [-qz] [--files glob] [--from time] "
+	    "[-k path] [-o file]\n"
+	    "                     [--sample fraction] [--shard k/n] "
+	    "[-t trusted] [--time path]\n"
+	    "                     [--to time] [--epoch s|ms] "
+	    "dataset[@version]\n");
+	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
+}
+
+/* The first 8 bytes of the SHA-256 of the canonical value, big-endian. */
+static uint64_t
+keyhash(const char *v, size_t n, rf_buf *canon, rf_sha256 *h)
+{
+	unsigned char d[RF_SHA256_LEN];
+	uint64_t x = 0;
+	rf_err e;
+
+	canon->len = 0;
+	if (rf_json_canon(v, n, canon, &e) < 0)
+		return 0;
+	rf_sha256_once(h, canon->p, canon->len, d);
+	for (int i = 0; i < 8; i++)
+		x = x << 8 | d[i];
+	return x;
+}
+
+struct sel {
+	rf_buf canon;
+	rf_sha256 *h;
+};
+
+/*
+ * Whether a record is selected.  Returns 1 or 0, or -1 with *why set for
+ * a record that lacks what the selection needs.
+ */
+static int
+selected(const char *p, size_t n, struct sel *s, const char **why)
+{
+	const char *v;
+	size_t vn;
+
+	if (timepath != NULL) {
+		int64_t t;
+		if (rf_json_get(p, n, timepath, &v, &vn) < 0) {
+			*why = "missing time field";
+			return -1;
+		}
+		if (rf_json_time(v, vn, epoch_unit, &t, why) < 0)
+			return -1;
+		if ((have_from && t < t_from) || (have_to && t >= t_to))
+			return 0;
+	}
+	if (keypath != NULL && (sample >= 0 || shard_n > 0)) {
+		if (rf_json_get(p, n, keypath, &v, &vn) < 0) {
+			*why = "missing key";
+			return -1;
+		}
+		uint64_t x = keyhash(v, vn, &s->canon, s->h);
+		/* x / 2^64 < fraction: a smaller sample is inside a larger. */
+		if (sample >= 0 && (double)x >= sample * 18446744073709551616.0)
+			return 0;
+		if (shard_n > 0 && x % shard_n != shard_k - 1)
+			return 0;
+	}
+	return 1;
+}
+
+/* SHA-256 and size of a file's raw bytes (compressed, for gzip). */
+static int
+file_sha(const char *path, rf_sha256 *h, unsigned char d[RF_SHA256_LEN],
+    uint64_t *size, rf_err *e)
+{
+	static char buf[1 << 17];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int rc = 0;
+
+	*size = 0;
+	if (fd < 0)
+		return rf_seterr(e, RF_EIO, "%s: %s", path, strerror(errno));
+	for (;;) {
+		ssize_t k = read(fd, buf, sizeof buf);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			rc = rf_seterr(e, RF_EIO, "%s: %s", path, strerror(errno));
+		if (k <= 0)
+			break;
+		rf_sha256_update(h, buf, k);
+		*size += k;
+	}
+	close(fd);
+	rf_sha256_final(h, d);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	enum { OPT_EPOCH = RF_OPT_PROGRAM, OPT_FILES,
+		OPT_FROM, OPT_SAMPLE, OPT_SHARD, OPT_TIME, OPT_TO };
+	static const struct option longopts[] = {
+		{ "epoch", required_argument, NULL, OPT_EPOCH },
+		{ "files", required_argument, NULL, OPT_FILES },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "help", no_argument, NULL, 'h' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "sample", required_argument, NULL, OPT_SAMPLE },
+		{ "shard", required_argument, NULL, OPT_SHARD },
+		{ "time", required_argument, NULL, OPT_TIME },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "trusted", required_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "gzip", no_argument, NULL, 'z' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char dir[PATH_MAX], *end;
+	rf_trusted trusted;
+	bool have_trusted = false;
+	rf_store *s = NULL;
+	rf_manifest m = { 0 };
+	rf_out *out = NULL;
+	rf_prov_input *inputs = NULL;
+	struct sel sel = { { 0 }, NULL };
+	rf_dsum outsum;
+	rf_err e;
+	uint32_t v = 0;
+	uint64_t nin = 0, nout = 0;
+	size_t ni = 0;
+	double start = rf_now();
+	int ch, rc, status = RF_EXIT_OK;
+
+	int oargc = argc;
+	char **oargv = argv;
+
+	rf_setprog("refill-replay");
+	while ((ch = getopt_long(argc, argv, "hk:o:qt:Vz", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case OPT_EPOCH:
+			if (strcmp(optarg, "s") == 0)
+				epoch_unit = 1;
+			else if (strcmp(optarg, "ms") == 0)
+				epoch_unit = 1000;
+			else {
+				rf_warnx("--epoch: not s or ms: %s", optarg);
+				return RF_EXIT_USAGE;
+			}
+			break;
+		case OPT_FILES: {
+			char **n = realloc(globs, (nglobs + 1) * sizeof *n);
+			if (n == NULL)
+				return RF_EXIT_IO;
+			globs = n;
+			globs[nglobs++] = optarg;
+			break;
+		}
+		case OPT_FROM:
+		case OPT_TO: {
+			int64_t t;
+			if (rf_parse_rfc3339(optarg, strlen(optarg), &t) < 0) {
+				rf_warnx("--%s %s: not an RFC 3339 date or "
+				    "date-time", ch == OPT_FROM ? "from" : "to",
+				    optarg);
+				return RF_EXIT_USAGE;
+			}
+			if (ch == OPT_FROM) {
+				t_from = t;
+				have_from = true;
+			} else {
+				t_to = t;
+				have_to = true;
+			}
+			break;
+		}
+		case 'h':
+			usage(RF_EXIT_OK);
+		case 'k':
+		case OPT_TIME: {
+			rf_path **pp = ch == 'k' ? &keypath : &timepath;
+			rf_path_free(*pp);
+			if (rf_path_compile(optarg, pp, &e) < 0) {
+				rf_warnx("--%s: %s", ch == 'k' ? "key" : "time",
+				    e.msg);
+				return RF_EXIT_USAGE;
+			}
+			break;
+		}
+		case 'o':
+			outpath = optarg;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case OPT_SAMPLE:
+			sample = strtod(optarg, &end);
+			if (end == optarg || *end != '\0' || !(sample >= 0 &&
+			    sample <= 1)) {
+				rf_warnx("--sample %s: not a fraction from 0 to 1",
+				    optarg);
+				return RF_EXIT_USAGE;
+			}
+			break;
+		case OPT_SHARD: {
+			char *slash = strchr(optarg, '/');
+			if (slash == NULL)
+				shard_n = 0;
+			else {
+				*slash = '\0';
+				if (rf_parse_uint(optarg, 1, UINT32_MAX, &shard_k) < 0 ||
+				    rf_parse_uint(slash + 1, 1, UINT32_MAX,
+				    &shard_n) < 0)
+					shard_n = 0;
+				*slash = '/';
+			}
+			if (shard_n == 0 || shard_k > shard_n) {
+				rf_warnx("--shard %s: not K/N with 1 <= K <= N",
+				    optarg);
+				return RF_EXIT_USAGE;
+			}
+			break;
+		}
+		case 't':
+			trustfile = optarg;
+			break;
+		case 'V':
+			return rf_print_version();
+		case 'z':
+			zflag = true;
+			break;
+		default:
+			usage(RF_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1)
+		usage(RF_EXIT_USAGE);
+	if ((have_from || have_to || epoch_unit != 0) != (timepath != NULL)) {
+		rf_warnx(timepath != NULL ? "--time needs --from or --to" :
+		    "--from, --to and --epoch need --time");
+		usage(RF_EXIT_USAGE);
+	}
+	if (outpath != NULL) {
+		char pp[PATH_MAX];
+		/* The stamp goes beside the file: it must be a file. */
+		if (strncmp(outpath, "/dev/", 5) == 0) {
+			rf_warnx("-o %s: not a regular file (FILE.prov goes beside "
+			    "it); leave out -o for standard output", outpath);
+			return RF_EXIT_USAGE;
+		}
+		snprintf(pp, sizeof pp, "%s.prov", outpath);
+		if (rf_out_check(outpath, &e) < 0 || rf_out_check(pp, &e) < 0) {
+			rf_warnx("%s", e.msg);
+			return RF_EXIT_USAGE;
+		}
+	}
+	if (sample >= 0 && keypath == NULL) {
+		rf_warnx("--sample needs --key");
+		usage(RF_EXIT_USAGE);
+	}
+	if (keypath != NULL && sample < 0 && shard_n == 0) {
+		rf_warnx("--key goes with --sample or --shard");
+		usage(RF_EXIT_USAGE);
+	}
+	if (zflag && outpath == NULL) {
+		rf_warnx("-z needs -o");
+		usage(RF_EXIT_USAGE);
+	}
+
+	const char *at = strrchr(argv[0], '@');
+	snprintf(dir, sizeof dir, "%.*s", at != NULL ? (int)(at - argv[0]) :
+	    (int)strlen(argv[0]), argv[0]);
+	for (size_t k = strlen(dir); k > 1 && dir[k - 1] == '/'; k--)
+		dir[k - 1] = '\0';
+	if (at != NULL) {
+		uint64_t x;
+		if (rf_parse_uint(at + 1, 1, RF_VERSION_MAX, &x) < 0) {
+			rf_warnx("%s: not a version number (1 to %d)", at + 1,
+			    RF_VERSION_MAX);
+			return RF_EXIT_USAGE;
+		}
+		v = (uint32_t)x;
+	}
+	if (trustfile == NULL)
+		trustfile = getenv("REFILL_TRUSTED");
+	if (trustfile != NULL && *trustfile != '\0') {
+		if ((rc = rf_trusted_load(trustfile, &trusted, &e)) < 0) {
+			rf_warnx("%s", e.msg);
+			return rf_status(rc);
+		}
+		have_trusted = true;
+	}
+	rf_cleanup_install();
+	if ((rc = rf_store_open(dir, 0, have_trusted ? &trusted : NULL, &s,
+	    NULL, &e)) < 0)
+		goto fail;
+	if (v == 0 && (v = s->current) == 0) {
+		rf_warnx("%s: no current version", dir);
+		status = RF_EXIT_USAGE;
+		goto done;
+	}
+	if (!rf_store_committed(s, v)) {
+		rf_warnx("%s: no version %06u", dir, (unsigned)v);
+		status = RF_EXIT_USAGE;
+		goto done;
+	}
+	if ((rc = rf_store_load(s, v, have_trusted ? &trusted : NULL, &m,
+	    &e)) < 0)
+		goto fail;
+	if (outpath != NULL) {
+		int level = zflag || (strlen(outpath) > 3 &&
+		    strcmp(outpath + strlen(outpath) - 3, ".gz") == 0) ? 6 : -1;
+		if ((rc = rf_out_create(outpath, level, &out, &e)) < 0)
+			goto fail;
+	} else if ((rc = rf_out_fd(STDOUT_FILENO, "standard output", -1, &out,
+	    &e)) < 0)
+		goto fail;
+	if ((inputs = calloc(m.n ? m.n : 1, sizeof *inputs)) == NULL ||
+	    (sel.h = rf_sha256_new()) == NULL) {
+		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rf_dsum_init(&outsum);
+	size_t fileno = 0;
+	for (size_t i = 0; i < m.n && status == RF_EXIT_OK; i++) {
+		const rf_mfile *f = &m.f[i];
+		char p[PATH_MAX], shown[PATH_MAX];
+		unsigned char d[RF_SHA256_LEN];
+		uint64_t size;
+		bool match = nglobs == 0;
+
+		for (size_t g = 0; g < nglobs && !match; g++)
+			match = fnmatch(globs[g], f->name, FNM_PATHNAME) == 0;
+		if (!match)
+			continue;
+		/* Without a key, shards are whole files, dealt in turn. */
+		if (shard_n > 0 && keypath == NULL &&
+		    fileno++ % shard_n != shard_k - 1)
+			continue;
+		if (rf_version_path(s, v, f->name, p) < 0 ||
+		    snprintf(shown, sizeof shown, "%s@%06u/%s", dir, (unsigned)v,
+		    f->name) >= (int)sizeof shown) {
+			rc = rf_seterr(&e, RF_EUSAGE, "%s: path too long",
+			    f->name);
+			goto fail;
+		}
+		/* The whole file is checked before any of it is written. */
+		if ((rc = file_sha(p, sel.h, d, &size, &e)) < 0)
+			goto fail;
+		if (memcmp(d, f->sha256, sizeof d) != 0 || size != f->size) {
+			rf_warnx("%s: does not match the manifest: the file was "
+			    "changed or damaged", p);
+			status = RF_EXIT_CHECK;
+			break;
+		}
+		rf_reader *r;
+		rf_line ln;
+		if ((rc = rf_reader_open(p, RF_MAX_LINE_DEFAULT, RF_READ_SHA256,
+		    &r, &e)) < 0)
+			goto fail;
+		uint64_t recs = 0;
+		while ((rc = rf_reader_next(r, &ln, &e)) > 0) {
+			const char *why;
+			int k;
+			if (rf_blank(ln.p, ln.len))
+				continue;
+			recs++;
+			nin++;
+			if ((k = selected(ln.p, ln.len, &sel, &why)) < 0) {
+				rf_warnx("%s:%llu: %s%s%s", shown,
+				    (unsigned long long)ln.lineno, why,
+				    why[0] == 'm' ? " " : "", why[0] != 'm' ? "" :
+				    rf_path_spec(strcmp(why, "missing key") == 0 ?
+				    keypath : timepath));
+				status = RF_EXIT_DATA;
+				break;
+			}
+			if (k == 0)
+				continue;
+			if ((rc = rf_out_write(out, ln.p, ln.len, &e)) < 0 ||
+			    (rc = rf_out_write(out, "\n", 1, &e)) < 0)
+				break;
+			if (outpath != NULL) {
+				rf_buf *c = &sel.canon;
+				c->len = 0;
+				if (rf_json_canon(ln.p, ln.len, c, &e) == 0) {
+					rf_sha256_once(sel.h, c->p, c->len, d);
+					rf_dsum_add_digest(&outsum, d);
+				}
+			}
+			nout++;
+		}
+		if (rc == 0)
+			rf_reader_sha256(r, d);
+		rf_reader_close(r);
+		if (rc < 0)
+			goto fail;
+		/* Read twice: what was written must be what was checked. */
+		if (status == RF_EXIT_OK && memcmp(d, f->sha256, sizeof d) != 0) {
+			rf_warnx("%s: changed while it was being read", p);
+			status = RF_EXIT_CHECK;
+		}
+		if ((inputs[ni].path = strdup(shown)) == NULL) {
+			rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
+			goto fail;
+		}
+		memcpy(inputs[ni].sha256, f->sha256, RF_SHA256_LEN);
+		inputs[ni++].records = recs;
+	}
+	if (status != RF_EXIT_OK && outpath != NULL) {
+		/* No file at all rather than a partial one. */
+		rf_out_abort(out);
+		out = NULL;
+		goto done;
+	}
+	if (outpath == NULL) {
+		/* A stream keeps the files that were checked before the bad one. */
+		if ((rc = rf_out_commit(out, &e)) < 0)
+			goto fail;
+	} else {
+		char pp[PATH_MAX];
+		if ((rc = rf_out_finish(out, &e)) < 0)
+			goto fail;
+		rf_prov pv = {
+			.program = "refill-replay", .argc = oargc, .argv = oargv,
+			.inputs = inputs, .ninputs = ni, .output = outpath,
+			.out_bytes = rf_out_bytes(out), .out_digest = outsum,
+			/* in = out + quarantined: what the selection let in. */
+			.records_in = nout, .quarantined = 0,
+			.start = start, .end = rf_now()
+		};
+		rf_buf pb = { 0 };
+		rf_out *po = NULL;
+		rf_out_sha256(out, pv.out_sha256);
+		snprintf(pp, sizeof pp, "%s.prov", outpath);
+		/* Both durable first; then the file, then its stamp. */
+		if ((rc = rf_prov_format(&pv, &pb, &e)) == 0)
+			rc = rf_out_prepare(pp, pb.p, pb.len, &po, &e);
+		rf_buf_free(&pb);
+		if (rc < 0)
+			goto fail;
+		if ((rc = rf_out_commit(out, &e)) < 0) {
+			rf_out_abort(po);
+			goto fail;
+		}
+		rc = rf_out_commit(po, &e);
+		rf_out_free(po);
+		if (rc < 0)
+			goto fail;
+	}
+	rf_out_free(out);
+	out = NULL;
+	if (!quiet && status == RF_EXIT_OK)
+		rf_warnx("%s@%06u: %llu of %llu records", dir, (unsigned)v,
+		    (unsigned long long)nout, (unsigned long long)nin);
+	goto done;
+fail:
+	rf_warnx("%s", e.msg);
+	status = rf_status(rc);
+	if (out != NULL && outpath == NULL) {
+		/* What was written came from checked files: let it out. */
+		rf_out_commit(out, &e);
+		rf_out_free(out);
+		out = NULL;
+	} else if (out != NULL) {
+		rf_out_abort(out);
+		out = NULL;
+	}
+done:
+	for (size_t i = 0; i < ni; i++)
+		free((char *)inputs[i].path);
+	free(inputs);
+	rf_buf_free(&sel.canon);
+	rf_sha256_free(sel.h);
+	rf_manifest_free(&m);
+	rf_store_close(s);
+	if (have_trusted)
+		rf_trusted_free(&trusted);
+	rf_path_free(keypath);
+	rf_path_free(timepath);
+	free(globs);
+	int cs = rf_close_stdout();
+	return status != RF_EXIT_OK ? status : cs;
+}
