@@ -801,8 +801,13 @@ cmd_commit(const char *dir, const char *stagedir)
 	}
 	if (status != RF_EXIT_OK)
 		goto out;
+	/*
+	 * Staged names replace the parent's (a lookup among its sorted
+	 * entries only) or are appended; one sort at the end orders all.
+	 */
+	rf_manifest inherited = m;
 	for (size_t i = 0; i < nstg; i++) {
-		rf_mfile *old = rf_manifest_find(&m, stg[i].name);
+		rf_mfile *old = rf_manifest_find(&inherited, stg[i].name);
 		jobs[i].f.name = strdup(stg[i].name);
 		if (jobs[i].f.name == NULL) {
 			status = RF_EXIT_IO;
@@ -820,29 +825,20 @@ cmd_commit(const char *dir, const char *stagedir)
 			goto out;
 		}
 		memset(&jobs[i].f, 0, sizeof jobs[i].f);
-		rf_manifest_sort(&m);
+		inherited.f = m.f;	/* rf_manifest_add may have moved it */
 	}
+	rf_manifest_sort(&m);
 	m.version = s->latest + 1;
 	m.parent = s->current;
+	/* The name: the parent's with -u, else --name, else current's. */
+	if (parent.dataset == NULL && dsname == NULL && s->current != 0 &&
+	    (rc = rf_store_check(s, s->current, trust(), &parent, &e)) < 0) {
+		status = fail(rc, &e);
+		goto out;
+	}
+	const char *base = strrchr(s->dir, '/');
 	m.dataset = strdup(parent.dataset != NULL ? parent.dataset :
-	    dsname != NULL ? dsname : "");
-	if (m.dataset != NULL && m.dataset[0] == '\0' && s->current != 0) {
-		rf_manifest cur;
-		free(m.dataset);
-		m.dataset = NULL;
-		if ((rc = rf_store_load(s, s->current, trust(), &cur, &e)) < 0) {
-			status = fail(rc, &e);
-			goto out;
-		}
-		m.dataset = cur.dataset;
-		cur.dataset = NULL;
-		rf_manifest_free(&cur);
-	}
-	if (m.dataset != NULL && m.dataset[0] == '\0') {
-		const char *b = strrchr(s->dir, '/');
-		free(m.dataset);
-		m.dataset = strdup(b != NULL ? b + 1 : s->dir);
-	}
+	    dsname != NULL ? dsname : base != NULL ? base + 1 : s->dir);
 	m.author = strdup(who());
 	m.message = strdup(message);
 	rf_timestamp(rf_now(), m.created);

@@ -171,11 +171,7 @@ main(int argc, char *argv[])
 	    NULL)) != -1) {
 		switch (ch) {
 		case OPT_EPOCH:
-			if (strcmp(optarg, "s") == 0)
-				epoch_unit = 1;
-			else if (strcmp(optarg, "ms") == 0)
-				epoch_unit = 1000;
-			else {
+			if ((epoch_unit = rf_parse_epoch(optarg)) < 0) {
 				rf_warnx("--epoch: not s or ms: %s", optarg);
 				return RF_EXIT_USAGE;
 			}

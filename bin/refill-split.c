@@ -873,11 +873,7 @@ main(int argc, char *argv[])
 			gzip = true;
 			break;
 		case OPT_EPOCH:
-			if (strcmp(optarg, "s") == 0)
-				epoch_unit = 1;
-			else if (strcmp(optarg, "ms") == 0)
-				epoch_unit = 1000;
-			else {
+			if ((epoch_unit = rf_parse_epoch(optarg)) < 0) {
 				rf_warnx("--epoch: not s or ms: %s", optarg);
 				return RF_EXIT_USAGE;
 			}

@@ -699,6 +699,8 @@ int rf_parse_rfc3339(const char *s, size_t n, int64_t *secs);
  */
 int rf_json_time(const char *v, size_t n, int unit, int64_t *secs,
     const char **why);
+/* The unit for rf_json_time named by --epoch: "s" 1, "ms" 1000, else -1. */
+int rf_parse_epoch(const char *s);
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
 int64_t rf_days_from_civil(int64_t y, unsigned m, unsigned d);
 void rf_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);

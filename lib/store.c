@@ -177,9 +177,8 @@ rf_manifest_find(const rf_manifest *m, const char *name)
 static void
 addkey(rf_buf *b, const char *k)
 {
-	rf_buf_addc(b, b->p[b->len - 1] == '{' ? '\0' : ',');
-	if (b->p[b->len - 1] == '\0')
-		b->len--;
+	if (b->p[b->len - 1] != '{')
+		rf_buf_addc(b, ',');
 	rf_buf_addc(b, '"');
 	rf_buf_adds(b, k);
 	rf_buf_adds(b, "\":");
@@ -961,12 +960,9 @@ rf_store_log(rf_store *s, const rf_event *ev, const rf_key *key, rf_err *e)
 		rc = syserr(e, lp);
 	if (close(fd) < 0 && rc == 0)
 		rc = syserr(e, lp);
-	if (rc == 0) {
-		off_t torn;
-		/* Re-read what was written, so the in-memory log is the file's. */
+	/* Checked like a read line, so the in-memory log is the file's. */
+	if (rc == 0)
 		rc = parse_logline(s, b.p, b.len - 1, s->nlog + 1, NULL, e);
-		(void)torn;
-	}
 	rf_buf_free(&b);
 	return rc;
 }

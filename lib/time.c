@@ -144,3 +144,13 @@ rf_json_time(const char *v, size_t n, int unit, int64_t *secs,
 	*why = "timestamp is neither a string nor a number";
 	return -1;
 }
+
+int
+rf_parse_epoch(const char *s)
+{
+	if (strcmp(s, "s") == 0)
+		return 1;
+	if (strcmp(s, "ms") == 0)
+		return 1000;
+	return -1;
+}
