@@ -44,11 +44,16 @@ $(BUILD)/%: bin/%.c $(BUILD)/librefill.a
 $(BUILD)/unit: tests/unit.c $(BUILD)/librefill.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ tests/unit.c $(BUILD)/librefill.a $(LIBS)
 
+# Not built with $(CFLAGS): the sanitizers' runtime lives in the programs.
+$(BUILD)/fault.so: tests/fault.c
+	@mkdir -p $(BUILD)
+	$(CC) $(WARN) -O2 -shared -fPIC -o $@ tests/fault.c -ldl
+
 $(BUILD)/bench-gen: bench/gen.c
 	@mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ bench/gen.c
 
-check: all $(BUILD)/unit
+check: all $(BUILD)/unit $(BUILD)/fault.so
 	$(BUILD)/unit tests/vectors
 	REFILL_BUILD=$(BUILD) bats tests
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)

@@ -61,6 +61,26 @@ fail(int rc, const rf_err *e)
 	return rf_status(rc);
 }
 
+/*
+ * Moves current after the log line that records the move: the line is
+ * the change, so a pointer left behind here is the next writer's repair
+ * to set, which the user is told.
+ */
+static int
+switch_current(rf_store *s, uint32_t v)
+{
+	rf_err e;
+	int rc;
+
+	if ((rc = rf_store_set_current(s, v, &e)) == 0)
+		return RF_EXIT_OK;
+	rf_warnx("%s", e.msg);
+	rf_warnx("%s: the log records version %06u as current; the next "
+	    "refill-commit on %s moves current there if it is not", s->dir,
+	    (unsigned)v, s->dir);
+	return rf_status(rc);
+}
+
 /* Who did it: REFILL_USER, or the login name and host. */
 static const char *
 who(void)
@@ -645,8 +665,10 @@ build_version(rf_store *s, rf_manifest *m, rf_err *e)
 		    (rc = fsync_path(dst, e)) == 0 && chmod(dst, 0444) < 0)
 			rc = rf_seterr(e, RF_EIO, "%s: %s", dst, strerror(errno));
 	}
-	if (rc == 0 && ((rc = rf_sums_format(m, &sb)) < 0 ||
-	    (rc = put_meta(tmpver, "SHA256SUMS", sb.p, sb.len, e)) < 0))
+	if (rc == 0 && rf_sums_format(m, &sb) < 0)
+		rc = rf_seterr(e, RF_ENOMEM, "out of memory");
+	if (rc < 0 ||
+	    (rc = put_meta(tmpver, "SHA256SUMS", sb.p, sb.len, e)) < 0)
 		goto out;
 	rf_sha256 *h = rf_sha256_new();
 	if (h == NULL) {
@@ -871,11 +893,12 @@ cmd_commit(const char *dir, const char *stagedir)
 	};
 	rc = rf_store_log(s, &ev, key, &e);
 	rf_manifest_free(&loaded);
-	if (rc < 0 || (!nopublish &&
-	    (rc = rf_store_set_current(s, m.version, &e)) < 0)) {
+	if (rc < 0) {
 		status = fail(rc, &e);
 		goto out;
 	}
+	if (!nopublish && (status = switch_current(s, m.version)) != RF_EXIT_OK)
+		goto out;
 	uint64_t records = 0;
 	for (size_t i = 0; i < m.n; i++)
 		records += m.f[i].digest.count;
@@ -954,11 +977,12 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 		.current = v, .manifest = m.sha256
 	};
 	uint32_t from = s->current;
-	if ((rc = rf_store_log(s, &ev, key, &e)) < 0 ||
-	    (rc = rf_store_set_current(s, v, &e)) < 0) {
+	if ((rc = rf_store_log(s, &ev, key, &e)) < 0) {
 		status = fail(rc, &e);
 		goto out;
 	}
+	if ((status = switch_current(s, v)) != RF_EXIT_OK)
+		goto out;
 	printf("%06u\n", (unsigned)v);
 	if (!quiet) {
 		char was[32] = "none";

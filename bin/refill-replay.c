@@ -4,6 +4,8 @@
  * written; optionally only some files, a time window, a stable sample by
  * key, or one shard.
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -19,7 +21,7 @@
 static const char *outpath, *trustfile;
 static char **globs;
 static size_t nglobs;
-static rf_path *keypath, *timepath;
+static rf_path *keypath, *mergepath, *timepath;
 static double sample = -1;
 static uint64_t shard_k, shard_n;
 static bool have_from, have_to, zflag, quiet;
@@ -31,10 +33,10 @@ usage(int status)
 {
 	fprintf(status == RF_EXIT_OK ? stdout : stderr,
 	    "usage: refill-replay [-qz] [--files glob] [--from time] "
-	    "[-k path] [-o file]\n"
-	    "                     [--sample fraction] [--shard k/n] "
-	    "[-t trusted] [--time path]\n"
-	    "                     [--to time] [--epoch s|ms] "
+	    "[-k path] [--merge-by path]\n"
+	    "                     [-o file] [--sample fraction] [--shard k/n] "
+	    "[-t trusted]\n"
+	    "                     [--time path] [--to time] [--epoch s|ms] "
 	    "dataset[@version]\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
@@ -97,6 +99,25 @@ selected(const char *p, size_t n, struct sel *s, const char **why)
 	return 1;
 }
 
+/* One selected file of the version. */
+struct src {
+	const rf_mfile *f;
+	char *path, *shown;	/* on disk; as messages name it */
+	rf_reader *r;
+	rf_line ln;		/* its record at hand */
+	const char *key;	/* --merge-by: that record's key, in ln */
+	size_t keylen;
+	rf_buf prev;		/* --merge-by: the key before it */
+	uint64_t recs;
+};
+
+static struct src *srcs;
+static size_t nsrc;
+static rf_out *out;
+static struct sel sel;
+static rf_dsum outsum;
+static uint64_t nin, nout;
+
 /* SHA-256 and size of a file's raw bytes (compressed, for gzip). */
 static int
 file_sha(const char *path, rf_sha256 *h, unsigned char d[RF_SHA256_LEN],
@@ -125,17 +146,225 @@ file_sha(const char *path, rf_sha256 *h, unsigned char d[RF_SHA256_LEN],
 	return rc;
 }
 
+/* Checks the whole file against the manifest; a mismatch is status 1. */
+static int
+check_file(const struct src *x, int *status, rf_err *e)
+{
+	unsigned char d[RF_SHA256_LEN];
+	uint64_t size;
+	int rc;
+
+	if ((rc = file_sha(x->path, sel.h, d, &size, e)) < 0)
+		return rc;
+	if (memcmp(d, x->f->sha256, sizeof d) != 0 || size != x->f->size) {
+		rf_warnx("%s: does not match the manifest: the file was changed "
+		    "or damaged", x->path);
+		*status = RF_EXIT_CHECK;
+	}
+	return 0;
+}
+
+static int
+open_src(struct src *x, int flags, rf_err *e)
+{
+	return rf_reader_open(x->path, RF_MAX_LINE_DEFAULT,
+	    RF_READ_SHA256 | flags, &x->r, e);
+}
+
+/*
+ * Reads up to the next selected record.  Returns 1 with x->ln (and for
+ * --merge-by x->key) set; 0 at the end, or with *status set for a record
+ * that lacks what is needed; or an error code.
+ */
+static int
+next_record(struct src *x, int *status, rf_err *e)
+{
+	const char *why;
+	int rc, k;
+
+	while ((rc = rf_reader_next(x->r, &x->ln, e)) > 0) {
+		unsigned long long no = x->ln.lineno;
+		if (rf_blank(x->ln.p, x->ln.len))
+			continue;
+		x->recs++;
+		nin++;
+		if ((k = selected(x->ln.p, x->ln.len, &sel, &why)) < 0) {
+			rf_warnx("%s:%llu: %s%s%s", x->shown, no, why,
+			    why[0] == 'm' ? " " : "", why[0] != 'm' ? "" :
+			    rf_path_spec(strcmp(why, "missing key") == 0 ?
+			    keypath : timepath));
+			*status = RF_EXIT_DATA;
+			return 0;
+		}
+		if (k == 0)
+			continue;
+		if (mergepath == NULL)
+			return 1;
+		if (rf_json_get(x->ln.p, x->ln.len, mergepath, &x->key,
+		    &x->keylen) < 0) {
+			rf_warnx("%s:%llu: missing merge key %s", x->shown, no,
+			    rf_path_spec(mergepath));
+			*status = RF_EXIT_DATA;
+			return 0;
+		}
+		if (x->prev.len > 0 && rf_json_cmp(x->key, x->keylen, x->prev.p,
+		    x->prev.len) < 0) {
+			rf_warnx("%s:%llu: not sorted by %s: %.*s comes after "
+			    "%.*s", x->shown, no, rf_path_spec(mergepath),
+			    (int)(x->keylen > 64 ? 64 : x->keylen), x->key,
+			    (int)(x->prev.len > 64 ? 64 : x->prev.len), x->prev.p);
+			*status = RF_EXIT_DATA;
+			return 0;
+		}
+		return 1;
+	}
+	return rc;
+}
+
+/* Writes a record out, and adds it to the output's digest for -o. */
+static int
+emit(const char *p, size_t n, rf_err *e)
+{
+	int rc;
+
+	if ((rc = rf_out_write(out, p, n, e)) < 0 ||
+	    (rc = rf_out_write(out, "\n", 1, e)) < 0)
+		return rc;
+	if (outpath != NULL) {
+		unsigned char d[RF_SHA256_LEN];
+		sel.canon.len = 0;
+		if (rf_json_canon(p, n, &sel.canon, e) == 0) {
+			rf_sha256_once(sel.h, sel.canon.p, sel.canon.len, d);
+			rf_dsum_add_digest(&outsum, d);
+		}
+	}
+	nout++;
+	return 0;
+}
+
+/* At a file's end: what was read must be what was checked. */
+static void
+finish_src(struct src *x, int *status)
+{
+	unsigned char d[RF_SHA256_LEN];
+
+	rf_reader_sha256(x->r, d);
+	rf_reader_close(x->r);
+	x->r = NULL;
+	if (*status == RF_EXIT_OK && memcmp(d, x->f->sha256, sizeof d) != 0) {
+		rf_warnx("%s: changed while it was being read", x->path);
+		*status = RF_EXIT_CHECK;
+	}
+}
+
+/* Heap order: by key, then by file, so equal keys keep file order. */
+static bool
+before(const struct src *a, const struct src *b)
+{
+	int c = rf_json_cmp(a->key, a->keylen, b->key, b->keylen);
+
+	return c != 0 ? c < 0 : a < b;
+}
+
+static void
+sift(struct src **h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		if (l < n && before(h[l], h[m]))
+			m = l;
+		if (l + 1 < n && before(h[l + 1], h[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		struct src *t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/*
+ * --merge-by: every file is checked before any record is written, then
+ * all are read at once, the smallest key first.  Each file must be in
+ * order itself; that is checked as it is read.
+ */
+static int
+merge(int *status, rf_err *e)
+{
+	struct src **h;
+	size_t n = 0;
+	struct rlimit rl;
+	int rc = 0;
+
+	for (size_t i = 0; i < nsrc && *status == RF_EXIT_OK; i++)
+		if ((rc = check_file(&srcs[i], status, e)) < 0)
+			return rc;
+	if (*status != RF_EXIT_OK)
+		return 0;
+	/* One descriptor per file: take what the hard limit allows. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if ((h = calloc(nsrc ? nsrc : 1, sizeof *h)) == NULL)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	for (size_t i = 0; i < nsrc; i++) {
+		struct src *x = &srcs[i];
+		if ((rc = open_src(x, RF_READ_SMALL, e)) < 0) {
+			if (errno == EMFILE)
+				rc = rf_seterr(e, RF_EIO, "%s: %zu files to merge "
+				    "are more than may be open at once (ulimit "
+				    "-n); merge fewer with --files", x->shown,
+				    nsrc);
+			goto out;
+		}
+		if ((rc = next_record(x, status, e)) < 0 ||
+		    *status != RF_EXIT_OK)
+			goto out;
+		if (rc > 0)
+			h[n++] = x;
+		else
+			finish_src(x, status);
+	}
+	for (size_t i = n / 2; i-- > 0;)
+		sift(h, n, i);
+	while (n > 0 && *status == RF_EXIT_OK) {
+		struct src *x = h[0];
+		if ((rc = emit(x->ln.p, x->ln.len, e)) < 0)
+			break;
+		x->prev.len = 0;
+		if (rf_buf_add(&x->prev, x->key, x->keylen) < 0) {
+			rc = rf_seterr(e, RF_ENOMEM, "out of memory");
+			break;
+		}
+		if ((rc = next_record(x, status, e)) < 0)
+			break;
+		if (rc == 0) {
+			if (*status != RF_EXIT_OK)
+				break;
+			finish_src(x, status);
+			h[0] = h[--n];
+		}
+		sift(h, n, 0);
+	}
+out:
+	free(h);
+	return rc < 0 ? rc : 0;
+}
+
 int
 main(int argc, char *argv[])
 {
 	enum { OPT_EPOCH = RF_OPT_PROGRAM, OPT_FILES,
-		OPT_FROM, OPT_SAMPLE, OPT_SHARD, OPT_TIME, OPT_TO };
+		OPT_FROM, OPT_MERGE, OPT_SAMPLE, OPT_SHARD, OPT_TIME, OPT_TO };
 	static const struct option longopts[] = {
 		{ "epoch", required_argument, NULL, OPT_EPOCH },
 		{ "files", required_argument, NULL, OPT_FILES },
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "help", no_argument, NULL, 'h' },
 		{ "key", required_argument, NULL, 'k' },
+		{ "merge-by", required_argument, NULL, OPT_MERGE },
 		{ "output", required_argument, NULL, 'o' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "sample", required_argument, NULL, OPT_SAMPLE },
@@ -152,14 +381,9 @@ main(int argc, char *argv[])
 	bool have_trusted = false;
 	rf_store *s = NULL;
 	rf_manifest m = { 0 };
-	rf_out *out = NULL;
 	rf_prov_input *inputs = NULL;
-	struct sel sel = { { 0 }, NULL };
-	rf_dsum outsum;
 	rf_err e;
 	uint32_t v = 0;
-	uint64_t nin = 0, nout = 0;
-	size_t ni = 0;
 	double start = rf_now();
 	int ch, rc, status = RF_EXIT_OK;
 
@@ -205,12 +429,14 @@ main(int argc, char *argv[])
 		case 'h':
 			usage(RF_EXIT_OK);
 		case 'k':
+		case OPT_MERGE:
 		case OPT_TIME: {
-			rf_path **pp = ch == 'k' ? &keypath : &timepath;
+			rf_path **pp = ch == 'k' ? &keypath : ch == OPT_MERGE ?
+			    &mergepath : &timepath;
 			rf_path_free(*pp);
 			if (rf_path_compile(optarg, pp, &e) < 0) {
-				rf_warnx("--%s: %s", ch == 'k' ? "key" : "time",
-				    e.msg);
+				rf_warnx("--%s: %s", ch == 'k' ? "key" :
+				    ch == OPT_MERGE ? "merge-by" : "time", e.msg);
 				return RF_EXIT_USAGE;
 			}
 			break;
@@ -351,19 +577,21 @@ main(int argc, char *argv[])
 		goto fail;
 	}
 	rf_dsum_init(&outsum);
+	if ((srcs = calloc(m.n ? m.n : 1, sizeof *srcs)) == NULL) {
+		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
+		goto fail;
+	}
+	/* The files: by name, then whole files dealt to shards in turn. */
 	size_t fileno = 0;
-	for (size_t i = 0; i < m.n && status == RF_EXIT_OK; i++) {
+	for (size_t i = 0; i < m.n; i++) {
 		const rf_mfile *f = &m.f[i];
 		char p[PATH_MAX], shown[PATH_MAX];
-		unsigned char d[RF_SHA256_LEN];
-		uint64_t size;
 		bool match = nglobs == 0;
 
 		for (size_t g = 0; g < nglobs && !match; g++)
 			match = fnmatch(globs[g], f->name, FNM_PATHNAME) == 0;
 		if (!match)
 			continue;
-		/* Without a key, shards are whole files, dealt in turn. */
 		if (shard_n > 0 && keypath == NULL &&
 		    fileno++ % shard_n != shard_k - 1)
 			continue;
@@ -374,68 +602,37 @@ main(int argc, char *argv[])
 			    f->name);
 			goto fail;
 		}
-		/* The whole file is checked before any of it is written. */
-		if ((rc = file_sha(p, sel.h, d, &size, &e)) < 0)
-			goto fail;
-		if (memcmp(d, f->sha256, sizeof d) != 0 || size != f->size) {
-			rf_warnx("%s: does not match the manifest: the file was "
-			    "changed or damaged", p);
-			status = RF_EXIT_CHECK;
-			break;
-		}
-		rf_reader *r;
-		rf_line ln;
-		if ((rc = rf_reader_open(p, RF_MAX_LINE_DEFAULT, RF_READ_SHA256,
-		    &r, &e)) < 0)
-			goto fail;
-		uint64_t recs = 0;
-		while ((rc = rf_reader_next(r, &ln, &e)) > 0) {
-			const char *why;
-			int k;
-			if (rf_blank(ln.p, ln.len))
-				continue;
-			recs++;
-			nin++;
-			if ((k = selected(ln.p, ln.len, &sel, &why)) < 0) {
-				rf_warnx("%s:%llu: %s%s%s", shown,
-				    (unsigned long long)ln.lineno, why,
-				    why[0] == 'm' ? " " : "", why[0] != 'm' ? "" :
-				    rf_path_spec(strcmp(why, "missing key") == 0 ?
-				    keypath : timepath));
-				status = RF_EXIT_DATA;
-				break;
-			}
-			if (k == 0)
-				continue;
-			if ((rc = rf_out_write(out, ln.p, ln.len, &e)) < 0 ||
-			    (rc = rf_out_write(out, "\n", 1, &e)) < 0)
-				break;
-			if (outpath != NULL) {
-				rf_buf *c = &sel.canon;
-				c->len = 0;
-				if (rf_json_canon(ln.p, ln.len, c, &e) == 0) {
-					rf_sha256_once(sel.h, c->p, c->len, d);
-					rf_dsum_add_digest(&outsum, d);
-				}
-			}
-			nout++;
-		}
-		if (rc == 0)
-			rf_reader_sha256(r, d);
-		rf_reader_close(r);
-		if (rc < 0)
-			goto fail;
-		/* Read twice: what was written must be what was checked. */
-		if (status == RF_EXIT_OK && memcmp(d, f->sha256, sizeof d) != 0) {
-			rf_warnx("%s: changed while it was being read", p);
-			status = RF_EXIT_CHECK;
-		}
-		if ((inputs[ni].path = strdup(shown)) == NULL) {
+		srcs[nsrc].f = f;
+		if ((srcs[nsrc].path = strdup(p)) == NULL ||
+		    (srcs[nsrc++].shown = strdup(shown)) == NULL) {
 			rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
 			goto fail;
 		}
-		memcpy(inputs[ni].sha256, f->sha256, RF_SHA256_LEN);
-		inputs[ni++].records = recs;
+	}
+	rc = 0;
+	if (mergepath != NULL)
+		rc = merge(&status, &e);
+	else
+		for (size_t i = 0; rc == 0 && i < nsrc && status == RF_EXIT_OK;
+		    i++) {
+			struct src *x = &srcs[i];
+			/* The whole file is checked before any of it is written. */
+			if ((rc = check_file(x, &status, &e)) < 0 ||
+			    status != RF_EXIT_OK ||
+			    (rc = open_src(x, 0, &e)) < 0)
+				break;
+			while ((rc = next_record(x, &status, &e)) > 0)
+				if ((rc = emit(x->ln.p, x->ln.len, &e)) < 0)
+					break;
+			if (rc == 0 && status == RF_EXIT_OK)
+				finish_src(x, &status);
+		}
+	if (rc < 0)
+		goto fail;
+	for (size_t i = 0; i < nsrc && status == RF_EXIT_OK; i++) {
+		inputs[i].path = srcs[i].shown;
+		memcpy(inputs[i].sha256, srcs[i].f->sha256, RF_SHA256_LEN);
+		inputs[i].records = srcs[i].recs;
 	}
 	if (status != RF_EXIT_OK && outpath != NULL) {
 		/* No file at all rather than a partial one. */
@@ -453,7 +650,7 @@ main(int argc, char *argv[])
 			goto fail;
 		rf_prov pv = {
 			.program = "refill-replay", .argc = oargc, .argv = oargv,
-			.inputs = inputs, .ninputs = ni, .output = outpath,
+			.inputs = inputs, .ninputs = nsrc, .output = outpath,
 			.out_bytes = rf_out_bytes(out), .out_digest = outsum,
 			/* in = out + quarantined: what the selection let in. */
 			.records_in = nout, .quarantined = 0,
@@ -497,8 +694,13 @@ fail:
 		out = NULL;
 	}
 done:
-	for (size_t i = 0; i < ni; i++)
-		free((char *)inputs[i].path);
+	for (size_t i = 0; i < nsrc; i++) {
+		rf_reader_close(srcs[i].r);
+		free(srcs[i].path);
+		free(srcs[i].shown);
+		rf_buf_free(&srcs[i].prev);
+	}
+	free(srcs);
 	free(inputs);
 	rf_buf_free(&sel.canon);
 	rf_sha256_free(sel.h);
@@ -507,6 +709,7 @@ done:
 	if (have_trusted)
 		rf_trusted_free(&trusted);
 	rf_path_free(keypath);
+	rf_path_free(mergepath);
 	rf_path_free(timepath);
 	free(globs);
 	int cs = rf_close_stdout();

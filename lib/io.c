@@ -14,6 +14,7 @@
 #include "refill.h"
 
 #define BLOCK ((size_t)1 << 20)
+#define SMALL_BLOCK ((size_t)32 << 10)	/* for many readers open at once */
 
 struct rf_reader {
 	char *name;
@@ -23,7 +24,7 @@ struct rf_reader {
 	unsigned char *raw;		/* compressed input (gzip only) */
 	char *buf;			/* decoded bytes: [start, end) unread */
 	size_t cap, start, end, scan;
-	size_t max_line;
+	size_t max_line, block;
 	uint64_t lineno, pos;
 	int64_t size;
 	rf_sha256 *sha;
@@ -70,6 +71,7 @@ rf_reader_open(const char *path, size_t max_line, int flags, rf_reader **out,
 		return rf_seterr(e, RF_ENOMEM, "out of memory");
 	}
 	r->max_line = max_line;
+	r->block = flags & RF_READ_SMALL ? SMALL_BLOCK : BLOCK;
 	r->size = -1;
 	if (strcmp(path, "-") == 0)
 		r->fd = STDIN_FILENO;
@@ -88,14 +90,14 @@ rf_reader_open(const char *path, size_t max_line, int flags, rf_reader **out,
 		if (S_ISREG(st.st_mode))
 			r->size = st.st_size;
 	}
-	r->cap = 2 * BLOCK;
+	r->cap = 2 * r->block;
 	if ((r->buf = malloc(r->cap)) == NULL) {
 		rf_reader_close(r);
 		return rf_seterr(e, RF_ENOMEM, "out of memory");
 	}
 	/* Sniff the magic bytes. */
 	while (r->end < 2) {
-		ssize_t k = rawread(r, r->buf + r->end, BLOCK, e);
+		ssize_t k = rawread(r, r->buf + r->end, r->block, e);
 		if (k < 0) {
 			rf_reader_close(r);
 			return (int)k;
@@ -109,7 +111,7 @@ rf_reader_open(const char *path, size_t max_line, int flags, rf_reader **out,
 	if (r->end >= 2 && (unsigned char)r->buf[0] == 0x1f &&
 	    (unsigned char)r->buf[1] == 0x8b) {
 		r->gz = true;
-		if ((r->raw = malloc(BLOCK)) == NULL) {
+		if ((r->raw = malloc(r->block)) == NULL) {
 			rf_reader_close(r);
 			return rf_seterr(e, RF_ENOMEM, "out of memory");
 		}
@@ -149,7 +151,7 @@ fill(rf_reader *r, rf_err *e)
 	}
 	for (;;) {
 		if (r->zs.avail_in == 0 && !r->raw_eof) {
-			ssize_t k = rawread(r, r->raw, BLOCK, e);
+			ssize_t k = rawread(r, r->raw, r->block, e);
 			if (k < 0)
 				return (int)k;
 			if (k == 0)
@@ -232,10 +234,10 @@ rf_reader_next(rf_reader *r, rf_line *ln, rf_err *e)
 				r->scan -= r->start;
 				r->start = 0;
 			}
-			if (r->cap - r->end < BLOCK / 2) {
+			if (r->cap - r->end < r->block / 2) {
 				size_t nc = r->cap * 2;
-				if (nc > r->max_line + 2 * BLOCK)
-					nc = r->max_line + 2 * BLOCK;
+				if (nc > r->max_line + 2 * r->block)
+					nc = r->max_line + 2 * r->block;
 				if (nc > r->cap) {
 					char *nb = realloc(r->buf, nc);
 					if (nb == NULL)

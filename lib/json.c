@@ -963,6 +963,147 @@ rf_json_unescape(const char *tok, size_t len, rf_buf *out)
 	return 0;
 }
 
+/* ---- ordering of values --------------------------------------------- */
+
+/* A number token as 0.DIGITS x 10^exp, read exactly. */
+struct num {
+	int sign;			/* -1, 0 or 1 */
+	long long exp;
+	const char *p, *end;		/* significant digits, '.' skipped */
+};
+
+static void
+num_parse(const char *t, size_t n, struct num *x)
+{
+	const char *end = t + n, *q = t, *mant_end;
+	long long e = 0, pos = 0;
+	bool neg = false, frac = false;
+
+	if (q < end && *q == '-') {
+		neg = true;
+		q++;
+	}
+	for (mant_end = q; mant_end < end && *mant_end != 'e' &&
+	    *mant_end != 'E'; mant_end++)
+		;
+	if (mant_end < end) {
+		const char *r = mant_end + 1;
+		bool eneg = false;
+		if (*r == '+' || *r == '-')
+			eneg = *r++ == '-';
+		/* Saturates: no JSON number of sane length reaches 10^15. */
+		for (; r < end; r++)
+			if (e < 1000000000000000LL)
+				e = e * 10 + (*r - '0');
+		if (eneg)
+			e = -e;
+	}
+	/* pos counts digits before the point, minus zeros after it. */
+	x->sign = 0;
+	x->p = x->end = mant_end;
+	for (; q < mant_end; q++) {
+		if (*q == '.') {
+			frac = true;
+			continue;
+		}
+		if (*q != '0') {
+			x->sign = neg ? -1 : 1;
+			x->p = q;
+			break;
+		}
+		if (frac)
+			pos--;
+	}
+	if (x->sign == 0)
+		return;
+	if (!frac)
+		for (const char *r = q; r < mant_end && *r != '.'; r++)
+			pos++;
+	x->end = mant_end;
+	x->exp = pos + e;
+}
+
+static int
+num_digit(const char **p, const char *end)
+{
+	if (*p < end && **p == '.')
+		(*p)++;
+	return *p < end ? *(*p)++ : '0';
+}
+
+static int
+num_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+	struct num x, y;
+	int r = 0;
+
+	num_parse(a, an, &x);
+	num_parse(b, bn, &y);
+	if (x.sign != y.sign)
+		return x.sign < y.sign ? -1 : 1;
+	if (x.sign == 0)
+		return 0;
+	if (x.exp != y.exp)
+		r = x.exp < y.exp ? -1 : 1;
+	else
+		while (r == 0 && (x.p < x.end || y.p < y.end)) {
+			int c = num_digit(&x.p, x.end), d = num_digit(&y.p, y.end);
+			r = (c > d) - (c < d);
+		}
+	return x.sign < 0 ? -r : r;
+}
+
+static int
+rank(char c)
+{
+	switch (c) {
+	case 'n': return 0;
+	case 'f': return 1;
+	case 't': return 2;
+	case '"': return 4;
+	case '[': return 5;
+	case '{': return 6;
+	default: return 3;	/* a number */
+	}
+}
+
+static int
+bytes_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+	/* An empty decoded string has no buffer: no memcmp on NULL. */
+	int r = an && bn ? memcmp(a, b, an < bn ? an : bn) : 0;
+
+	return r != 0 ? (r > 0) - (r < 0) : (an > bn) - (an < bn);
+}
+
+int
+rf_json_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+	rf_buf x = { 0 }, y = { 0 };
+	int ra = rank(a[0]), rb = rank(b[0]), r;
+	rf_err e;
+
+	if (ra != rb)
+		return ra < rb ? -1 : 1;
+	if (ra == 3)
+		return num_cmp(a, an, b, bn);
+	if (ra < 3)
+		return 0;
+	if (ra == 4 && memchr(a, '\\', an) == NULL &&
+	    memchr(b, '\\', bn) == NULL)
+		return bytes_cmp(a + 1, an - 2, b + 1, bn - 2);
+	/* Escaped strings decoded; arrays and objects in canonical form. */
+	if (ra == 4 ? rf_json_unescape(a, an, &x) < 0 ||
+	    rf_json_unescape(b, bn, &y) < 0 :
+	    rf_json_canon(a, an, &x, &e) < 0 || rf_json_canon(b, bn, &y, &e) < 0)
+		r = bytes_cmp(a, an, b, bn);
+	else
+		r = bytes_cmp(x.p, x.len, y.p, y.len);
+	rf_buf_free(&x);
+	rf_buf_free(&y);
+	return r;
+}
+
 /* ---- field paths ---------------------------------------------------- */
 
 struct seg {

@@ -135,6 +135,15 @@ int rf_json_addstr_lossy(rf_buf *b, const char *s, size_t n);
  */
 int rf_json_unescape(const char *tok, size_t len, rf_buf *out);
 
+/*
+ * Orders two values of validated records: -1, 0 or 1.  null < false <
+ * true < numbers < strings < arrays < objects.  Numbers compare by exact
+ * decimal value (1, 1.0 and 10e-1 are equal; 2^63 and 2^63+1 are not);
+ * strings by code point (escapes decoded); arrays and objects by the bytes
+ * of their canonical form.
+ */
+int rf_json_cmp(const char *a, size_t an, const char *b, size_t bn);
+
 /* ---- digests (lib/hash.c) -------------------------------------------- */
 
 #define RF_SHA256_LEN 32
@@ -197,6 +206,7 @@ typedef struct rf_line {
 } rf_line;
 
 #define RF_READ_SHA256 1	/* flag: take the SHA-256 of the raw bytes */
+#define RF_READ_SMALL 2		/* flag: 32 KiB buffers, not 1 MiB (merges) */
 int rf_reader_open(const char *path, size_t max_line, int flags,
     rf_reader **out, rf_err *e);
 /*

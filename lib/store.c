@@ -691,37 +691,43 @@ rmtree_ro(const char *p, rf_err *e)
 
 	if (lstat(p, &st) < 0)
 		return errno == ENOENT ? 0 : syserr(e, p);
-	if (S_ISDIR(st.st_mode)) {
-		if (chmod(p, 0755) < 0)
-			return syserr(e, p);
-		if ((d = opendir(p)) == NULL)
-			return syserr(e, p);
-		while ((de = readdir(d)) != NULL) {
-			char sub[PATH_MAX];
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			if (snprintf(sub, sizeof sub, "%s/%s", p, de->d_name) >=
-			    (int)sizeof sub)
-				continue;
-			if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode) &&
-			    rmtree_ro(sub, e) < 0) {
-				closedir(d);
-				return RF_EIO;
-			}
+	if (!S_ISDIR(st.st_mode))
+		return unlink(p) < 0 && errno != ENOENT ? syserr(e, p) : 0;
+	if (chmod(p, 0755) < 0)
+		return syserr(e, p);
+	if ((d = opendir(p)) == NULL)
+		return syserr(e, p);
+	while ((de = readdir(d)) != NULL) {
+		char sub[PATH_MAX];
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(sub, sizeof sub, "%s/%s", p, de->d_name) >=
+		    (int)sizeof sub)
+			continue;
+		if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    rmtree_ro(sub, e) < 0) {
+			closedir(d);
+			return RF_EIO;
 		}
-		closedir(d);
 	}
+	closedir(d);
 	return rf_rmtree(p, e);
 }
 
 int
 rf_store_remove_version(rf_store *s, uint32_t v, rf_err *e)
 {
-	char p[PATH_MAX];
+	char p[PATH_MAX], t[PATH_MAX];
 
+	/*
+	 * Out of sight first, in one rename: a removal cut short leaves a
+	 * temporary name for repair, never a version with files missing.
+	 */
 	rf_version_path(s, v, NULL, p);
-	return rmtree_ro(p, e);
+	path(s, t, "versions/.tmp-rm-%06u", (unsigned)v);
+	if (rename(p, t) < 0)
+		return errno == ENOENT ? 0 : syserr(e, p);
+	return rmtree_ro(t, e);
 }
 
 /* ---- the log ------------------------------------------------------------ */
@@ -956,8 +962,19 @@ rf_store_log(rf_store *s, const rf_event *ev, const rf_key *key, rf_err *e)
 		rf_buf_free(&b);
 		return syserr(e, lp);
 	}
-	if ((rc = rf_write_all(fd, b.p, b.len, e, lp)) == 0 && fsync(fd) < 0)
+	struct stat st = { .st_size = -1 };
+	if (fstat(fd, &st) < 0)
 		rc = syserr(e, lp);
+	if (rc == 0 && (rc = rf_write_all(fd, b.p, b.len, e, lp)) == 0 &&
+	    fsync(fd) < 0)
+		rc = syserr(e, lp);
+	/*
+	 * The caller fails, so its line must not stand: a line that may
+	 * not be durable is taken back.  If that fails too, the line is
+	 * whole (the change is done; repair finishes it) or torn (cut).
+	 */
+	if (rc < 0 && st.st_size >= 0 && ftruncate(fd, st.st_size) == 0)
+		(void)fsync(fd);
 	if (close(fd) < 0 && rc == 0)
 		rc = syserr(e, lp);
 	/* Checked like a read line, so the in-memory log is the file's. */
@@ -1076,9 +1093,50 @@ manifest_head(rf_store *s, uint32_t v, rf_manifest *m)
 }
 
 /*
+ * Removes the versions that a gc line lists and that are still there:
+ * gc logs first and removes after, so a killed gc is finished here.
+ */
+static int
+finish_gc(rf_store *s, rf_buf *notes, rf_err *e)
+{
+	char lp[PATH_MAX], vp[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	path(s, lp, "log");
+	for (size_t i = 0; i < s->nlog; i++) {
+		struct getter g = { .line = s->log[i].line, .len = s->log[i].len,
+		    .file = lp, .lineno = i + 1, .e = e };
+		const char *v;
+		size_t n;
+		if (strcmp(s->log[i].event, "gc") != 0)
+			continue;
+		if ((rc = get(&g, "removed", &v, &n)) < 0)
+			return rc == RF_EDATA ? RF_ECHECK : rc;
+		/* Canonical form: "[" digits ("," digits)* "]", or "[]". */
+		for (const char *q = v + 1; q < v + n && *q >= '0' &&
+		    *q <= '9';) {
+			char *end;
+			unsigned long ver = strtoul(q, &end, 10);
+			q = end + 1;
+			if (ver > RF_VERSION_MAX ||
+			    rf_version_path(s, ver, NULL, vp) < 0 ||
+			    lstat(vp, &st) < 0)
+				continue;
+			if ((rc = rf_store_remove_version(s, ver, e)) < 0)
+				return rc;
+			note(notes, "removed version %06u, which an interrupted "
+			    "gc (log line %zu) had not", (unsigned)ver, i + 1);
+		}
+	}
+	return 0;
+}
+
+/*
  * What a killed writer can leave, in the order it does things: temporary
  * files and directories; a version renamed into place without its log
- * line; a torn last log line; a pointer behind the log.
+ * line; a torn last log line; a pointer behind the log; versions that a
+ * logged gc did not remove yet.
  */
 static int
 repair(rf_store *s, off_t torn, rf_buf *notes, rf_err *e)
@@ -1096,14 +1154,16 @@ repair(rf_store *s, off_t torn, rf_buf *notes, rf_err *e)
 			return syserr(e, p);
 		note(notes, "cut a torn last line from %s", p);
 	}
-	const char *tdirs[] = { "versions", "objects" };
-	for (int i = 0; i < 2; i++) {
+	/* Writers' temporary names: theirs and rf_out_open's. */
+	const char *tdirs[] = { "versions", "objects", "lineage" };
+	for (int i = 0; i < 3; i++) {
 		path(s, p, "%s", tdirs[i]);
 		if ((d = opendir(p)) == NULL)
 			return syserr(e, p);
 		while ((de = readdir(d)) != NULL) {
 			char sub[PATH_MAX];
-			if (strncmp(de->d_name, ".tmp-", 5) != 0)
+			if (strncmp(de->d_name, ".tmp-", 5) != 0 &&
+			    strstr(de->d_name, ".tmp.") == NULL)
 				continue;
 			if (snprintf(sub, sizeof sub, "%s/%s", p, de->d_name) >=
 			    (int)sizeof sub)
@@ -1164,7 +1224,7 @@ repair(rf_store *s, off_t torn, rf_buf *notes, rf_err *e)
 	}
 	path(s, p, "current.tmp");
 	unlink(p);
-	return 0;
+	return finish_gc(s, notes, e);
 }
 
 int

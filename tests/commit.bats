@@ -372,6 +372,31 @@ time.sleep(3)' &
 	[ "$output" = 000005 ]
 }
 
+@test "repair finishes a gc that was killed after its log line" {
+	stage
+	for i in 1 2 3; do
+		commit -m "v$i" ds stage
+	done
+	cp -a ds/versions/000001 v1
+	sub gc --keep 0 ds
+	# As if killed: version 1 back, part removed; a removal's temporary.
+	cp -a v1 ds/versions/000001
+	chmod u+w ds/versions/000001
+	rm ds/versions/000001/part-00000.ndjson
+	cp -a v1 ds/versions/.tmp-rm-000001
+	run -0 --separate-stderr commit -m four ds stage
+	cat > want <<-EOF
+	refill-commit: ds: repaired: removed ds/versions/.tmp-rm-000001, left by an interrupted writer
+	refill-commit: ds: repaired: removed version 000001, which an interrupted gc (log line 4) had not
+	EOF
+	echo "$stderr" > got
+	diff -u want got
+	run -0 ls ds/versions
+	[ "$output" = "000002
+000003
+000004" ]
+}
+
 @test "keygen refuses an existing file; usage errors are status 2" {
 	stage
 	run -2 "$B/refill-commit" keygen k1

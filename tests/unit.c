@@ -1134,6 +1134,59 @@ test_sign(void)
 	CHECK(rf_rmtree(tdir, &e) == 0, "remove %s: %s", tdir, e.msg);
 }
 
+/* rf_json_cmp: a strictly ascending chain, equal spellings, random integers. */
+static void
+test_cmp(void)
+{
+	static const char *asc[] = {
+		"null", "false", "true",
+		"-1e400", "-18446744073709551617", "-18446744073709551616",
+		"-2.5", "-2", "-1.9999999999999999999", "0", "1e-400",
+		"0.000001", "0.00001", "0.5", "1", "1.00000000000000000001",
+		"9007199254740992", "9007199254740993", "1e16", "1.5e16",
+		"18446744073709551616", "1e400",
+		"\"\"", "\"A\"", "\"Z\"", "\"a\"", "\"ab\"", "\"b\"",
+		"\"cafz\"", "\"caf\\u00e9\"", "\"\xe2\x82\xac\"", "\"\\ud83d\\ude00\"",
+		/* Containers by canonical bytes: ',' < ']' and '"' < '}'. */
+		"[1,2]", "[1]", "[2]", "[]", "{\"a\":1}", "{\"b\":0}", "{}",
+	};
+	static const char *eq[][2] = {
+		{ "0", "-0" }, { "0", "0.0e5" }, { "1", "1.0" }, { "1", "10e-1" },
+		{ "1", "0.1E1" }, { "100", "1e2" }, { "-2.50", "-25e-1" },
+		{ "123.456", "123456e-3" }, { "0.001", "1E-3" },
+		{ "\"caf\\u00e9\"", "\"caf\xc3\xa9\"" }, { "\"\\/\"", "\"/\"" },
+		{ "{\"a\":1,\"b\":2}", "{\"b\":2,\"a\":1.0}" }, { "[1.0]", "[1]" },
+	};
+	size_t n = sizeof asc / sizeof asc[0];
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			int want = (i > j) - (i < j);
+			int got = rf_json_cmp(asc[i], strlen(asc[i]), asc[j],
+			    strlen(asc[j]));
+			CHECK(got == want, "cmp(%s, %s) = %d, want %d", asc[i],
+			    asc[j], got, want);
+		}
+	for (size_t i = 0; i < sizeof eq / sizeof eq[0]; i++) {
+		CHECK(rf_json_cmp(eq[i][0], strlen(eq[i][0]), eq[i][1],
+		    strlen(eq[i][1])) == 0, "cmp(%s, %s) != 0", eq[i][0], eq[i][1]);
+		CHECK(rf_json_cmp(eq[i][1], strlen(eq[i][1]), eq[i][0],
+		    strlen(eq[i][0])) == 0, "cmp(%s, %s) != 0", eq[i][1], eq[i][0]);
+	}
+	/* Integers in three spellings against C's comparison. */
+	srand(7);
+	for (int k = 0; k < 20000; k++) {
+		long long a = ((long long)rand() << 32 | rand()) % 2000003 - 1000001;
+		long long b = k % 3 ? a + rand() % 5 - 2 : -a;
+		char x[64], y[64];
+		snprintf(x, sizeof x, k % 2 ? "%lld" : "%lld.000", a);
+		snprintf(y, sizeof y, k % 4 < 2 ? "%lld" : "%llde0", b);
+		int want = (a > b) - (a < b);
+		CHECK(rf_json_cmp(x, strlen(x), y, strlen(y)) == want,
+		    "cmp(%s, %s) != %d", x, y, want);
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1150,6 +1203,7 @@ main(int argc, char *argv[])
 	test_paths();
 	test_digests();
 	test_time();
+	test_cmp();
 	test_misc();
 	test_reader();
 	test_sign();
