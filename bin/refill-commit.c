@@ -699,26 +699,42 @@ out:
 	return rc;
 }
 
-/* Copies a stamp into lineage/, named by the data's SHA-256. */
+/*
+ * Copies a stamp into lineage/, named by the data's SHA-256.  It is
+ * written under a temporary name in objects/, where repair looks, and
+ * renamed into place: lineage/ grows with the data, so no writer lists it.
+ */
 static int
 put_lineage(rf_store *s, const rf_mfile *f, rf_err *e)
 {
-	char rel[96], p[PATH_MAX], h[65];
+	char rel[96], p[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX], h[65];
 	struct stat st;
-	rf_buf b = { 0 };
-	int rc;
+	int fd, rc;
 
 	rf_hex(f->sha256, RF_SHA256_LEN, h);
 	snprintf(rel, sizeof rel, "lineage/%s.prov", h);
 	rf_store_path(s, p, rel);
 	if (lstat(p, &st) == 0)
 		return 0;
-	if (rf_buf_adds(&b, f->prov) < 0 || rf_buf_addc(&b, '\n') < 0)
-		rc = rf_seterr(e, RF_ENOMEM, "out of memory");
-	else
-		rc = rf_write_file(p, b.p, b.len, e);
-	rf_buf_free(&b);
-	return rc;
+	snprintf(rel, sizeof rel, "objects/.tmp-%ld-prov", (long)getpid());
+	rf_store_path(s, tmp, rel);
+	unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0444)) < 0)
+		return rf_seterr(e, RF_EIO, "%s: %s", tmp, strerror(errno));
+	rf_cleanup_add(tmp, false);
+	if ((rc = rf_write_all(fd, f->prov, strlen(f->prov), e, tmp)) == 0 &&
+	    (rc = rf_write_all(fd, "\n", 1, e, tmp)) == 0 && fsync(fd) < 0)
+		rc = rf_seterr(e, RF_EIO, "%s: fsync: %s", tmp, strerror(errno));
+	if (close(fd) < 0 && rc == 0)
+		rc = rf_seterr(e, RF_EIO, "%s: close: %s", tmp, strerror(errno));
+	if (rc == 0 && rename(tmp, p) < 0)
+		rc = rf_seterr(e, RF_EIO, "%s: %s", p, strerror(errno));
+	if (rc < 0)
+		unlink(tmp);
+	rf_cleanup_remove(tmp);
+	rf_store_path(s, dir, "lineage");
+	return rc < 0 ? rc : rf_fsync_dir(dir, e);
 }
 
 static int

@@ -672,8 +672,10 @@ int rf_store_versions(rf_store *s, uint32_t **vs, size_t *nv, rf_err *e);
 int rf_store_load(rf_store *s, uint32_t v, const rf_trusted *trusted,
     rf_manifest *m, rf_err *e);
 /*
- * The same checks, but only the header line is parsed (m->n is 0): what
- * publish and rollback need, in time that does not grow with the files.
+ * Only the header line is parsed (m->n is 0), and when the log's commit
+ * line of v holds the MANIFEST's SHA-256, that is the check: the
+ * signature and SHA256SUMS are not read.  What publish and rollback need,
+ * at the cost of one SHA-256 pass over the MANIFEST.
  */
 int rf_store_check(rf_store *s, uint32_t v, const rf_trusted *trusted,
     rf_manifest *m, rf_err *e);

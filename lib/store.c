@@ -717,16 +717,21 @@ rmtree_ro(const char *p, rf_err *e)
 int
 rf_store_remove_version(rf_store *s, uint32_t v, rf_err *e)
 {
-	char p[PATH_MAX], t[PATH_MAX];
+	char p[PATH_MAX], t[PATH_MAX], vd[PATH_MAX];
+	int rc;
 
 	/*
-	 * Out of sight first, in one rename: a removal cut short leaves a
-	 * temporary name for repair, never a version with files missing.
+	 * Out of sight first, in one rename made durable: a removal cut
+	 * short leaves a temporary name for repair, never a version with
+	 * files missing.
 	 */
 	rf_version_path(s, v, NULL, p);
 	path(s, t, "versions/.tmp-rm-%06u", (unsigned)v);
+	path(s, vd, "versions");
 	if (rename(p, t) < 0)
 		return errno == ENOENT ? 0 : syserr(e, p);
+	if ((rc = rf_fsync_dir(vd, e)) < 0)
+		return rc;
 	return rmtree_ro(t, e);
 }
 
@@ -1154,16 +1159,15 @@ repair(rf_store *s, off_t torn, rf_buf *notes, rf_err *e)
 			return syserr(e, p);
 		note(notes, "cut a torn last line from %s", p);
 	}
-	/* Writers' temporary names: theirs and rf_out_open's. */
-	const char *tdirs[] = { "versions", "objects", "lineage" };
-	for (int i = 0; i < 3; i++) {
+	/* Writers' temporary names (two small directories, scanned whole). */
+	const char *tdirs[] = { "versions", "objects" };
+	for (int i = 0; i < 2; i++) {
 		path(s, p, "%s", tdirs[i]);
 		if ((d = opendir(p)) == NULL)
 			return syserr(e, p);
 		while ((de = readdir(d)) != NULL) {
 			char sub[PATH_MAX];
-			if (strncmp(de->d_name, ".tmp-", 5) != 0 &&
-			    strstr(de->d_name, ".tmp.") == NULL)
+			if (strncmp(de->d_name, ".tmp-", 5) != 0)
 				continue;
 			if (snprintf(sub, sizeof sub, "%s/%s", p, de->d_name) >=
 			    (int)sizeof sub)
@@ -1320,6 +1324,27 @@ rf_store_versions(rf_store *s, uint32_t **vs, size_t *nv, rf_err *e)
 
 /* ---- loading a version -------------------------------------------------- */
 
+/*
+ * Whether the log's commit line of v names this very MANIFEST: 1 if it
+ * does, 0 if there is no such line, RF_ECHECK if it names another.
+ */
+static int
+committed_as(const rf_store *s, uint32_t v, const rf_manifest *m,
+    const char *mp, rf_err *e)
+{
+	for (size_t i = 0; i < s->nlog; i++) {
+		const rf_logent *l = &s->log[i];
+		if (strcmp(l->event, "commit") != 0 || l->version != v)
+			continue;
+		if (!l->has_manifest ||
+		    memcmp(l->manifest, m->sha256, RF_SHA256_LEN) != 0)
+			return rf_seterr(e, RF_ECHECK, "%s: is not the manifest "
+			    "that line %zu of the log committed", mp, i + 1);
+		return 1;
+	}
+	return 0;
+}
+
 static int
 load(rf_store *s, uint32_t v, const rf_trusted *trusted, bool header,
     rf_manifest *m, rf_err *e)
@@ -1343,6 +1368,17 @@ load(rf_store *s, uint32_t v, const rf_trusted *trusted, bool header,
 	if (m->version != v) {
 		rc = rf_seterr(e, RF_ECHECK, "%s: says version %u", mp,
 		    (unsigned)m->version);
+		goto out;
+	}
+	/*
+	 * For the header alone, a checked log line that holds this
+	 * MANIFEST's SHA-256 vouches for it (its signer was checked as the
+	 * manifest's would be): publish and rollback skip the signature,
+	 * whose cost grows with the number of files, and SHA256SUMS.
+	 */
+	if (header && (rc = committed_as(s, v, m, mp, e)) != 0) {
+		if (rc > 0)
+			rc = 0;
 		goto out;
 	}
 	if (m->signer[0] != '\0') {
@@ -1383,18 +1419,8 @@ load(rf_store *s, uint32_t v, const rf_trusted *trusted, bool header,
 		    sums);
 		goto out;
 	}
-	/* The log's commit line names this very MANIFEST. */
-	for (size_t i = 0; i < s->nlog; i++) {
-		const rf_logent *l = &s->log[i];
-		if (strcmp(l->event, "commit") != 0 || l->version != v)
-			continue;
-		if (!l->has_manifest ||
-		    memcmp(l->manifest, m->sha256, RF_SHA256_LEN) != 0) {
-			rc = rf_seterr(e, RF_ECHECK, "%s: is not the manifest "
-			    "that line %zu of the log committed", mp, i + 1);
-			goto out;
-		}
-	}
+	if ((rc = committed_as(s, v, m, mp, e)) > 0)
+		rc = 0;
 out:
 	if (rc < 0)
 		rf_manifest_free(m);
