@@ -665,9 +665,7 @@ build_version(rf_store *s, rf_manifest *m, rf_err *e)
 		    (rc = fsync_path(dst, e)) == 0 && chmod(dst, 0444) < 0)
 			rc = rf_seterr(e, RF_EIO, "%s: %s", dst, strerror(errno));
 	}
-	if (rc == 0 && rf_sums_format(m, &sb) < 0)
-		rc = rf_seterr(e, RF_ENOMEM, "out of memory");
-	if (rc < 0 ||
+	if (rc < 0 || (rc = rf_sums_format(m, &sb, e)) < 0 ||
 	    (rc = put_meta(tmpver, "SHA256SUMS", sb.p, sb.len, e)) < 0)
 		goto out;
 	rf_sha256 *h = rf_sha256_new();

@@ -1019,7 +1019,6 @@ num_parse(const char *t, size_t n, struct num *x)
 	if (!frac)
 		for (const char *r = q; r < mant_end && *r != '.'; r++)
 			pos++;
-	x->end = mant_end;
 	x->exp = pos + e;
 }
 

@@ -603,7 +603,7 @@ void rf_manifest_sort(rf_manifest *m);
 rf_mfile *rf_manifest_find(const rf_manifest *m, const char *name);
 /* The MANIFEST's bytes, and SHA256SUMS's (coreutils format), for m. */
 int rf_manifest_format(const rf_manifest *m, rf_buf *out, rf_err *e);
-int rf_sums_format(const rf_manifest *m, rf_buf *out);
+int rf_sums_format(const rf_manifest *m, rf_buf *out, rf_err *e);
 /* Parses MANIFEST bytes; errors name file and line. */
 int rf_manifest_parse(const char *buf, size_t len, const char *file,
     rf_manifest *m, rf_err *e);

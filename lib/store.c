@@ -273,7 +273,7 @@ rf_manifest_format(const rf_manifest *m, rf_buf *out, rf_err *e)
 }
 
 int
-rf_sums_format(const rf_manifest *m, rf_buf *out)
+rf_sums_format(const rf_manifest *m, rf_buf *out, rf_err *e)
 {
 	char h[65];
 
@@ -285,7 +285,7 @@ rf_sums_format(const rf_manifest *m, rf_buf *out)
 		rf_buf_addc(out, '\n');
 	}
 	if (rf_buf_addc(out, '\0') < 0)
-		return RF_ENOMEM;
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
 	out->len--;
 	return 0;
 }
