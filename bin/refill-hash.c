@@ -26,17 +26,18 @@ usage(int status)
 }
 
 /*
- * A batch of records and what the workers made of them: a digest per
- * record, or its canonical text, or why it is bad.
+ * A batch of records and what the workers made of them: the sum of the
+ * good records' digests, what to print for each (its digest in hex, or its
+ * canonical text, or nothing), or why it is bad.
  */
 struct hbatch {
 	rf_batch b;
 	rf_sha256 *sha;
-	unsigned char (*digest)[RF_SHA256_LEN];
-	size_t *canon_end;	/* -C: where each record's text ends in out */
+	rf_dsum sum;
+	size_t *end;		/* where each record's output ends in out */
 	int *bad;		/* offset of the reason in why, or -1 */
 	rf_buf out, why;
-	size_t cap;
+	bool nomem;		/* the batch could not be finished */
 };
 
 #define NBATCH 8	/* batches in flight: enough to keep the pool busy */
@@ -53,6 +54,8 @@ hash_work(rf_task *t)
 	rf_err e;
 
 	hb->out.len = hb->why.len = 0;
+	hb->nomem = false;
+	rf_dsum_init(&hb->sum);
 	for (size_t i = 0; i < b->n; i++) {
 		const char *p = b->text.p + b->line[i].off, *v = p;
 		size_t len = b->line[i].len, vlen = len, mark = hb->out.len;
@@ -67,17 +70,35 @@ hash_work(rf_task *t)
 			rc = rf_json_canon(v, vlen, &hb->out, &e);
 		if (rc < 0) {
 			hb->bad[i] = (int)hb->why.len;
-			rf_buf_add(&hb->why, e.msg, strlen(e.msg) + 1);
+			if (rc == RF_ENOMEM ||
+			    rf_buf_add(&hb->why, e.msg, strlen(e.msg) + 1) < 0) {
+				hb->nomem = true;
+				return;
+			}
 			continue;
 		}
 		if (mode == CANONICAL) {
-			rf_buf_addc(&hb->out, '\n');
-			hb->canon_end[i] = hb->out.len;
+			if (rf_buf_addc(&hb->out, '\n') < 0) {
+				hb->nomem = true;
+				return;
+			}
+			hb->end[i] = hb->out.len;
 			continue;
 		}
-		rf_sha256_once(hb->sha, hb->out.p + mark, hb->out.len - mark,
-		    hb->digest[i]);
+		unsigned char d[RF_SHA256_LEN];
+		rf_sha256_once(hb->sha, hb->out.p + mark, hb->out.len - mark, d);
+		rf_dsum_add_digest(&hb->sum, d);
 		hb->out.len = mark;
+		if (mode == RECORDS) {
+			if (rf_buf_reserve(&hb->out, 2 * RF_SHA256_LEN + 1) < 0) {
+				hb->nomem = true;
+				return;
+			}
+			rf_hex(d, RF_SHA256_LEN, hb->out.p + mark);
+			hb->out.p[mark + 2 * RF_SHA256_LEN] = '\n';
+			hb->out.len += 2 * RF_SHA256_LEN + 1;
+		}
+		hb->end[i] = hb->out.len;
 	}
 }
 
@@ -86,33 +107,29 @@ static int
 hash_deliver(rf_batch *b, void *arg)
 {
 	struct hbatch *hb = (struct hbatch *)b;
-	rf_dsum *sum = arg;
-	char hex[2 * RF_SHA256_LEN + 2];
-	size_t from = 0;
+	size_t from = 0, to = 0;	/* output not yet written */
 	int status;
 
-	for (size_t i = 0; i < b->n; i++) {
-		if (hb->bad[i] >= 0) {
-			status = rf_run_bad(&run, b->file, b->line[i].lineno,
-			    b->text.p + b->line[i].off, b->line[i].len,
-			    hb->why.p + hb->bad[i]);
-			if (status != RF_EXIT_OK)
-				return status;
-			continue;
-		}
-		run.records_out++;
-		if (mode == CANONICAL) {
-			fwrite(hb->out.p + from, 1, hb->canon_end[i] - from, stdout);
-			from = hb->canon_end[i];
-			continue;
-		}
-		rf_dsum_add_digest(sum, hb->digest[i]);
-		if (mode == RECORDS) {
-			rf_hex(hb->digest[i], RF_SHA256_LEN, hex);
-			hex[2 * RF_SHA256_LEN] = '\n';
-			fwrite(hex, 1, sizeof hex - 1, stdout);
-		}
+	if (hb->nomem) {
+		rf_warnx("%s: out of memory", b->file);
+		return RF_EXIT_IO;
 	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (hb->bad[i] < 0) {
+			run.records_out++;
+			to = hb->end[i];
+			continue;
+		}
+		fwrite(hb->out.p + from, 1, to - from, stdout);
+		from = to;
+		status = rf_run_bad(&run, b->file, b->line[i].lineno,
+		    b->text.p + b->line[i].off, b->line[i].len,
+		    hb->why.p + hb->bad[i]);
+		if (status != RF_EXIT_OK)
+			return status;
+	}
+	fwrite(hb->out.p + from, 1, to - from, stdout);
+	rf_dsum_merge(arg, &hb->sum);
 	/* A closed pipe or a full disk stops the work early. */
 	return ferror(stdout) ? RF_EXIT_IO : RF_EXIT_OK;
 }
@@ -131,11 +148,9 @@ setup_batches(void)
 		size_t n = RF_BATCH_LINES;
 		hb->b.task.fn = hash_work;
 		hb->sha = rf_sha256_new();
-		hb->digest = malloc(n * sizeof *hb->digest);
-		hb->canon_end = malloc(n * sizeof *hb->canon_end);
+		hb->end = malloc(n * sizeof *hb->end);
 		hb->bad = malloc(n * sizeof *hb->bad);
-		if (hb->sha == NULL || hb->digest == NULL ||
-		    hb->canon_end == NULL || hb->bad == NULL) {
+		if (hb->sha == NULL || hb->end == NULL || hb->bad == NULL) {
 			rf_warnx("out of memory");
 			return RF_EXIT_IO;
 		}
@@ -152,8 +167,7 @@ free_batches(void)
 		struct hbatch *hb = &batches[i];
 		rf_batch_free(&hb->b);
 		rf_sha256_free(hb->sha);
-		free(hb->digest);
-		free(hb->canon_end);
+		free(hb->end);
 		free(hb->bad);
 		rf_buf_free(&hb->out);
 		rf_buf_free(&hb->why);

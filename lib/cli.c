@@ -390,24 +390,17 @@ rf_run_batches(rf_run *run, rf_reader *r, rf_pool *pool, rf_batch **b,
     size_t nb, int (*deliver)(rf_batch *, void *), void *arg)
 {
 	size_t head = 0, busy = 0;	/* b[head] is the oldest in flight */
-	rf_batch *cur = b[0];
-	rf_line ln;
+	rf_batch *cur;
 	rf_err e;
 	int rc, status = RF_EXIT_OK;
 
-	rf_batch_clear(cur);
-	cur->file = rf_reader_name(r);
-	while ((rc = rf_reader_next(r, &ln, &e)) > 0) {
-		if (rf_blank(ln.p, ln.len)) {
-			run->blank++;
-			continue;
-		}
-		run->records_in++;
-		if (rf_batch_add(cur, &ln) < 0) {
-			rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
-			break;
-		}
-		if (!rf_batch_full(cur))
+	do {
+		cur = b[(head + busy) % nb];
+		rf_batch_clear(cur);
+		cur->file = rf_reader_name(r);
+		rc = rf_reader_batch(r, cur, &run->blank, &e);
+		run->records_in += cur->n;
+		if (rc < 0 || cur->n == 0)
 			continue;
 		rf_run_tick(run, rf_reader_pos(r));
 		rf_pool_submit(pool, &cur->task);
@@ -417,20 +410,11 @@ rf_run_batches(rf_run *run, rf_reader *r, rf_pool *pool, rf_batch **b,
 			status = deliver(b[head], arg);
 			head = (head + 1) % nb;
 			busy--;
-			if (status != RF_EXIT_OK)
-				break;
 		}
-		cur = b[(head + busy) % nb];
-		rf_batch_clear(cur);
-		cur->file = rf_reader_name(r);
-	}
+	} while (rc > 0 && status == RF_EXIT_OK);
 	if (rc < 0) {
 		rf_warnx("%s", e.msg);
 		status = rf_status(rc);
-	}
-	if (status == RF_EXIT_OK && cur->n > 0) {
-		rf_pool_submit(pool, &cur->task);
-		busy++;
 	}
 	for (; busy > 0; busy--, head = (head + 1) % nb) {
 		rf_pool_wait(pool, &b[head]->task);

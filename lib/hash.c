@@ -58,12 +58,26 @@ rf_sha256_free(rf_sha256 *h)
 void
 rf_hex(const unsigned char *p, size_t n, char *dst)
 {
-	static const char hexd[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		dst[2 * i] = hexd[p[i] >> 4];
-		dst[2 * i + 1] = hexd[p[i] & 15];
-	}
+	/* Two digits a byte, from one table: every record's digest is hex. */
+	static const char pairs[2 * 256 + 1] =
+	    "000102030405060708090a0b0c0d0e0f"
+	    "101112131415161718191a1b1c1d1e1f"
+	    "202122232425262728292a2b2c2d2e2f"
+	    "303132333435363738393a3b3c3d3e3f"
+	    "404142434445464748494a4b4c4d4e4f"
+	    "505152535455565758595a5b5c5d5e5f"
+	    "606162636465666768696a6b6c6d6e6f"
+	    "707172737475767778797a7b7c7d7e7f"
+	    "808182838485868788898a8b8c8d8e8f"
+	    "909192939495969798999a9b9c9d9e9f"
+	    "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+	    "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+	    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf"
+	    "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+	    "e0e1e2e3e4e5e6e7e8e9eaebecedeeef"
+	    "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+	for (size_t i = 0; i < n; i++)
+		memcpy(dst + 2 * i, pairs + 2 * p[i], 2);
 	dst[2 * n] = '\0';
 }
 
@@ -118,12 +132,12 @@ rf_dsum_add_digest(rf_dsum *s, const unsigned char d[RF_SHA256_LEN])
 {
 	uint64_t v[4];
 
-	for (int i = 0; i < 4; i++) {
-		uint64_t x = 0;
-		for (int j = 0; j < 8; j++)
-			x = x << 8 | d[8 * i + j];
-		v[i] = x;
-	}
+	/* Big-endian words: one load and a byte swap each. */
+	memcpy(v, d, sizeof v);
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_BIG_ENDIAN__
+	for (int i = 0; i < 4; i++)
+		v[i] = __builtin_bswap64(v[i]);
+#endif
 	add256(s->w, v);
 	s->count++;
 }

@@ -136,24 +136,24 @@ gzerr(rf_reader *r, rf_err *e, const char *what)
 	return rf_seterr(e, RF_EDATA, "%s: %s", r->name, what);
 }
 
-/* Appends decoded bytes at buf[end..cap); sets eof at the end. */
-static int
-fill(rf_reader *r, rf_err *e)
+/*
+ * Decodes up to n bytes into p: 0 only at the end of the input, when it
+ * sets eof.
+ */
+static ssize_t
+decode(rf_reader *r, char *p, size_t n, rf_err *e)
 {
 	if (!r->gz) {
-		ssize_t k = rawread(r, r->buf + r->end, r->cap - r->end, e);
-		if (k < 0)
-			return (int)k;
+		ssize_t k = rawread(r, p, n, e);
 		if (k == 0)
 			r->eof = r->raw_eof = true;
-		r->end += k;
-		return 0;
+		return k;
 	}
 	for (;;) {
 		if (r->zs.avail_in == 0 && !r->raw_eof) {
 			ssize_t k = rawread(r, r->raw, r->block, e);
 			if (k < 0)
-				return (int)k;
+				return k;
 			if (k == 0)
 				r->raw_eof = true;
 			r->zs.next_in = r->raw;
@@ -176,11 +176,10 @@ fill(rf_reader *r, rf_err *e)
 		}
 		if (r->zs.avail_in == 0 && r->raw_eof)
 			return gzerr(r, e, "truncated gzip input");
-		r->zs.next_out = (unsigned char *)r->buf + r->end;
-		r->zs.avail_out = r->cap - r->end;
-		size_t before = r->zs.avail_out;
+		r->zs.next_out = (unsigned char *)p;
+		r->zs.avail_out = n;
 		int zr = inflate(&r->zs, Z_NO_FLUSH);
-		r->end += before - r->zs.avail_out;
+		size_t got = n - r->zs.avail_out;
 		if (zr == Z_STREAM_END)
 			r->member_end = true;
 		else if (zr == Z_DATA_ERROR)
@@ -190,9 +189,51 @@ fill(rf_reader *r, rf_err *e)
 			return rf_seterr(e, RF_ENOMEM, "out of memory");
 		else if (zr != Z_OK && zr != Z_BUF_ERROR)
 			return gzerr(r, e, "corrupt gzip input");
-		if (before != r->zs.avail_out)
-			return 0;
+		if (got > 0)
+			return got;
 	}
+}
+
+/* Appends decoded bytes at buf[end..cap); sets eof at the end. */
+static int
+fill(rf_reader *r, rf_err *e)
+{
+	ssize_t k = decode(r, r->buf + r->end, r->cap - r->end, e);
+
+	if (k < 0)
+		return (int)k;
+	r->end += k;
+	return 0;
+}
+
+/* The input digest is complete once the last byte has been read. */
+static void
+finish(rf_reader *r)
+{
+	if (r->sha != NULL) {
+		rf_sha256_final(r->sha, r->digest);
+		rf_sha256_free(r->sha);
+		r->sha = NULL;
+	}
+}
+
+static int
+toolong(rf_reader *r, uint64_t lineno, rf_err *e)
+{
+	return rf_seterr(e, RF_ETOOLONG,
+	    "%s:%llu: line longer than %zu bytes (--max-line)", r->name,
+	    (unsigned long long)lineno, r->max_line);
+}
+
+/*
+ * Whether pend bytes without a line end are already too long a line.  A
+ * CR may end it, and is not counted: wait for the LF.
+ */
+static bool
+pending_toolong(const rf_reader *r, const char *p, size_t pend)
+{
+	return pend > r->max_line &&
+	    !(pend == r->max_line + 1 && p[pend - 1] == '\r');
 }
 
 int
@@ -207,11 +248,7 @@ rf_reader_next(rf_reader *r, rf_line *ln, rf_err *e)
 			r->start = r->scan = nl + 1 - r->buf;
 		} else if (r->eof) {
 			if (r->start == r->end) {
-				if (r->sha != NULL) {
-					rf_sha256_final(r->sha, r->digest);
-					rf_sha256_free(r->sha);
-					r->sha = NULL;
-				}
+				finish(r);
 				return 0;
 			}
 			len = r->end - r->start;
@@ -219,14 +256,9 @@ rf_reader_next(rf_reader *r, rf_line *ln, rf_err *e)
 			r->start = r->scan = r->end;
 		} else {
 			int rc;
-			size_t pend = r->end - r->start;
-			/* A CR may end it, and is not counted: wait for the LF. */
-			if (pend > r->max_line && !(pend == r->max_line + 1 &&
-			    r->buf[r->end - 1] == '\r'))
-				return rf_seterr(e, RF_ETOOLONG,
-				    "%s:%llu: line longer than %zu bytes (--max-line)",
-				    r->name, (unsigned long long)r->lineno + 1,
-				    r->max_line);
+			if (pending_toolong(r, r->buf + r->start,
+			    r->end - r->start))
+				return toolong(r, r->lineno + 1, e);
 			r->scan = r->end;
 			if (r->start > 0 && r->end - r->start < r->cap / 2) {
 				memmove(r->buf, r->buf + r->start, r->end - r->start);
@@ -261,13 +293,95 @@ rf_reader_next(rf_reader *r, rf_line *ln, rf_err *e)
 		if (len > 0 && ln->p[len - 1] == '\r')
 			len--;
 		if (len > r->max_line)
-			return rf_seterr(e, RF_ETOOLONG,
-			    "%s:%llu: line longer than %zu bytes (--max-line)",
-			    r->name, (unsigned long long)r->lineno, r->max_line);
+			return toolong(r, r->lineno, e);
 		ln->len = len;
 		ln->lineno = r->lineno;
 		return 1;
 	}
+}
+
+/*
+ * Numbers the line at text[off, off + len), less a CR before its end, and
+ * adds it to the batch unless it is blank.
+ */
+static int
+take(rf_reader *r, rf_batch *b, size_t off, size_t len, uint64_t *blank,
+    rf_err *e)
+{
+	r->lineno++;
+	if (len > 0 && b->text.p[off + len - 1] == '\r')
+		len--;
+	if (len > r->max_line)
+		return toolong(r, r->lineno, e);
+	if (rf_blank(b->text.p + off, len))
+		(*blank)++;
+	else if (rf_batch_line_add(b, off, len, r->lineno) < 0)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	return 0;
+}
+
+int
+rf_reader_batch(rf_reader *r, rf_batch *b, uint64_t *blank, rf_err *e)
+{
+	rf_buf *t = &b->text;
+	size_t scan = 0;	/* where the next line starts in t */
+	char *nl;
+	int rc;
+
+	/* What the reader holds: a line cut at the end of the last batch. */
+	if (rf_buf_reserve(t, RF_BATCH_BYTES) < 0 ||
+	    rf_buf_add(t, r->buf + r->start, r->end - r->start) < 0)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	r->start = r->scan = r->end = 0;
+	for (;;) {
+		while (b->n < RF_BATCH_LINES && (nl = memchr(t->p + scan, '\n',
+		    t->len - scan)) != NULL) {
+			if ((rc = take(r, b, scan, nl - (t->p + scan), blank,
+			    e)) < 0)
+				return rc;
+			scan = nl + 1 - t->p;
+		}
+		if (b->n == RF_BATCH_LINES || scan >= RF_BATCH_BYTES)
+			break;
+		if (r->eof) {
+			if (scan == t->len) {
+				finish(r);
+				return 0;
+			}
+			/* The last line has no newline: it is a line still. */
+			if ((rc = take(r, b, scan, t->len - scan, blank, e)) < 0)
+				return rc;
+			finish(r);
+			return 0;
+		}
+		if (pending_toolong(r, t->p + scan, t->len - scan))
+			return toolong(r, r->lineno + 1, e);
+		/*
+		 * Read straight into the batch, as much as fills it; past
+		 * that only as much as ends the line in progress.
+		 */
+		size_t want = t->len < RF_BATCH_BYTES ? RF_BATCH_BYTES - t->len :
+		    t->len - scan > 4096 ? t->len - scan : 4096;
+		if (rf_buf_reserve(t, want) < 0)
+			return rf_seterr(e, RF_ENOMEM, "out of memory");
+		ssize_t k = decode(r, t->p + t->len, want, e);
+		if (k < 0)
+			return (int)k;
+		t->len += k;
+	}
+	/* Give the reader back the start of the next line. */
+	size_t rest = t->len - scan;
+	if (rest > r->cap) {
+		char *nb = realloc(r->buf, rest);
+		if (nb == NULL)
+			return rf_seterr(e, RF_ENOMEM, "out of memory");
+		r->buf = nb;
+		r->cap = rest;
+	}
+	memcpy(r->buf, t->p + scan, rest);
+	r->end = rest;
+	t->len = scan;
+	return 1;
 }
 
 const char *

@@ -1,8 +1,13 @@
 /*
  * JSON: one recursive-descent parser serves both validation and RFC 8785
- * canonicalisation.  With out == NULL it builds nothing; with an output
- * buffer it writes canonical bytes as it goes and sorts each object's
- * members in place when the object closes, so no tree is ever built.
+ * canonicalisation.  It writes canonical bytes as it goes and sorts each
+ * object's members in place when the object closes, so no tree is ever
+ * built; validation writes into a per-thread scratch buffer.
+ *
+ * The cursors, input p and output w, are passed and returned in registers
+ * rather than kept in the parser's state: a byte stored through w may
+ * alias any field of that state, and the compiler would have to reload a
+ * cursor kept there after every byte it writes.
  */
 #include <errno.h>
 #include <float.h>
@@ -20,71 +25,87 @@ struct member {
 	size_t koff;		/* offset in keys when the name had escapes */
 	bool esc;
 	size_t off, len;	/* the member's canonical text in out */
+	uint64_t pre;		/* the first 8 bytes of an ASCII name, or 0 */
 };
 
 struct jp {
-	const uchar *s, *p, *end;
+	const uchar *s, *end;
 	rf_buf *out;
 	rf_err *e;
+	int rc;			/* the error code when a cursor is NULL */
 	int depth;
 	struct member *mem;
 	size_t nmem, capmem;
 	rf_buf keys;		/* decoded names that had escapes */
 	rf_buf tmp;		/* scratch for reordering members */
 	rf_buf num;		/* scratch for long numbers */
+	rf_buf sink;		/* the output when only validating */
 };
 
-static int
-fail(struct jp *c, const char *what)
+/* Input and output cursors; p == NULL means an error, in c->rc and c->e. */
+struct pw {
+	const uchar *p;
+	uchar *w;
+};
+
+/*
+ * Canonical text is never longer than its source, except for numbers
+ * ("1e20" has 21 digits).  So the output keeps room for the rest of the
+ * input plus SLACK bytes, and only number() has to check for room.
+ */
+#define SLACK 64
+
+static struct pw
+failure(struct jp *c, int rc)
 {
-	return rf_seterr(c->e, RF_EDATA, "invalid JSON at byte %zu: %s%s",
-	    (size_t)(c->p - c->s) + 1, what,
-	    c->p >= c->end ? ", found the end of the record" : "");
+	c->rc = rc;
+	return (struct pw){ NULL, NULL };
 }
 
-static inline void
-ws(struct jp *c)
+static struct pw
+fail(struct jp *c, const uchar *p, const char *what)
+{
+	return failure(c, rf_seterr(c->e, RF_EDATA,
+	    "invalid JSON at byte %zu: %s%s", (size_t)(p - c->s) + 1, what,
+	    p >= c->end ? ", found the end of the record" : ""));
+}
+
+static struct pw
+nomem(struct jp *c)
+{
+	return failure(c, rf_seterr(c->e, RF_ENOMEM, "out of memory"));
+}
+
+static inline const uchar *
+ws(const uchar *p, const uchar *end)
 {
 	/* Records are mostly compact: one test for the usual case. */
-	if (c->p < c->end && *c->p > ' ')
-		return;
-	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' ||
-	    *c->p == '\n' || *c->p == '\r'))
-		c->p++;
+	if (p < end && *p > ' ')
+		return p;
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
 }
 
 /*
  * Most tokens are a few bytes long, and a call to memcpy costs more than
- * the copy: two overlapping fixed-size moves cover 4 to 16 bytes.
+ * the copy: two overlapping fixed-size moves cover 4 to 32 bytes.
  */
-static inline void
-copy(char *d, const void *src, size_t n)
+static inline uchar *
+copy(uchar *d, const uchar *s, size_t n)
 {
-	const char *s = src;
-
 	if (n >= 8 && n <= 16) {
 		memcpy(d, s, 8);
 		memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n > 16 && n <= 32) {
+		memcpy(d, s, 16);
+		memcpy(d + n - 16, s + n - 16, 16);
 	} else if (n >= 4 && n < 8) {
 		memcpy(d, s, 4);
 		memcpy(d + n - 4, s + n - 4, 4);
 	} else
 		memcpy(d, s, n);
-}
-
-/* Inline: this is most of the canonicaliser's work. */
-static inline int
-emit(struct jp *c, const void *p, size_t n)
-{
-	rf_buf *b = c->out;
-
-	if (b == NULL)
-		return 0;
-	if (b->cap - b->len < n && rf_buf_reserve(b, n) < 0)
-		return rf_seterr(c->e, RF_ENOMEM, "out of memory");
-	copy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
+	return d + n;
 }
 
 /* Length of the UTF-8 sequence at p (RFC 3629), or 0 if it is invalid. */
@@ -305,100 +326,138 @@ rf_json_addstr_lossy(rf_buf *b, const char *s, size_t n)
 }
 
 /*
- * Parses a string at c->p (on the opening quote).  When dec is not NULL
- * and the string has escapes, its decoded bytes are appended to dec.
- * *esc tells whether it had escapes; [*raw, *rawlen) is the inner text.
+ * Scans a string from just after its opening quote, validating it.
+ * Returns the closing quote and sets *esc if the string had escapes, or
+ * returns NULL with the error set.
  */
-static int
-string(struct jp *c, rf_buf *dec, bool *esc, const uchar **raw, size_t *rawlen)
+static inline const uchar *
+scan(struct jp *c, const uchar *p, bool *esc)
 {
-	const uchar *start = ++c->p, *end = c->end;
-	const uchar *p = start;
+	const uchar *end = c->end;
+	const char *why;
 	bool hasesc = false;
 
 	for (;;) {
+		/* Unrolled: most strings are short and plain. */
+		while (end - p >= 4) {
+			if (special[p[0]])
+				goto stop;
+			if (special[p[1]]) {
+				p += 1;
+				goto stop;
+			}
+			if (special[p[2]]) {
+				p += 2;
+				goto stop;
+			}
+			if (special[p[3]]) {
+				p += 3;
+				goto stop;
+			}
+			p += 4;
+		}
 		while (p < end && !special[*p])
 			p++;
 		if (p >= end) {
-			c->p = p;
-			return fail(c, "unterminated string");
+			fail(c, p, "unterminated string");
+			return NULL;
 		}
-		if (*p == '"')
-			break;
+stop:
+		if (*p == '"') {
+			*esc = hasesc;
+			return p;
+		}
 		if (*p == '\\') {
 			uchar d[4];
-			size_t dn;
-			const char *why;
-			size_t k = unescape1(p + 1, end, d, &dn, &why);
+			size_t dn, k = unescape1(p + 1, end, d, &dn, &why);
 			if (k == 0) {
-				c->p = p;
-				return fail(c, why);
+				fail(c, p, why);
+				return NULL;
 			}
 			hasesc = true;
 			p += 1 + k;
 			continue;
 		}
 		if (*p < 0x20) {
-			c->p = p;
-			return fail(c, "control character in string");
+			fail(c, p, "control character in string");
+			return NULL;
 		}
 		size_t k = utf8_len(p, end);
 		if (k == 0) {
-			c->p = p;
-			return rf_seterr(c->e, RF_EDATA,
-			    "invalid UTF-8 at byte %zu", (size_t)(p - c->s) + 1);
+			failure(c, rf_seterr(c->e, RF_EDATA,
+			    "invalid UTF-8 at byte %zu", (size_t)(p - c->s) + 1));
+			return NULL;
 		}
 		p += k;
 	}
-	*esc = hasesc;
-	*raw = start;
-	*rawlen = p - start;
-	c->p = p + 1;
-	if (hasesc && dec != NULL) {
-		const uchar *q = start;
-		while (q < p) {
-			const uchar *bs = memchr(q, '\\', p - q);
-			if (bs == NULL)
-				bs = p;
-			if (rf_buf_add(dec, q, bs - q) < 0)
-				return rf_seterr(c->e, RF_ENOMEM, "out of memory");
-			if (bs == p)
-				break;
-			uchar d[4];
-			size_t dn;
-			const char *why;
-			size_t k = unescape1(bs + 1, p, d, &dn, &why);
-			if (rf_buf_add(dec, d, dn) < 0)
-				return rf_seterr(c->e, RF_ENOMEM, "out of memory");
-			q = bs + 1 + k;
-		}
-	}
-	return 0;
 }
 
-/* A string value: validated, and re-encoded in canonical form if emitting. */
-static int
-strval(struct jp *c)
+/*
+ * Writes the canonical form of [p, q), the inside of a string scan() found
+ * escapes in, and appends the decoded bytes to dec unless it is NULL.
+ * Returns the new output cursor, or NULL if dec could not grow.
+ */
+static uchar *
+put_escaped(const uchar *p, const uchar *q, uchar *w, rf_buf *dec)
 {
-	const uchar *raw;
-	size_t rawlen, mark;
-	bool esc;
-	int rc;
+	const char *why;
 
-	if (c->out == NULL)
-		return string(c, NULL, &esc, &raw, &rawlen);
-	mark = c->keys.len;
-	if ((rc = string(c, &c->keys, &esc, &raw, &rawlen)) < 0)
-		return rc;
-	if (!esc)
-		rc = emit(c, raw - 1, rawlen + 2);
-	else {
-		rc = rf_json_addstr(c->out, c->keys.p + mark, c->keys.len - mark);
-		if (rc < 0)
-			rc = rf_seterr(c->e, RF_ENOMEM, "out of memory");
+	while (p < q) {
+		const uchar *bs = memchr(p, '\\', q - p);
+		if (bs == NULL)
+			bs = q;
+		w = copy(w, p, bs - p);
+		if (dec != NULL && rf_buf_add(dec, p, bs - p) < 0)
+			return NULL;
+		if (bs == q)
+			break;
+		uchar d[4];
+		size_t dn;
+		p = bs + 1 + unescape1(bs + 1, q, d, &dn, &why);
+		if (dec != NULL && rf_buf_add(dec, d, dn) < 0)
+			return NULL;
+		if (dn > 1 || (d[0] >= 0x20 && d[0] != '"' && d[0] != '\\')) {
+			memcpy(w, d, dn);
+			w += dn;
+			continue;
+		}
+		static const char hexd[] = "0123456789abcdef";
+		*w++ = '\\';
+		switch (d[0]) {
+		case '"': *w++ = '"'; break;
+		case '\\': *w++ = '\\'; break;
+		case '\b': *w++ = 'b'; break;
+		case '\f': *w++ = 'f'; break;
+		case '\n': *w++ = 'n'; break;
+		case '\r': *w++ = 'r'; break;
+		case '\t': *w++ = 't'; break;
+		default:
+			memcpy(w, "u00", 3);
+			w[3] = hexd[d[0] >> 4];
+			w[4] = hexd[d[0] & 15];
+			w += 5;
+		}
 	}
-	c->keys.len = mark;
-	return rc;
+	return w;
+}
+
+/* A string value at p: validated and written in canonical form. */
+static inline struct pw
+strval(struct jp *c, const uchar *p, uchar *w)
+{
+	bool esc;
+	const uchar *q = scan(c, p + 1, &esc);
+
+	if (q == NULL)
+		return (struct pw){ NULL, NULL };
+	if (!esc)
+		w = copy(w, p, q + 1 - p);
+	else {
+		*w++ = '"';
+		w = put_escaped(p + 1, q, w, NULL);
+		*w++ = '"';
+	}
+	return (struct pw){ q + 1, w };
 }
 
 /* Writes ECMAScript Number::toString of 0.D x 10^n (D has k digits). */
@@ -485,12 +544,30 @@ rf_fmt_double(double d, char *dst)
 	return es_format(dst, d < 0, D, k, e + 1);
 }
 
-static int
-number(struct jp *c)
+/*
+ * Makes room in the output for n bytes more than the rest of the input
+ * from p, plus SLACK.  Returns the output cursor, which may have moved.
+ */
+static uchar *
+room(struct jp *c, const uchar *p, uchar *w, size_t n)
 {
-	const uchar *start = c->p, *p = c->p, *end = c->end;
+	rf_buf *o = c->out;
+	size_t len = w - (uchar *)o->p, need = n + (c->end - p) + SLACK;
+
+	if (o->cap - len >= need)
+		return w;
+	o->len = len;
+	if (rf_buf_reserve(o, need) < 0)
+		return NULL;
+	return (uchar *)o->p + len;
+}
+
+static struct pw
+number(struct jp *c, const uchar *p, uchar *w)
+{
+	const uchar *start = p, *end = c->end;
 	const uchar *ib, *ie, *fb = NULL, *fe = NULL;
-	bool neg = false;
+	bool neg = false, hasexp = false;
 	long long ex = 0;
 
 	if (*p == '-') {
@@ -503,30 +580,25 @@ number(struct jp *c)
 	else if (p < end && *p >= '1' && *p <= '9')
 		while (p < end && *p >= '0' && *p <= '9')
 			p++;
-	else {
-		c->p = p;
-		return fail(c, "invalid number");
-	}
+	else
+		return fail(c, p, "invalid number");
 	ie = p;
 	if (p < end && *p == '.') {
 		fb = ++p;
 		while (p < end && *p >= '0' && *p <= '9')
 			p++;
 		fe = p;
-		if (fe == fb) {
-			c->p = p;
-			return fail(c, "invalid number");
-		}
+		if (fe == fb)
+			return fail(c, p, "invalid number");
 	}
 	if (p < end && (*p == 'e' || *p == 'E')) {
 		bool eneg = false;
+		hasexp = true;
 		p++;
 		if (p < end && (*p == '+' || *p == '-'))
 			eneg = *p++ == '-';
-		if (p >= end || *p < '0' || *p > '9') {
-			c->p = p;
-			return fail(c, "invalid number");
-		}
+		if (p >= end || *p < '0' || *p > '9')
+			return fail(c, p, "invalid number");
 		while (p < end && *p >= '0' && *p <= '9') {
 			if (ex < 100000000)
 				ex = ex * 10 + (*p - '0');
@@ -535,13 +607,35 @@ number(struct jp *c)
 		if (eneg)
 			ex = -ex;
 	}
-	c->p = p;
+
+	/*
+	 * Most numbers are already canonical: at most 15 digits (so they
+	 * round-trip through a double unchanged), no exponent, no trailing
+	 * zero in a fraction, and not -0 or a fraction below 10^-6.
+	 */
+	if (!hasexp) {
+		size_t il = ie - ib, fl = fb != NULL ? fe - fb : 0;
+		bool same;
+		if (*ib != '0')
+			same = il + fl <= 15 && (fl == 0 || fe[-1] != '0');
+		else if (fl == 0)
+			same = !neg;
+		else {
+			size_t lz = 0;
+			while (lz < fl && fb[lz] == '0')
+				lz++;
+			same = fe[-1] != '0' && lz <= 5 && fl - lz <= 15;
+		}
+		if (same)
+			return (struct pw){ p, copy(w, start, p - start) };
+	}
 
 	/* Significant digits D and n with value 0.D x 10^n. */
-	char D[16];
+	char D[16], o[48];
 	int k = 0, lead = 0, total = 0, lastnz = -1;
 	bool seen = false;
 	long long ni = ie - ib;
+	size_t on;
 	for (int part = 0; part < 2; part++) {
 		const uchar *q = part ? fb : ib, *qe = part ? fe : ie;
 		for (; q != NULL && q < qe; q++, total++) {
@@ -559,36 +653,28 @@ number(struct jp *c)
 			k++;
 		}
 	}
-	if (!seen)
-		return emit(c, "0", 1);
 	k = lastnz - lead + 1;
 	long long n = ni - lead + ex;
-	if (k <= 15 && n > -300 && n <= 300) {
+	if (!seen)
+		on = es_format(o, false, "0", 1, 1);
+	else if (k <= 15 && n > -300 && n <= 300)
 		/* Up to 15 digits round-trip through a double unchanged. */
-		if (c->out == NULL)
-			return 0;
-		char o[48];
-		size_t on = es_format(o, neg, D, k, (int)n);
-		return emit(c, o, on);
+		on = es_format(o, neg, D, k, (int)n);
+	else {
+		c->num.len = 0;
+		if (rf_buf_add(&c->num, start, p - start) < 0 ||
+		    rf_buf_addc(&c->num, '\0') < 0)
+			return nomem(c);
+		double d = strtod(c->num.p, NULL);
+		if (isinf(d))
+			return failure(c, rf_seterr(c->e, RF_EDATA,
+			    "number out of range at byte %zu",
+			    (size_t)(start - c->s) + 1));
+		on = rf_fmt_double(d, o);
 	}
-	if (c->out == NULL && n > -300 && n <= 300)
-		return 0;
-
-	c->num.len = 0;
-	if (rf_buf_add(&c->num, start, p - start) < 0 ||
-	    rf_buf_addc(&c->num, '\0') < 0)
-		return rf_seterr(c->e, RF_ENOMEM, "out of memory");
-	double d = strtod(c->num.p, NULL);
-	if (isinf(d)) {
-		c->p = start;
-		return rf_seterr(c->e, RF_EDATA, "number out of range at byte %zu",
-		    (size_t)(start - c->s) + 1);
-	}
-	if (c->out == NULL)
-		return 0;
-	char o[40];
-	size_t on = rf_fmt_double(d, o);
-	return emit(c, o, on);
+	if ((w = room(c, p, w, on)) == NULL)
+		return nomem(c);
+	return (struct pw){ p, copy(w, (const uchar *)o, on) };
 }
 
 /*
@@ -623,14 +709,44 @@ memcmpf(const void *x, const void *y)
 static int dupkey(struct jp *c, const struct member *m);
 
 /*
- * Rewrites the members' text in sorted order: the i-th is m[ix[i]], or
- * m[i] when ix is NULL.
+ * Most names differ in their first eight bytes, which compare as one
+ * big-endian number: zero-padded, so a shorter name sorts first.  0 (fall
+ * back to keycmp) for a name outside ASCII there, whose order is not byte
+ * order, or one too near the end of the input to load eight bytes.
+ */
+static inline uint64_t
+prefix(const uchar *k, size_t klen, const uchar *end)
+{
+	uint64_t x;
+
+	if (end - k < 8)
+		return 0;
+	memcpy(&x, k, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	x = __builtin_bswap64(x);
+#endif
+	if (klen < 8)
+		x &= ~(~(uint64_t)0 >> (8 * klen));
+	return x & 0x8080808080808080u ? 0 : x;
+}
+
+static inline int
+prefcmp(const struct member *a, const struct member *b)
+{
+	if (a->pre != b->pre && a->pre != 0 && b->pre != 0)
+		return a->pre < b->pre ? -1 : 1;
+	return keycmp(a->k, a->klen, b->k, b->klen);
+}
+
+/*
+ * Rewrites the text of the object between objoff and endoff with its
+ * members in sorted order: the i-th is m[ix[i]], or m[i] when ix is NULL.
  */
 static int
-rewrite(struct jp *c, size_t objoff, const struct member *m,
+rewrite(struct jp *c, size_t objoff, size_t endoff, const struct member *m,
     const unsigned char *ix, size_t n)
 {
-	size_t from = objoff + 1, len = c->out->len - 1 - from;
+	size_t from = objoff + 1, len = endoff - 1 - from;
 	char *w;
 
 	c->tmp.len = 0;
@@ -641,15 +757,19 @@ rewrite(struct jp *c, size_t objoff, const struct member *m,
 		const struct member *mi = ix != NULL ? &m[ix[i]] : &m[i];
 		if (i > 0)
 			*w++ = ',';
-		memcpy(w, c->tmp.p + (mi->off - from), mi->len);
-		w += mi->len;
+		w = (char *)copy((uchar *)w, (const uchar *)c->tmp.p +
+		    (mi->off - from), mi->len);
 	}
 	return 0;
 }
 
-/* Checks names for duplicates and, when emitting, writes members sorted. */
+/*
+ * Checks names for duplicates and writes the members of the object
+ * between objoff and endoff in sorted order.
+ */
 static int
-close_object(struct jp *c, size_t first, size_t keymark, size_t objoff)
+close_object(struct jp *c, size_t first, size_t keymark, size_t objoff,
+    size_t endoff)
 {
 	struct member *m = c->mem + first;
 	size_t n = c->nmem - first;
@@ -672,8 +792,7 @@ close_object(struct jp *c, size_t first, size_t keymark, size_t objoff)
 		for (size_t i = 1; i < n; i++) {
 			size_t j = i;
 			int r = 1;
-			while (j > 0 && (r = keycmp(m[ix[j - 1]].k,
-			    m[ix[j - 1]].klen, m[i].k, m[i].klen)) > 0) {
+			while (j > 0 && (r = prefcmp(&m[ix[j - 1]], &m[i])) > 0) {
 				ix[j] = ix[j - 1];
 				j--;
 			}
@@ -682,8 +801,8 @@ close_object(struct jp *c, size_t first, size_t keymark, size_t objoff)
 			sorted &= j == i;
 			ix[j] = (unsigned char)i;
 		}
-		if (!sorted && c->out != NULL)
-			rc = rewrite(c, objoff, m, ix, n);
+		if (!sorted)
+			rc = rewrite(c, objoff, endoff, m, ix, n);
 	} else {
 		for (size_t i = 1; i < n; i++) {
 			int r = keycmp(m[i - 1].k, m[i - 1].klen, m[i].k,
@@ -698,8 +817,7 @@ close_object(struct jp *c, size_t first, size_t keymark, size_t objoff)
 				if (keycmp(m[i - 1].k, m[i - 1].klen, m[i].k,
 				    m[i].klen) == 0)
 					return dupkey(c, &m[i]);
-			if (c->out != NULL)
-				rc = rewrite(c, objoff, m, NULL, n);
+			rc = rewrite(c, objoff, endoff, m, NULL, n);
 		}
 	}
 	c->nmem = first;
@@ -728,158 +846,157 @@ dupkey(struct jp *c, const struct member *m)
 	return rc;
 }
 
-static int value(struct jp *c);
+static struct pw value(struct jp *c, const uchar *p, uchar *w);
 
-static int
-object(struct jp *c)
+static struct pw
+object(struct jp *c, const uchar *p, uchar *w)
 {
+	const uchar *end = c->end, *q;
 	size_t first = c->nmem, keymark = c->keys.len;
-	size_t objoff = c->out != NULL ? c->out->len : 0;
+	size_t objoff = w - (uchar *)c->out->p;
+	struct member *m;
+	struct pw r;
+	bool esc;
 	int rc;
 
-	c->p++;
-	if ((rc = emit(c, "{", 1)) < 0)
-		return rc;
-	ws(c);
-	if (c->p < c->end && *c->p == '}') {
-		c->p++;
-		return emit(c, "}", 1);
+	*w++ = '{';
+	p = ws(p + 1, end);
+	if (p < end && *p == '}') {
+		*w++ = '}';
+		return (struct pw){ p + 1, w };
 	}
 	for (;;) {
-		if (c->p >= c->end || *c->p != '"')
-			return fail(c, "expected a member name");
+		if (p >= end || *p != '"')
+			return fail(c, p, "expected a member name");
 		if (c->nmem == c->capmem) {
 			size_t nc = c->capmem ? 2 * c->capmem : 64;
 			struct member *nm = realloc(c->mem, nc * sizeof *nm);
 			if (nm == NULL)
-				return rf_seterr(c->e, RF_ENOMEM, "out of memory");
+				return nomem(c);
 			c->mem = nm;
 			c->capmem = nc;
 		}
-		struct member *m = &c->mem[c->nmem++];
-		size_t koff = c->keys.len;
-		const uchar *raw;
-		size_t rawlen;
-		bool esc;
-		if (c->nmem - first > 1 && (rc = emit(c, ",", 1)) < 0)
-			return rc;
-		m->off = c->out != NULL ? c->out->len : 0;
-		if ((rc = string(c, &c->keys, &esc, &raw, &rawlen)) < 0)
-			return rc;
+		m = &c->mem[c->nmem++];
+		if (c->nmem - first > 1)
+			*w++ = ',';
+		m->off = w - (uchar *)c->out->p;
+		if ((q = scan(c, p + 1, &esc)) == NULL)
+			return (struct pw){ NULL, NULL };
 		m->esc = esc;
-		if (esc) {
-			m->koff = koff;
-			m->klen = c->keys.len - koff;
-			if (c->out != NULL && rf_json_addstr(c->out,
-			    c->keys.p + koff, m->klen) < 0)
-				return rf_seterr(c->e, RF_ENOMEM, "out of memory");
+		if (!esc) {
+			m->k = p + 1;
+			m->klen = q - (p + 1);
+			m->pre = prefix(m->k, m->klen, end);
+			w = copy(w, p, q + 1 - p);
 		} else {
-			m->k = raw;
-			m->klen = rawlen;
-			if ((rc = emit(c, raw - 1, rawlen + 2)) < 0)
-				return rc;
+			/* Compared decoded; the pointer is set at the close. */
+			m->koff = c->keys.len;
+			m->pre = 0;
+			*w++ = '"';
+			if ((w = put_escaped(p + 1, q, w, &c->keys)) == NULL)
+				return nomem(c);
+			*w++ = '"';
+			m->klen = c->keys.len - m->koff;
 		}
-		ws(c);
-		if (c->p >= c->end || *c->p != ':')
-			return fail(c, "expected ':'");
-		c->p++;
-		if ((rc = emit(c, ":", 1)) < 0)
-			return rc;
-		if ((rc = value(c)) < 0)
-			return rc;
-		/* value() may have moved c->mem. */
+		p = ws(q + 1, end);
+		if (p >= end || *p != ':')
+			return fail(c, p, "expected ':'");
+		*w++ = ':';
+		if ((r = value(c, p + 1, w)).p == NULL)
+			return r;
+		p = ws(r.p, end);
+		w = r.w;
+		/* value() may have moved c->mem and the output. */
 		m = &c->mem[c->nmem - 1];
-		if (c->out != NULL)
-			m->len = c->out->len - m->off;
-		ws(c);
-		if (c->p < c->end && *c->p == ',') {
-			c->p++;
-			ws(c);
+		m->len = (w - (uchar *)c->out->p) - m->off;
+		if (p < end && *p == ',') {
+			p = ws(p + 1, end);
 			continue;
 		}
-		if (c->p < c->end && *c->p == '}') {
-			c->p++;
-			if ((rc = emit(c, "}", 1)) < 0)
-				return rc;
-			return close_object(c, first, keymark, objoff);
+		if (p < end && *p == '}') {
+			*w++ = '}';
+			if ((rc = close_object(c, first, keymark, objoff,
+			    w - (uchar *)c->out->p)) < 0)
+				return failure(c, rc);
+			return (struct pw){ p + 1, w };
 		}
-		return fail(c, "expected ',' or '}'");
+		return fail(c, p, "expected ',' or '}'");
 	}
 }
 
-static int
-array(struct jp *c)
+static struct pw
+array(struct jp *c, const uchar *p, uchar *w)
 {
-	int rc;
+	const uchar *end = c->end;
+	struct pw r;
 
-	c->p++;
-	if ((rc = emit(c, "[", 1)) < 0)
-		return rc;
-	ws(c);
-	if (c->p < c->end && *c->p == ']') {
-		c->p++;
-		return emit(c, "]", 1);
+	*w++ = '[';
+	p = ws(p + 1, end);
+	if (p < end && *p == ']') {
+		*w++ = ']';
+		return (struct pw){ p + 1, w };
 	}
 	for (;;) {
-		if ((rc = value(c)) < 0)
-			return rc;
-		ws(c);
-		if (c->p < c->end && *c->p == ',') {
-			c->p++;
-			if ((rc = emit(c, ",", 1)) < 0)
-				return rc;
+		if ((r = value(c, p, w)).p == NULL)
+			return r;
+		p = ws(r.p, end);
+		w = r.w;
+		if (p < end && *p == ',') {
+			*w++ = ',';
+			p++;
 			continue;
 		}
-		if (c->p < c->end && *c->p == ']') {
-			c->p++;
-			return emit(c, "]", 1);
+		if (p < end && *p == ']') {
+			*w++ = ']';
+			return (struct pw){ p + 1, w };
 		}
-		return fail(c, "expected ',' or ']'");
+		return fail(c, p, "expected ',' or ']'");
 	}
 }
 
-static int
-literal(struct jp *c, const char *lit, size_t n)
+static inline struct pw
+literal(struct jp *c, const uchar *p, uchar *w, const char *lit, size_t n)
 {
-	if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
-		return fail(c, "invalid literal");
-	c->p += n;
-	return emit(c, lit, n);
+	if ((size_t)(c->end - p) < n || memcmp(p, lit, n) != 0)
+		return fail(c, p, "invalid literal");
+	memcpy(w, lit, n);
+	return (struct pw){ p + n, w + n };
 }
 
-static int
-value(struct jp *c)
+static struct pw
+value(struct jp *c, const uchar *p, uchar *w)
 {
-	int rc;
+	struct pw r;
 
-	ws(c);
-	if (c->p >= c->end)
-		return fail(c, "expected a value");
-	switch (*c->p) {
+	p = ws(p, c->end);
+	if (p >= c->end)
+		return fail(c, p, "expected a value");
+	switch (*p) {
+	case '"':
+		return strval(c, p, w);
 	case '{':
 	case '[':
 		if (++c->depth > RF_JSON_MAX_DEPTH)
-			return rf_seterr(c->e, RF_EDATA,
+			return failure(c, rf_seterr(c->e, RF_EDATA,
 			    "nesting deeper than %d at byte %zu",
-			    RF_JSON_MAX_DEPTH, (size_t)(c->p - c->s) + 1);
-		rc = *c->p == '{' ? object(c) : array(c);
+			    RF_JSON_MAX_DEPTH, (size_t)(p - c->s) + 1));
+		r = *p == '{' ? object(c, p, w) : array(c, p, w);
 		c->depth--;
-		return rc;
-	case '"':
-		return strval(c);
+		return r;
 	case 't':
-		return literal(c, "true", 4);
+		return literal(c, p, w, "true", 4);
 	case 'f':
-		return literal(c, "false", 5);
+		return literal(c, p, w, "false", 5);
 	case 'n':
-		return literal(c, "null", 4);
+		return literal(c, p, w, "null", 4);
+	case '-': case '0': case '1': case '2': case '3': case '4':
+	case '5': case '6': case '7': case '8': case '9':
+		return number(c, p, w);
 	default:
-		if (*c->p == '-' || (*c->p >= '0' && *c->p <= '9'))
-			return number(c);
-		if (*c->p >= 0x80 && utf8_len(c->p, c->end) == 0)
-			return rf_seterr(c->e, RF_EDATA,
-			    "invalid UTF-8 at byte %zu", (size_t)(c->p - c->s) + 1);
-		return fail(c, "expected a value");
+		if (*p >= 0x80 && utf8_len(p, c->end) == 0)
+			return failure(c, rf_seterr(c->e, RF_EDATA,
+			    "invalid UTF-8 at byte %zu", (size_t)(p - c->s) + 1));
+		return fail(c, p, "expected a value");
 	}
 }
 
@@ -896,6 +1013,7 @@ rf_json_thread_free(void)
 	rf_buf_free(&scratch.keys);
 	rf_buf_free(&scratch.tmp);
 	rf_buf_free(&scratch.num);
+	rf_buf_free(&scratch.sink);
 	memset(&scratch, 0, sizeof scratch);
 }
 
@@ -903,26 +1021,32 @@ static int
 parse(const char *buf, size_t len, rf_buf *out, rf_err *e)
 {
 	struct jp *c = &scratch;
-	size_t mark = out != NULL ? out->len : 0;
-	int rc;
+	const uchar *s = (const uchar *)buf;
+	size_t mark;
+	struct pw r;
 
-	c->s = c->p = (const uchar *)buf;
-	c->end = c->s + len;
+	if (out == NULL) {
+		out = &c->sink;
+		out->len = 0;
+	}
+	mark = out->len;
+	if (out->cap - mark < len + SLACK && rf_buf_reserve(out, len + SLACK) < 0)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	c->s = s;
+	c->end = s + len;
 	c->out = out;
 	c->e = e;
 	c->depth = 0;
 	c->nmem = 0;
 	c->keys.len = 0;
 	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
-		rc = rf_seterr(e, RF_EDATA, "byte-order mark at byte 1");
-	else if ((rc = value(c)) == 0) {
-		ws(c);
-		if (c->p != c->end)
-			rc = fail(c, "unexpected data after the value");
-	}
-	if (rc < 0 && out != NULL)
-		out->len = mark;
-	return rc;
+		return rf_seterr(e, RF_EDATA, "byte-order mark at byte 1");
+	r = value(c, s, (uchar *)out->p + mark);
+	if (r.p != NULL && (r.p = ws(r.p, c->end)) != c->end)
+		r = fail(c, r.p, "unexpected data after the value");
+	/* room() may have set out->len on the way. */
+	out->len = r.p != NULL ? (size_t)(r.w - (uchar *)out->p) : mark;
+	return r.p != NULL ? 0 : c->rc;
 }
 
 int

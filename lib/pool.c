@@ -128,7 +128,7 @@ rf_pool_free(rf_pool *p)
 }
 
 int
-rf_batch_add(rf_batch *b, const rf_line *ln)
+rf_batch_line_add(rf_batch *b, size_t off, size_t len, uint64_t lineno)
 {
 	if (b->n == b->cap) {
 		size_t nc = b->cap ? 2 * b->cap : 1024;
@@ -138,19 +138,11 @@ rf_batch_add(rf_batch *b, const rf_line *ln)
 		b->line = nl;
 		b->cap = nc;
 	}
-	b->line[b->n].off = b->text.len;
-	b->line[b->n].len = ln->len;
-	b->line[b->n].lineno = ln->lineno;
-	if (rf_buf_add(&b->text, ln->p, ln->len) < 0)
-		return RF_ENOMEM;
+	b->line[b->n].off = off;
+	b->line[b->n].len = len;
+	b->line[b->n].lineno = lineno;
 	b->n++;
 	return 0;
-}
-
-bool
-rf_batch_full(const rf_batch *b)
-{
-	return b->text.len >= RF_BATCH_BYTES || b->n >= RF_BATCH_LINES;
 }
 
 void

@@ -334,8 +334,9 @@ void rf_pool_wait(rf_pool *p, rf_task *t);
 void rf_pool_free(rf_pool *p);
 
 /*
- * A batch of lines read on one thread and parsed on another.  Each line is
- * stored with its number, without its line end.
+ * A batch of lines read on one thread and parsed on another.  text holds
+ * the input as read; each line is stored with its number, without its
+ * line end.
  */
 typedef struct rf_batch_line {
 	size_t off, len;		/* in text */
@@ -353,8 +354,18 @@ typedef struct rf_batch {
 #define RF_BATCH_BYTES ((size_t)256 << 10)	/* a batch is full at this size */
 #define RF_BATCH_LINES 4096			/* or this many lines */
 
-int rf_batch_add(rf_batch *b, const rf_line *ln);
-bool rf_batch_full(const rf_batch *b);
+/* Adds the line at text[off, off + len).  0 or RF_ENOMEM. */
+int rf_batch_line_add(rf_batch *b, size_t off, size_t len, uint64_t lineno);
+/*
+ * Fills an empty batch with the reader's next lines, up to the limits
+ * above: read straight into b->text, so that only the line that straddles
+ * two batches is copied.  Blank lines are not added but counted in
+ * *blank.  Returns 1 if more input may follow, 0 if the input has ended
+ * (b may hold its last lines), or an error: the reader's errors, and
+ * RF_ETOOLONG for a line over the limit.  A reader is read either with
+ * this or with rf_reader_next, not both.
+ */
+int rf_reader_batch(rf_reader *r, rf_batch *b, uint64_t *blank, rf_err *e);
 void rf_batch_clear(rf_batch *b);
 void rf_batch_free(rf_batch *b);
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <zlib.h>
 #include <openssl/pem.h>
 
 #include "refill.h"
@@ -298,6 +299,26 @@ test_canon_cases(void)
 		CHECK(rf_json_validate(bad[i], strlen(bad[i]), &e) == RF_EDATA,
 		    "accepted bad text #%zu", i);
 
+	/*
+	 * Output is appended, and a failure takes back what it wrote, even
+	 * after numbers made it grow ("1e20" is 21 digits).
+	 */
+	rf_buf app = { 0 };
+	rf_buf in = { 0 };
+	rf_buf_addc(&in, '[');
+	for (int i = 0; i < 200; i++)
+		rf_buf_adds(&in, "1e20,");
+	rf_buf_adds(&app, "X");
+	CHECK(rf_json_canon(in.p, in.len, &app, &e) == RF_EDATA &&
+	    app.len == 1, "failed canon left %zu bytes", app.len);
+	in.p[in.len - 1] = ']';
+	CHECK(rf_json_canon(in.p, in.len, &app, &e) == 0 &&
+	    app.len == 1 + 200 * 22 + 1 && app.p[0] == 'X' && app.p[1] == '[' &&
+	    memcmp(app.p + 2, "100000000000000000000,", 22) == 0,
+	    "appended canon: %zu bytes", app.len);
+	rf_buf_free(&in);
+	rf_buf_free(&app);
+
 	/* Nesting: 1000 levels are allowed, 1001 are not. */
 	char *deep = malloc(2003);
 	for (int lv = 1000; lv <= 1001; lv++) {
@@ -308,6 +329,70 @@ test_canon_cases(void)
 		    "depth %d: rc %d", lv, rc);
 	}
 	free(deep);
+}
+
+/*
+ * Number texts of every shape the grammar allows (signs, leading zeros in
+ * fractions, trailing zeros, long digit strings, exponents), canonicalised
+ * and compared with an independent route: strtod, then the shortest
+ * round-trip formatting.  The canonicaliser copies most numbers as they
+ * are; this finds any it copies that it should have rewritten.
+ */
+static int
+rnd(uint64_t *x, int m)
+{
+	*x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+	return (int)(*x % (uint64_t)m);
+}
+
+static void
+test_number_forms(void)
+{
+	uint64_t x = 7;
+	size_t before = failed;
+	rf_buf out = { 0 };
+	rf_err e;
+
+	for (int iter = 0; iter < 300000 && failed - before < 20; iter++) {
+		char s[96], want[48];
+		size_t n = 0;
+#define RND(m) rnd(&x, m)
+#define DIGIT() (RND(3) == 0 ? '0' : '0' + RND(10))
+		if (RND(2))
+			s[n++] = '-';
+		if (RND(3) == 0)
+			s[n++] = '0';
+		else {
+			int il = 1 + RND(23);
+			s[n++] = '1' + RND(9);
+			while (--il > 0)
+				s[n++] = DIGIT();
+		}
+		if (RND(5) < 3) {
+			int lz = RND(3) ? 0 : RND(9), fl = 1 + RND(20);
+			s[n++] = '.';
+			while (lz-- > 0)
+				s[n++] = '0';
+			while (fl-- > 0)
+				s[n++] = DIGIT();
+		}
+		if (RND(5) == 0) {
+			s[n++] = RND(2) ? 'e' : 'E';
+			if (RND(3) > 0)
+				s[n++] = RND(2) ? '-' : '+';
+			n += snprintf(s + n, sizeof s - n, "%d", RND(40));
+		}
+#undef DIGIT
+#undef RND
+		s[n] = '\0';
+		size_t wn = rf_fmt_double(strtod(s, NULL), want);
+		out.len = 0;
+		int rc = rf_json_canon(s, n, &out, &e);
+		CHECK(rc == 0 && out.len == wn && memcmp(out.p, want, wn) == 0,
+		    "number %s: got %.*s, want %.*s", s, (int)out.len, out.p,
+		    (int)wn, want);
+	}
+	rf_buf_free(&out);
 }
 
 /* ---- paths -------------------------------------------------------------- */
@@ -603,6 +688,134 @@ test_reader(void)
 
 	CHECK(rf_reader_open("/nonexistent/x", 1024, 0, &r, &e) == RF_EIO,
 	    "missing file");
+}
+
+/*
+ * Reads path line by line and again batch by batch, into the same form
+ * (line number, length, bytes, for every line that is not blank), and
+ * checks that both ways agree on the lines, the blank count, the input's
+ * SHA-256 and how the reading ended.
+ */
+static void
+reader_agree(const char *path, size_t max_line, const char *what)
+{
+	rf_buf a = { 0 }, bl = { 0 };
+	rf_batch b = { 0 };
+	uint64_t blanka = 0, blankb = 0;
+	unsigned char da[RF_SHA256_LEN], db[RF_SHA256_LEN];
+	char ea[256] = "", eb[256] = "", hdr[64];
+	rf_reader *r;
+	rf_line ln;
+	rf_err e;
+	int ra, rb;
+
+	CHECK(rf_reader_open(path, max_line, RF_READ_SHA256, &r, &e) == 0,
+	    "%s: open", what);
+	while ((ra = rf_reader_next(r, &ln, &e)) > 0) {
+		if (rf_blank(ln.p, ln.len)) {
+			blanka++;
+			continue;
+		}
+		snprintf(hdr, sizeof hdr, "%llu %zu:", (unsigned long long)ln.lineno,
+		    ln.len);
+		rf_buf_adds(&a, hdr);
+		rf_buf_add(&a, ln.p, ln.len);
+	}
+	if (ra < 0)
+		snprintf(ea, sizeof ea, "%s", e.msg);
+	rf_reader_sha256(r, da);
+	rf_reader_close(r);
+
+	CHECK(rf_reader_open(path, max_line, RF_READ_SHA256, &r, &e) == 0,
+	    "%s: open", what);
+	do {
+		rf_batch_clear(&b);
+		rb = rf_reader_batch(r, &b, &blankb, &e);
+		CHECK(b.n <= RF_BATCH_LINES, "%s: %zu lines in a batch", what, b.n);
+		for (size_t i = 0; i < b.n; i++) {
+			snprintf(hdr, sizeof hdr, "%llu %zu:",
+			    (unsigned long long)b.line[i].lineno, b.line[i].len);
+			rf_buf_adds(&bl, hdr);
+			rf_buf_add(&bl, b.text.p + b.line[i].off, b.line[i].len);
+		}
+	} while (rb > 0);
+	if (rb < 0)
+		snprintf(eb, sizeof eb, "%s", e.msg);
+	rf_reader_sha256(r, db);
+	rf_reader_close(r);
+	rf_batch_free(&b);
+
+	CHECK(a.len == bl.len && memcmp(a.p, bl.p, a.len) == 0,
+	    "%s: the lines differ (%zu and %zu bytes)", what, a.len, bl.len);
+	CHECK(blanka == blankb, "%s: blank lines %llu and %llu", what,
+	    (unsigned long long)blanka, (unsigned long long)blankb);
+	CHECK((ra < 0) == (rb < 0) && strcmp(ea, eb) == 0,
+	    "%s: ended with \"%s\" and \"%s\"", what, ea, eb);
+	CHECK(ra < 0 || memcmp(da, db, sizeof da) == 0, "%s: SHA-256 differs",
+	    what);
+	rf_buf_free(&a);
+	rf_buf_free(&bl);
+}
+
+/*
+ * rf_reader_batch reads straight into batches and splits lines itself:
+ * it must find what rf_reader_next finds, across batch boundaries, at the
+ * line cap with short lines, with lines longer than a batch, CRLF, blank
+ * lines, no final newline, a line over the limit, and in gzip input.
+ */
+static void
+test_reader_batch(void)
+{
+	static const struct {
+		const char *name;
+		int lines, minlen, maxlen;	/* a few lines 600 KB long */
+		size_t max_line;
+		bool crlf, last_nl, huge;
+	} t[] = {
+		{ "short lines", 30000, 0, 40, 1024, false, true, false },
+		{ "records", 5000, 200, 340, 1024, true, false, false },
+		{ "long lines", 400, 0, 3000, 1 << 20, true, true, true },
+		{ "over the limit", 3000, 900, 1001, 1000, false, true, false },
+		{ "CR at the limit", 3000, 990, 1000, 1000, true, true, false },
+	};
+	char dir[] = "/tmp/refill-unit.XXXXXX", path[64], gzpath[80];
+	uint64_t x = 99;
+
+	if (mkdtemp(dir) == NULL) {
+		CHECK(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		rf_buf in = { 0 };
+		for (int l = 0; l < t[i].lines; l++) {
+			int len = t[i].minlen +
+			    rnd(&x, t[i].maxlen - t[i].minlen + 1);
+			if (t[i].huge && rnd(&x, 50) == 0)
+				len = 600000 + rnd(&x, 1000);
+			int kind = rnd(&x, 20);
+			for (int k = 0; k < len; k++)
+				rf_buf_addc(&in, kind == 0 ? ' ' : 'a' + rnd(&x, 26));
+			if (l + 1 < t[i].lines || t[i].last_nl)
+				rf_buf_adds(&in, t[i].crlf && rnd(&x, 2) ? "\r\n" : "\n");
+		}
+		snprintf(path, sizeof path, "%s/in", dir);
+		snprintf(gzpath, sizeof gzpath, "%s/in.gz", dir);
+		FILE *f = fopen(path, "wb");
+		gzFile gz = gzopen(gzpath, "wb1");
+		CHECK(f != NULL && gz != NULL, "create %s", path);
+		if (f == NULL || gz == NULL)
+			break;
+		fwrite(in.p, 1, in.len, f);
+		fclose(f);
+		gzwrite(gz, in.p, (unsigned)in.len);
+		gzclose(gz);
+		reader_agree(path, t[i].max_line, t[i].name);
+		reader_agree(gzpath, t[i].max_line, t[i].name);
+		rf_buf_free(&in);
+		unlink(path);
+		unlink(gzpath);
+	}
+	rmdir(dir);
 }
 
 /* ---- signatures ----------------------------------------------------------- */
@@ -1199,6 +1412,7 @@ main(int argc, char *argv[])
 	test_rfc8785();
 	test_numbers();
 	test_canon_cases();
+	test_number_forms();
 	test_member_order();
 	test_paths();
 	test_digests();
@@ -1206,6 +1420,7 @@ main(int argc, char *argv[])
 	test_cmp();
 	test_misc();
 	test_reader();
+	test_reader_batch();
 	test_sign();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
