@@ -118,34 +118,6 @@ static struct sel sel;
 static rf_dsum outsum;
 static uint64_t nin, nout;
 
-/* SHA-256 and size of a file's raw bytes (compressed, for gzip). */
-static int
-file_sha(const char *path, rf_sha256 *h, unsigned char d[RF_SHA256_LEN],
-    uint64_t *size, rf_err *e)
-{
-	static char buf[1 << 17];
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	int rc = 0;
-
-	*size = 0;
-	if (fd < 0)
-		return rf_seterr(e, RF_EIO, "%s: %s", path, strerror(errno));
-	for (;;) {
-		ssize_t k = read(fd, buf, sizeof buf);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			rc = rf_seterr(e, RF_EIO, "%s: %s", path, strerror(errno));
-		if (k <= 0)
-			break;
-		rf_sha256_update(h, buf, k);
-		*size += k;
-	}
-	close(fd);
-	rf_sha256_final(h, d);
-	return rc;
-}
-
 /* Checks the whole file against the manifest; a mismatch is status 1. */
 static int
 check_file(const struct src *x, int *status, rf_err *e)
@@ -154,7 +126,7 @@ check_file(const struct src *x, int *status, rf_err *e)
 	uint64_t size;
 	int rc;
 
-	if ((rc = file_sha(x->path, sel.h, d, &size, e)) < 0)
+	if ((rc = rf_sha256_file(x->path, d, &size, e)) < 0)
 		return rc;
 	if (memcmp(d, x->f->sha256, sizeof d) != 0 || size != x->f->size) {
 		rf_warnx("%s: does not match the manifest: the file was changed "

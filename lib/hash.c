@@ -7,8 +7,11 @@
  * 270-byte record.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/sha.h>
 
@@ -47,6 +50,40 @@ rf_sha256_once(rf_sha256 *h, const void *p, size_t n,
 {
 	SHA256_Update(&h->c, p, n);
 	rf_sha256_final(h, out);
+}
+
+int
+rf_sha256_file(const char *path, unsigned char d[RF_SHA256_LEN],
+    uint64_t *size, rf_err *e)
+{
+	size_t bufsz = (size_t)1 << 17;
+	char *buf = malloc(bufsz);
+	SHA256_CTX c;
+	int fd, rc = 0;
+
+	*size = 0;
+	if (buf == NULL)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		free(buf);
+		return rf_seterr(e, RF_EIO, "%s: %s", path, strerror(errno));
+	}
+	SHA256_Init(&c);
+	for (;;) {
+		ssize_t k = read(fd, buf, bufsz);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			rc = rf_seterr(e, RF_EIO, "%s: %s", path, strerror(errno));
+		if (k <= 0)
+			break;
+		SHA256_Update(&c, buf, k);
+		*size += k;
+	}
+	close(fd);
+	free(buf);
+	SHA256_Final(d, &c);
+	return rc;
 }
 
 void

@@ -66,7 +66,9 @@ rf_prov_format(const rf_prov *p, rf_buf *c, rf_err *e)
 			rf_buf_addc(&b, ',');
 		addstr(&b, p->argv[i]);
 	}
-	rf_buf_adds(&b, "]},\"transform\":null,\"inputs\":[");
+	rf_buf_adds(&b, "]},\"transform\":");
+	rf_buf_adds(&b, p->transform != NULL ? p->transform : "null");
+	rf_buf_adds(&b, ",\"inputs\":[");
 	for (size_t i = 0; i < p->ninputs; i++) {
 		if (i > 0)
 			rf_buf_addc(&b, ',');
@@ -114,6 +116,99 @@ rf_prov_format(const rf_prov *p, rf_buf *c, rf_err *e)
 	    rf_buf_addc(c, '\n') < 0)
 		rc = rf_seterr(e, RF_ENOMEM, "out of memory");
 	rf_buf_free(&b);
+	return rc;
+}
+
+/* The members that make the identity; the executable by its digest. */
+static void
+add_identity(rf_buf *b, const rf_transform *t, bool full)
+{
+	rf_buf_addc(b, '{');
+	addkv(b, "name", t->name);
+	rf_buf_addc(b, ',');
+	addkv(b, "version", t->version);
+	rf_buf_adds(b, ",\"argv\":[");
+	for (int i = 0; i < t->argc; i++) {
+		if (i > 0)
+			rf_buf_addc(b, ',');
+		addstr(b, t->argv[i]);
+	}
+	rf_buf_adds(b, "],\"executable\":");
+	if (full) {
+		rf_buf_addc(b, '{');
+		addkv(b, "path", t->exe);
+		rf_buf_addc(b, ',');
+		addhex(b, "sha256", t->exe_sha256);
+		rf_buf_addc(b, '}');
+	} else {
+		char hex[65];
+		rf_hex(t->exe_sha256, RF_SHA256_LEN, hex);
+		addstr(b, hex);
+	}
+	rf_buf_adds(b, ",\"files\":[");
+	for (size_t i = 0; i < t->nfiles; i++) {
+		if (i > 0)
+			rf_buf_addc(b, ',');
+		rf_buf_addc(b, '{');
+		addnum(b, "arg", (uint64_t)t->files[i].arg);
+		rf_buf_addc(b, ',');
+		if (full) {
+			addkv(b, "path", t->files[i].path);
+			rf_buf_addc(b, ',');
+		}
+		addhex(b, "sha256", t->files[i].sha256);
+		rf_buf_addc(b, '}');
+	}
+	rf_buf_adds(b, "],\"deps\":[");
+	for (size_t i = 0; i < t->ndeps; i++) {
+		if (i > 0)
+			rf_buf_addc(b, ',');
+		rf_buf_addc(b, '{');
+		addkv(b, "path", t->deps[i].path);
+		rf_buf_addc(b, ',');
+		addhex(b, "sha256", t->deps[i].sha256);
+		rf_buf_addc(b, '}');
+	}
+	rf_buf_adds(b, "],\"env\":{");
+	for (size_t i = 0; i < t->nenv; i++) {
+		if (i > 0)
+			rf_buf_addc(b, ',');
+		addkv(b, t->env_names[i], t->env_values[i]);
+	}
+	rf_buf_addc(b, '}');
+}
+
+int
+rf_transform_format(const rf_transform *t, rf_buf *out, char id[65], rf_err *e)
+{
+	rf_buf b = { 0 }, c = { 0 };
+	unsigned char d[RF_SHA256_LEN];
+	rf_sha256 *h = rf_sha256_new();
+	int rc;
+
+	/* The identity: what must not change for a result to be reused. */
+	add_identity(&b, t, false);
+	if (rf_buf_addc(&b, '}') < 0 || h == NULL) {
+		rc = rf_seterr(e, RF_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((rc = rf_json_canon(b.p, b.len, &c, e)) < 0)
+		goto done;
+	rf_sha256_once(h, c.p, c.len, d);
+	rf_hex(d, RF_SHA256_LEN, id);
+	b.len = 0;
+	add_identity(&b, t, true);
+	rf_buf_addc(&b, ',');
+	addkv(&b, "id", id);
+	if (rf_buf_addc(&b, '}') < 0) {
+		rc = rf_seterr(e, RF_ENOMEM, "out of memory");
+		goto done;
+	}
+	rc = rf_json_canon(b.p, b.len, out, e);
+done:
+	rf_sha256_free(h);
+	rf_buf_free(&b);
+	rf_buf_free(&c);
 	return rc;
 }
 

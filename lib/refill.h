@@ -155,6 +155,12 @@ void rf_sha256_update(rf_sha256 *h, const void *p, size_t n);
 /* Writes the digest and resets h for reuse. */
 void rf_sha256_final(rf_sha256 *h, unsigned char out[RF_SHA256_LEN]);
 void rf_sha256_free(rf_sha256 *h);
+/*
+ * The SHA-256 and size of a file's bytes as stored.  A symbolic link is
+ * not followed (RF_EIO).
+ */
+int rf_sha256_file(const char *path, unsigned char out[RF_SHA256_LEN],
+    uint64_t *size, rf_err *e);
 /* One-shot digest; h is a scratch context reused across calls. */
 void rf_sha256_once(rf_sha256 *h, const void *p, size_t n,
     unsigned char out[RF_SHA256_LEN]);
@@ -504,7 +510,40 @@ typedef struct rf_prov {
 	rf_dsum out_digest;		/* count = records out in this file */
 	uint64_t records_in, quarantined;
 	double start, end;
+	const char *transform;		/* rf_transform_format's text (a C
+					 * string), or NULL */
 } rf_prov;
+
+/* A file that is part of a transform: an argument or a --dep. */
+typedef struct rf_tfile {
+	int arg;			/* its index in the command's argv */
+	const char *path;
+	unsigned char sha256[RF_SHA256_LEN];
+} rf_tfile;
+
+/* What refill-transform runs: the stamp's transform member. */
+typedef struct rf_transform {
+	const char *name, *version;
+	int argc;			/* the command and its arguments */
+	char *const *argv;
+	const char *exe;		/* argv[0] as resolved on PATH */
+	unsigned char exe_sha256[RF_SHA256_LEN];
+	const rf_tfile *files;		/* arguments that name regular files */
+	size_t nfiles;
+	const rf_tfile *deps;		/* --dep files */
+	size_t ndeps;
+	const char *const *env_names;	/* --env names, and their values */
+	const char *const *env_values;	/* (NULL: unset) */
+	size_t nenv;
+} rf_transform;
+
+/*
+ * Appends the transform object of refill-prov(5), in canonical form, and
+ * sets id to its identity digest: the SHA-256 of the canonical object
+ * with the executable as its digest alone and no paths of files.
+ */
+int rf_transform_format(const rf_transform *t, rf_buf *out, char id[65],
+    rf_err *e);
 
 /* Writes the stamp (refill-prov(5)) atomically to path. */
 int rf_prov_write(const char *path, const rf_prov *p, rf_err *e);

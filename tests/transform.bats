@@ -1,0 +1,276 @@
+#!/usr/bin/env bats
+# refill-transform: the user's command over records, checked and stamped.
+
+load helpers
+
+# A transform script that counts its runs in ./runs, then copies.
+mkcount() {
+	cat > count.sh <<'EOS'
+#!/bin/sh
+echo run >> runs
+exec cat
+EOS
+	chmod +x count.sh
+}
+
+# Recomputes the transform id of stamp $1 from its definition in
+# refill-prov(5): the canonical identity object, the executable by its
+# digest and the files by argument and digest.
+check_id() {
+	python3 - "$1" <<'EOP'
+import hashlib, json, sys
+t = json.load(open(sys.argv[1]))["transform"]
+ident = {k: t[k] for k in ("name", "version", "argv", "deps", "env")}
+ident["executable"] = t["executable"]["sha256"]
+ident["files"] = [{"arg": f["arg"], "sha256": f["sha256"]} for f in t["files"]]
+canon = json.dumps(ident, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+assert t["id"] == hashlib.sha256(canon.encode()).hexdigest(), (t["id"], canon)
+EOP
+}
+
+@test "the command's output is written with a stamp naming inputs, output and transform" {
+	mkcount
+	run -0 --separate-stderr "$B/refill-transform" -n copy -v 1 \
+	    -i in.ndjson -o out.ndjson -- ./count.sh --flag
+	[ "$stderr" = "" ]
+	diff -u in.ndjson out.ndjson
+	[ ! -e .out.ndjson.refill-tmp ] && no_temps
+	check_id out.ndjson.prov
+	sha=$(sha256sum < count.sh | cut -d' ' -f1)
+	SHA=$sha python3 - <<'EOP'
+import hashlib, json, os, subprocess
+p = json.load(open("out.ndjson.prov"))
+t = p["transform"]
+assert t["name"] == "copy" and t["version"] == "1", t
+assert t["argv"] == ["./count.sh", "--flag"], t["argv"]
+assert t["executable"] == {"path": os.path.realpath("count.sh"), "sha256": os.environ["SHA"]}, t
+assert t["files"] == [] and t["deps"] == [] and t["env"] == {}, t
+i = p["inputs"]
+assert i == [{"path": "in.ndjson", "records": 10,
+    "sha256": hashlib.sha256(open("in.ndjson", "rb").read()).hexdigest()}], i
+o = p["output"]
+assert o["records"] == 10 and o["sha256"] == hashlib.sha256(open("out.ndjson", "rb").read()).hexdigest(), o
+assert p["counts"] == {"in": 10, "out": 10, "quarantined": 0}, p["counts"]
+assert p["program"]["name"] == "refill-transform"
+EOP
+	# The output's dataset digest is the one refill-hash gives.
+	want=$("$B/refill-hash" out.ndjson | cut -d' ' -f1)
+	got=$(python3 -c 'import json; print(json.load(open("out.ndjson.prov"))["output"]["dataset_digest"])')
+	[ "$want" = "$got" ]
+}
+
+@test "a script named as an argument, --dep and --env are part of the identity" {
+	printf 'import sys\nfor l in sys.stdin: sys.stdout.write(l)\n' > fix.py
+	echo 'threshold: 3' > conf.yaml
+	MODE=fast run -0 "$B/refill-transform" -n fix -v 2 --dep conf.yaml \
+	    --env MODE --env UNSET_VAR -i in.ndjson -o out.ndjson -- python3 fix.py
+	sha=$(sha256sum < fix.py | cut -d' ' -f1)
+	csha=$(sha256sum < conf.yaml | cut -d' ' -f1)
+	SHA=$sha CSHA=$csha python3 - <<'EOP'
+import json, os
+t = json.load(open("out.ndjson.prov"))["transform"]
+assert t["files"] == [{"arg": 1, "path": "fix.py", "sha256": os.environ["SHA"]}], t["files"]
+assert t["deps"] == [{"path": "conf.yaml", "sha256": os.environ["CSHA"]}], t["deps"]
+assert t["env"] == {"MODE": "fast", "UNSET_VAR": None}, t["env"]
+assert t["argv"] == ["python3", "fix.py"]
+EOP
+	check_id out.ndjson.prov
+}
+
+@test "a rerun with the same inputs and transform runs nothing; any change reruns" {
+	mkcount
+	tr() { "$B/refill-transform" -n copy -v "${V:-1}" -i in.ndjson \
+	    -o out.ndjson "$@" -- ./count.sh; }
+	run -0 tr
+	run -0 --separate-stderr tr
+	[ "$stderr" = "refill-transform: out.ndjson: up to date" ]
+	run -0 --separate-stderr tr -q
+	[ "$stderr" = "" ]
+	[ "$(wc -l < runs)" -eq 1 ]
+	# --force; a changed version; a changed input; a changed script.
+	run -0 tr --force
+	[ "$(wc -l < runs)" -eq 2 ]
+	V=2 run -0 tr
+	[ "$(wc -l < runs)" -eq 3 ]
+	V=2 run -0 tr
+	[ "$(wc -l < runs)" -eq 3 ]
+	echo '{"user_id":"u11"}' >> in.ndjson
+	V=2 run -0 tr
+	[ "$(wc -l < runs)" -eq 4 ]
+	echo '# a fix' >> count.sh
+	V=2 run -0 tr
+	[ "$(wc -l < runs)" -eq 5 ]
+	# An output changed behind the stamp's back is made again.
+	echo '{"forged":1}' >> out.ndjson
+	V=2 run -0 tr
+	[ "$(wc -l < runs)" -eq 6 ]
+	diff -u in.ndjson out.ndjson
+	# A stamp without its output, or an output without its stamp.
+	rm out.ndjson.prov
+	V=2 run -0 tr
+	[ "$(wc -l < runs)" -eq 7 ]
+}
+
+@test "a changed --env value, --dep file or argument reruns" {
+	mkcount
+	echo a > dep
+	tr() { "$B/refill-transform" -q -n copy -v 1 --env MODE --dep dep \
+	    -i in.ndjson -o out.ndjson -- ./count.sh "$@"; }
+	MODE=a run -0 tr
+	MODE=a run -0 tr
+	[ "$(wc -l < runs)" -eq 1 ]
+	MODE=b run -0 tr
+	[ "$(wc -l < runs)" -eq 2 ]
+	echo b > dep
+	MODE=b run -0 tr
+	[ "$(wc -l < runs)" -eq 3 ]
+	MODE=b run -0 tr --more
+	[ "$(wc -l < runs)" -eq 4 ]
+}
+
+@test "a command that fails, is killed or hangs: status 4 and no output" {
+	run -4 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o out.ndjson -- sh -c 'cat; exit 3'
+	[ "$stderr" = "refill-transform: sh: exited with status 3" ]
+	[ ! -e out.ndjson ] && [ ! -e out.ndjson.prov ] && no_temps
+	run -4 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o out.ndjson -- sh -c 'cat; kill -KILL $$'
+	[ "$stderr" = "refill-transform: sh: killed by signal 9 (Killed)" ]
+	[ ! -e out.ndjson ] && no_temps
+	run -4 --separate-stderr "$B/refill-transform" -n t -v 1 --timeout 0.3 \
+	    -i in.ndjson -o out.ndjson -- sh -c 'cat; exec sleep 60'
+	[ "$stderr" = "refill-transform: sh: did not finish within 0.3 seconds, stopped" ]
+	[ ! -e out.ndjson ] && no_temps
+	# One that stops reading, and never writes, still ends.
+	run -4 --separate-stderr "$B/refill-transform" -n t -v 1 --timeout 0.3 \
+	    -i in.ndjson -o out.ndjson -- sleep 60
+	[ "$stderr" = "refill-transform: sleep: did not finish within 0.3 seconds, stopped" ]
+	run -4 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o out.ndjson -- true
+	[ "$stderr" = "refill-transform: true: exited before reading all of its input" ]
+	[ ! -e out.ndjson ] && no_temps
+}
+
+@test "a command that cannot be run: status 4" {
+	run -4 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o out.ndjson -- no-such-command-here
+	[ "$stderr" = "refill-transform: no-such-command-here: command not found" ]
+	echo 'echo' > plain.sh
+	run -4 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o out.ndjson -- ./plain.sh
+	[ "$stderr" = "refill-transform: ./plain.sh: not an executable file" ]
+	[ ! -e out.ndjson ] && no_temps
+}
+
+@test "invalid JSON from the command: status 3 naming the output line, or quarantined" {
+	run -3 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o out.ndjson -- sh -c 'cat; echo "{bad"; echo "{}"'
+	[ "$stderr" = "refill-transform: output of sh:11: invalid JSON at byte 2: expected a member name" ]
+	[ ! -e out.ndjson ] && no_temps
+	run -0 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o out.ndjson --bad bad.ndjson -- sh -c 'cat; echo "{bad"; echo "{}"'
+	[ "$stderr" = "refill-transform: 10 records in, 11 out, 1 quarantined to bad.ndjson" ]
+	echo '{}' | cat in.ndjson - > want
+	diff -u want out.ndjson
+	python3 - <<'EOP'
+import json
+b = [json.loads(l) for l in open("bad.ndjson")]
+assert b == [{"file": "output of sh", "line": 11, "reason": "invalid JSON at byte 2: expected a member name", "text": "{bad"}], b
+p = json.load(open("out.ndjson.prov"))
+assert p["counts"] == {"in": 10, "out": 11, "quarantined": 1}, p["counts"]
+EOP
+}
+
+@test "a command that writes nothing, and one that writes 10x its input through the pipe" {
+	run -0 "$B/refill-transform" -q -n t -v 1 -i in.ndjson -o none.ndjson \
+	    -- sh -c 'cat > /dev/null'
+	[ -e none.ndjson ] && [ ! -s none.ndjson ]
+	python3 -c 'import json; o = json.load(open("none.ndjson.prov"))["output"]; assert o["records"] == 0, o'
+	# 20 MB in and 200 MB out: neither side may wait on the other.
+	awk 'BEGIN { for (i = 0; i < 700000; i++) printf "{\"n\":%d,\"pad\":\"abcdefgh\"}\n", i }' > big.ndjson
+	run -0 "$B/refill-transform" -q -n t -v 1 -i big.ndjson -o x10.ndjson.gz \
+	    --level 1 -- awk '{ for (i = 0; i < 10; i++) print }'
+	python3 - <<'EOP'
+import json
+p = json.load(open("x10.ndjson.gz.prov"))
+assert p["counts"] == {"in": 700000, "out": 7000000, "quarantined": 0}, p["counts"]
+EOP
+	run -0 gzip -t x10.ndjson.gz
+}
+
+@test "the command's environment names its input, partition and transform" {
+	mkdir by-user
+	REFILL_INPUT=stale run -0 "$B/refill-transform" -q -n clean -v 2 \
+	    -i in.ndjson -o by-user/part-00003.ndjson.gz -- sh -c \
+	    'cat > /dev/null; printf "{\"in\":\"%s\",\"part\":\"%s\",\"tr\":\"%s\"}\n" "$REFILL_INPUT" "$REFILL_PARTITION" "$REFILL_TRANSFORM"'
+	run -0 zcat by-user/part-00003.ndjson.gz
+	[ "$output" = '{"in":"in.ndjson","part":"part-00003","tr":"clean@2"}' ]
+}
+
+@test "standard input to standard output: no stamp, and always run" {
+	mkcount
+	run -0 --separate-stderr sh -c "'$B/refill-transform' -n t -v 1 -- ./count.sh < in.ndjson > out.ndjson"
+	[ "$stderr" = "" ]
+	diff -u in.ndjson out.ndjson
+	[ ! -e out.ndjson.prov ]
+	run -0 sh -c "'$B/refill-transform' -n t -v 1 -o o2.ndjson -- ./count.sh < in.ndjson"
+	run -0 sh -c "'$B/refill-transform' -n t -v 1 -o o2.ndjson -- ./count.sh < in.ndjson"
+	[ "$(wc -l < runs)" -eq 3 ]
+	python3 -c 'import json; i = json.load(open("o2.ndjson.prov"))["inputs"]; assert i[0]["path"] == "-" and i[0]["records"] == 10, i'
+}
+
+@test "output to /dev/full, a missing input, a directory: status 4" {
+	run -4 sh -c "'$B/refill-transform' -n t -v 1 -i in.ndjson -- cat > /dev/full"
+	run -4 --separate-stderr "$B/refill-transform" -n t -v 1 -i missing.ndjson \
+	    -o out.ndjson -- cat
+	[ "$stderr" = "refill-transform: missing.ndjson: No such file or directory" ]
+	run -4 "$B/refill-transform" -n t -v 1 -i . -o out.ndjson -- cat
+	[ ! -e out.ndjson ] && no_temps
+}
+
+@test "usage errors are status 2" {
+	run -2 "$B/refill-transform" -n t -v 1
+	run -2 "$B/refill-transform" -v 1 -- cat
+	run -2 "$B/refill-transform" -n t -- cat
+	run -2 "$B/refill-transform" -n a@b -v 1 -- cat
+	run -2 "$B/refill-transform" -n t -v 1 --timeout 0 -- cat
+	run -2 "$B/refill-transform" -n t -v 1 --timeout x -- cat
+	run -2 "$B/refill-transform" -n t -v 1 --level 10 -o o.gz -- cat
+	run -2 "$B/refill-transform" -n t -v 1 --env A=B -- cat
+	run -2 "$B/refill-transform" -n t -v 1 --env A --env A -- cat
+	run -2 "$B/refill-transform" -n t -v 1 -z -- cat
+	run -2 "$B/refill-transform" -n t -v 1 --no-such-option -- cat
+	ln -s in.ndjson link.ndjson
+	run -2 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o link.ndjson -- cat
+	[ "$stderr" = "refill-transform: link.ndjson: is a symbolic link; give the path of the file itself" ]
+	mkdir d
+	run -2 "$B/refill-transform" -n t -v 1 -i in.ndjson -o d -- cat
+	run -0 "$B/refill-transform" --help
+	[ "${lines[0]%% *}" = "usage:" ]
+	run -0 "$B/refill-transform" --version
+	[ "$output" = "refill-transform $("$B/refill-hash" --version | cut -d' ' -f2)" ]
+}
+
+@test "killed by a signal: the command goes too, and nothing is left" {
+	"$B/refill-transform" -n t -v 1 -i in.ndjson -o out.ndjson -- \
+	    sh -c 'cat > /dev/null; echo $$ > child.pid; exec sleep 60' &
+	pid=$!
+	wait_for child.pid
+	kill -TERM $pid
+	st=0
+	wait $pid || st=$?
+	[ "$st" -eq 143 ]
+	# Gone, or a zombie its new parent has not reaped yet.
+	cpid=$(cat child.pid)
+	gone() {
+		! kill -0 "$cpid" 2> /dev/null ||
+		    [ "$(cut -d')' -f2 "/proc/$cpid/stat" | cut -d' ' -f2)" = Z ]
+	}
+	for i in $(seq 100); do
+		gone && break
+		sleep 0.05
+	done
+	gone
+	[ ! -e out.ndjson ] && no_temps
+}
