@@ -27,7 +27,8 @@
 
 extern char **environ;
 
-enum { OPT_DEP = RF_OPT_PROGRAM, OPT_ENV, OPT_LEVEL, OPT_TIMEOUT };
+enum { OPT_CHECK = RF_OPT_PROGRAM, OPT_DEP, OPT_ENV, OPT_LEVEL, OPT_SHUFFLE,
+	OPT_TIMEOUT };
 
 #define FEED ((size_t)64 << 10)	/* input gathered for one write */
 #define GRACE_MS 2000		/* after SIGTERM, before SIGKILL */
@@ -36,18 +37,21 @@ static rf_run run;
 static const char *outpath;
 static int level = -1;
 static double timeout;		/* seconds; 0: none */
+static int runs = 1;		/* --check-determinism */
+static bool shuffle;
 static volatile pid_t child = -1;
 
 static _Noreturn void
 usage(int status)
 {
 	fprintf(status == RF_EXIT_OK ? stdout : stderr,
-	    "usage: refill-transform [-fqz] [--bad file] [--dep file] "
-	    "[--env name] [-i file]\n"
-	    "                        [--level n] [--max-line size] "
-	    "[--metrics file] [-o file]\n"
-	    "                        [--progress] [--stats file] "
-	    "[--timeout seconds]\n"
+	    "usage: refill-transform [-fqz] [--bad file] "
+	    "[--check-determinism[=runs]] [--dep file]\n"
+	    "                        [--env name] [-i file] [--level n] "
+	    "[--max-line size]\n"
+	    "                        [--metrics file] [-o file] [--progress] "
+	    "[--shuffle-input]\n"
+	    "                        [--stats file] [--timeout seconds]\n"
 	    "                        -n name -v version -- command [arg ...]\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
@@ -326,6 +330,62 @@ spawn(const char *exe, char **argv, char **env, int *to, int *from, int *tail,
 	return 0;
 }
 
+/*
+ * A scratch file for --check-determinism, unlinked at once: the records
+ * fed to the first run, and what it wrote.
+ */
+static int
+scratch(rf_err *e)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[PATH_MAX];
+	int fd;
+
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	snprintf(path, sizeof path, "%s/refill-transform.XXXXXX", dir);
+	if ((fd = mkstemp(path)) < 0)
+		return rf_seterr(e, RF_EIO, "%s: %s", path, strerror(errno));
+	unlink(path);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+/* Appending to a scratch file through a buffer. */
+struct spool {
+	int fd;
+	rf_buf b;
+	off_t size;		/* flushed and buffered */
+};
+
+static int
+spool_add(struct spool *sp, const char *p, size_t n, rf_err *e)
+{
+	if (rf_buf_add(&sp->b, p, n) < 0)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	sp->size += n;
+	if (sp->b.len < FEED)
+		return 0;
+	int rc = rf_write_all(sp->fd, sp->b.p, sp->b.len, e, "scratch file");
+	sp->b.len = 0;
+	return rc;
+}
+
+static int
+spool_flush(struct spool *sp, rf_err *e)
+{
+	int rc = rf_write_all(sp->fd, sp->b.p, sp->b.len, e, "scratch file");
+
+	sp->b.len = 0;
+	return rc;
+}
+
+/* Where each record fed to the first run is in the input spool. */
+struct rec {
+	off_t off;
+	size_t len;		/* with its LF */
+};
+
 /* What the pump keeps between polls. */
 struct pump {
 	char **inputs;
@@ -341,9 +401,26 @@ struct pump {
 	rf_out *out;
 	rf_buf canon;
 	rf_sha256 *h;
-	rf_dsum sum;
+	rf_dsum sum;		/* of the records this run wrote */
 	int status;
 	int ws;			/* the command's wait status, once reaped */
+
+	/* --check-determinism: the first run keeps copies, later runs compare. */
+	bool check, compare;
+	struct spool in, outs;	/* what the first run read and wrote */
+	struct rec *recs;
+	size_t nrecs, caprecs;
+	size_t *order, next;	/* the order later runs feed the records in */
+	off_t feed_off;		/* the next byte of the input spool, in order */
+	rf_buf first;		/* the first run's output, read back */
+	off_t first_off;
+	size_t first_pos;
+	bool first_eof;
+	rf_dsum first_sum;
+	uint64_t diffat;	/* the first output record that differs, or 0 */
+	char *diff1, *diffk;	/* it, in the first run and in this one */
+	rf_dsum bad, first_bad;	/* of the lines that were not JSON, this run
+				 * and the first: compared as records are */
 };
 
 /* Refills the feed from the inputs.  Returns 0, or an error. */
@@ -377,12 +454,160 @@ refill_feed(struct pump *pu, rf_err *e)
 		}
 		run.records_in++;
 		pu->pin[pu->cur].records++;
+		size_t at = pu->feed.len;
 		if (rf_buf_add(&pu->feed, ln.p, ln.len) < 0 ||
 		    rf_buf_addc(&pu->feed, '\n') < 0)
 			return rf_seterr(e, RF_ENOMEM, "out of memory");
+		if (!pu->check)
+			continue;
+		if ((rc = spool_add(&pu->in, pu->feed.p + at, ln.len + 1, e)) < 0)
+			return rc;
+		if (!shuffle)
+			continue;
+		if (pu->nrecs == pu->caprecs) {
+			size_t nc = pu->caprecs ? 2 * pu->caprecs : 1024;
+			struct rec *nr = realloc(pu->recs, nc * sizeof *nr);
+			if (nr == NULL)
+				return rf_seterr(e, RF_ENOMEM, "out of memory");
+			pu->recs = nr;
+			pu->caprecs = nc;
+		}
+		pu->recs[pu->nrecs].off = pu->in.size - (ln.len + 1);
+		pu->recs[pu->nrecs++].len = ln.len + 1;
 	}
 	if (pu->r != NULL)
 		rf_run_tick(&run, run.bytes_in + rf_reader_pos(pu->r));
+	return 0;
+}
+
+static int
+pread_all(int fd, char *p, size_t n, off_t off, rf_err *e)
+{
+	while (n > 0) {
+		ssize_t k = pread(fd, p, n, off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return rf_seterr(e, RF_EIO, "scratch file: %s",
+			    k < 0 ? strerror(errno) : "cut short");
+		p += k;
+		n -= k;
+		off += k;
+	}
+	return 0;
+}
+
+/* A later run's feed: the first run's records again, in order or not. */
+static int
+refill_feed_again(struct pump *pu, rf_err *e)
+{
+	int rc;
+
+	pu->feed.len = pu->fed = 0;
+	if (pu->order == NULL) {
+		size_t n = pu->in.size - pu->feed_off;
+		if (n > FEED)
+			n = FEED;
+		if (rf_buf_reserve(&pu->feed, n) < 0)
+			return rf_seterr(e, RF_ENOMEM, "out of memory");
+		if ((rc = pread_all(pu->in.fd, pu->feed.p, n, pu->feed_off, e)) < 0)
+			return rc;
+		pu->feed.len = n;
+		pu->feed_off += n;
+		return 0;
+	}
+	while (pu->feed.len < FEED && pu->next < pu->nrecs) {
+		const struct rec *r = &pu->recs[pu->order[pu->next++]];
+		if (rf_buf_reserve(&pu->feed, r->len) < 0)
+			return rf_seterr(e, RF_ENOMEM, "out of memory");
+		if ((rc = pread_all(pu->in.fd, pu->feed.p + pu->feed.len, r->len,
+		    r->off, e)) < 0)
+			return rc;
+		pu->feed.len += r->len;
+	}
+	return 0;
+}
+
+static int
+feed(struct pump *pu, rf_err *e)
+{
+	return pu->compare ? refill_feed_again(pu, e) : refill_feed(pu, e);
+}
+
+/* The next line of the first run's output, or NULL after its last. */
+static const char *
+first_line(struct pump *pu, size_t *n, rf_err *e)
+{
+	for (;;) {
+		size_t left = pu->first.len - pu->first_pos;
+		char *b = left > 0 ? pu->first.p + pu->first_pos : NULL;
+		char *nl = left > 0 ? memchr(b, '\n', left) : NULL;
+		if (nl != NULL) {
+			pu->first_pos = nl + 1 - pu->first.p;
+			*n = nl - b;
+			return b;
+		}
+		if (pu->first_eof)
+			return NULL;
+		if (left > 0)
+			memmove(pu->first.p, b, left);
+		pu->first.len = left;
+		pu->first_pos = 0;
+		size_t want = FEED;
+		if ((off_t)want > pu->outs.size - pu->first_off)
+			want = pu->outs.size - pu->first_off;
+		if (rf_buf_reserve(&pu->first, want) < 0 ||
+		    pread_all(pu->outs.fd, pu->first.p + pu->first.len, want,
+		    pu->first_off, e) < 0)
+			return NULL;
+		pu->first.len += want;
+		pu->first_off += want;
+		pu->first_eof = pu->first_off == pu->outs.size;
+	}
+}
+
+/* A short copy of a record for a message. */
+static char *
+excerpt(const char *p, size_t n)
+{
+	rf_buf b = { 0 };
+
+	if (p == NULL)
+		return strdup("(no record)");
+	if (n > 200) {
+		rf_buf_add(&b, p, 200);
+		rf_buf_adds(&b, "...");
+	} else
+		rf_buf_add(&b, p, n);
+	rf_buf_addc(&b, '\0');
+	return b.p;
+}
+
+/* A later run's record: compared with the first run's at the same place. */
+static int
+compare(struct pump *pu, const char *p, size_t n, const unsigned char *d,
+    rf_err *e)
+{
+	unsigned char d1[RF_SHA256_LEN];
+	const char *q;
+	size_t qn;
+
+	rf_dsum_add_digest(&pu->sum, d);
+	if ((q = first_line(pu, &qn, e)) == NULL && e->msg[0] != '\0')
+		return RF_EIO;
+	if (pu->diffat != 0)
+		return 0;
+	if (q != NULL) {
+		pu->canon.len = 0;
+		if (rf_json_canon(q, qn, &pu->canon, e) < 0)
+			return RF_EIO;
+		rf_sha256_once(pu->h, pu->canon.p, pu->canon.len, d1);
+		if (memcmp(d, d1, sizeof d1) == 0)
+			return 0;
+	}
+	pu->diffat = pu->sum.count;
+	pu->diff1 = excerpt(q, qn);
+	pu->diffk = excerpt(p, n);
 	return 0;
 }
 
@@ -407,6 +632,14 @@ take_line(struct pump *pu, const char *p, size_t n, rf_err *e)
 	if ((rc = rf_json_canon(p, n, &pu->canon, e)) == RF_ENOMEM)
 		return rc;
 	if (rc < 0) {
+		/* Checking determinism, bad lines are compared by their bytes. */
+		unsigned char d[RF_SHA256_LEN];
+		if (pu->check) {
+			rf_sha256_once(pu->h, p, n, d);
+			rf_dsum_add_digest(&pu->bad, d);
+		}
+		if (pu->compare)
+			return 0;
 		/* Without --bad, rf_run_bad has said why. */
 		if ((pu->status = rf_run_bad(&run, pu->label, pu->lineno, p, n,
 		    e->msg)) != RF_EXIT_OK) {
@@ -417,10 +650,17 @@ take_line(struct pump *pu, const char *p, size_t n, rf_err *e)
 	}
 	unsigned char d[RF_SHA256_LEN];
 	rf_sha256_once(pu->h, pu->canon.p, pu->canon.len, d);
+	if (pu->compare) {
+		e->msg[0] = '\0';
+		return compare(pu, p, n, d, e);
+	}
 	rf_dsum_add_digest(&pu->sum, d);
 	run.records_out++;
 	if ((rc = rf_out_write(pu->out, p, n, e)) < 0 ||
 	    (rc = rf_out_write(pu->out, "\n", 1, e)) < 0)
+		return rc;
+	if (pu->check && ((rc = spool_add(&pu->outs, p, n, e)) < 0 ||
+	    (rc = spool_add(&pu->outs, "\n", 1, e)) < 0))
 		return rc;
 	return 0;
 }
@@ -451,7 +691,7 @@ pump(struct pump *pu, int to, int from, double deadline, rf_err *e)
 		int nfds = 0, ms = -1;
 
 		if (!pu->in_done && pu->fed == pu->feed.len) {
-			if ((rc = refill_feed(pu, e)) < 0)
+			if ((rc = feed(pu, e)) < 0)
 				return rc;
 			if (pu->feed.len == 0) {
 				close(to);
@@ -536,7 +776,7 @@ pump(struct pump *pu, int to, int from, double deadline, rf_err *e)
 			return rf_seterr(e, RF_EIO, "writing to %s: %s",
 			    pu->label, strerror(errno));
 		if (k > 0 && (pu->fed += k) == pu->feed.len) {
-			if ((rc = refill_feed(pu, e)) < 0)
+			if ((rc = feed(pu, e)) < 0)
 				return rc;
 			if (pu->feed.len == 0) {
 				close(to);
@@ -585,10 +825,164 @@ stop_child(void)
 	}
 }
 
+/*
+ * Runs the command once over the records.  Returns an exit status, having
+ * said why it is not 0.
+ */
+static int
+run_once(struct pump *pu, const char *exe, char **argv, char **env)
+{
+	double deadline = timeout > 0 ? now() + timeout : 0;
+	int rc, to = -1, from = -1, tail = -1, ws;
+	struct pollfd tp;
+	char c;
+	rf_err e;
+
+	e.msg[0] = '\0';
+	if ((rc = spawn(exe, argv, env, &to, &from, &tail, &e)) < 0)
+		goto fail;
+	rc = pump(pu, to, from, deadline, &e);
+	if (!pu->in_done)
+		close(to);
+	close(from);
+	if (rc == RF_ECHECK)
+		goto late;
+	if (rc < 0) {
+		/* Its output is not wanted any more. */
+		stop_child();
+		if (pu->status != RF_EXIT_OK) {
+			if (e.msg[0] != '\0')
+				rf_warnx("%s", e.msg);
+			close(tail);
+			return pu->status;
+		}
+		goto fail;
+	}
+	if ((ws = child > 0 ? reap(deadline) : pu->ws) == -1)
+		goto late;
+	if (WIFSIGNALED(ws))
+		rc = rf_seterr(&e, RF_EIO, "%s: killed by signal %d (%s)",
+		    argv[0], WTERMSIG(ws), strsignal(WTERMSIG(ws)));
+	else if (WEXITSTATUS(ws) != 0)
+		rc = rf_seterr(&e, RF_EIO, "%s: exited with status %d", argv[0],
+		    WEXITSTATUS(ws));
+	else if (tp = (struct pollfd){ .fd = tail, .events = POLLIN },
+	    pu->unread || (poll(&tp, 1, 0) == 1 && read(tail, &c, 1) == 1))
+		rc = rf_seterr(&e, RF_EIO, "%s: exited before reading all of "
+		    "its input", argv[0]);
+	else {
+		close(tail);
+		return RF_EXIT_OK;
+	}
+	goto fail;
+late:
+	stop_child();
+	rc = rf_seterr(&e, RF_EIO, "%s: did not finish within %g seconds, "
+	    "stopped", argv[0], timeout);
+fail:
+	if (tail >= 0)
+		close(tail);
+	rf_warnx("%s", e.msg);
+	return rf_status(rc);
+}
+
+/* Fisher-Yates with a fixed generator: another order, the same each time. */
+static void
+shuffle_order(size_t *order, size_t n, uint64_t seed)
+{
+	uint64_t x = seed;
+
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	for (size_t i = n; i > 1; i--) {
+		uint64_t z = (x += 0x9e3779b97f4a7c15u);
+		z = (z ^ z >> 30) * 0xbf58476d1ce4e5b9u;
+		z = (z ^ z >> 27) * 0x94d049bb133111ebu;
+		z ^= z >> 31;
+		size_t j = z % i, t = order[i - 1];
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
+	/* A shuffle may leave them in order: that would compare nothing. */
+	bool same = true;
+	for (size_t i = 0; i < n && same; i++)
+		same = order[i] == i;
+	for (size_t i = 0; same && i < n / 2; i++) {
+		size_t t = order[i];
+		order[i] = order[n - 1 - i];
+		order[n - 1 - i] = t;
+	}
+}
+
+/*
+ * Runs the command again, k-th, over the first run's records, and
+ * compares what it writes with what the first run wrote.  Returns an exit
+ * status: 1 if it differs.
+ */
+static int
+run_again(struct pump *pu, int k, const char *exe, char **argv, char **env)
+{
+	int status;
+	rf_err e;
+
+	pu->compare = true;
+	pu->feed.len = pu->fed = 0;
+	pu->feed_off = 0;
+	pu->next = 0;
+	pu->in_done = pu->unread = false;
+	rf_dsum_init(&pu->bad);
+	pu->got.len = 0;
+	pu->lineno = 0;
+	rf_dsum_init(&pu->sum);
+	pu->first.len = pu->first_pos = 0;
+	pu->first_off = 0;
+	pu->first_eof = pu->outs.size == 0;
+	pu->diffat = 0;
+	free(pu->diff1);
+	free(pu->diffk);
+	pu->diff1 = pu->diffk = NULL;
+	if (shuffle)
+		shuffle_order(pu->order, pu->nrecs, (uint64_t)k);
+	if ((status = run_once(pu, exe, argv, env)) != RF_EXIT_OK)
+		return status;
+	const char *q;
+	size_t n;
+	e.msg[0] = '\0';
+	if (pu->diffat == 0 && (q = first_line(pu, &n, &e)) != NULL) {
+		/* The first run wrote more. */
+		pu->diffat = pu->sum.count + 1;
+		pu->diff1 = excerpt(q, n);
+		pu->diffk = excerpt(NULL, 0);
+	}
+	if (e.msg[0] != '\0') {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_IO;
+	}
+	bool badsame = rf_dsum_equal(&pu->bad, &pu->first_bad);
+	if (pu->diffat == 0 && badsame)
+		return RF_EXIT_OK;
+	if (pu->diffat == 0) {
+		rf_warnx("not deterministic: run %d wrote other lines that are "
+		    "not JSON than run 1", k);
+		return RF_EXIT_CHECK;
+	}
+	bool same = badsame && rf_dsum_equal(&pu->sum, &pu->first_sum);
+	if (same && shuffle)
+		return RF_EXIT_OK;
+	rf_warnx("not deterministic: run %d wrote %s", k, same ?
+	    "the same records in another order" : "different records");
+	rf_warnx("run 1 wrote %llu records and run %d %llu; record %llu is the "
+	    "first to differ:", (unsigned long long)pu->first_sum.count, k,
+	    (unsigned long long)pu->sum.count, (unsigned long long)pu->diffat);
+	fprintf(stderr, "  run 1: %s\n  run %d: %s\n", pu->diff1, k, pu->diffk);
+	return RF_EXIT_CHECK;
+}
+
 int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
+		{ "check-determinism", optional_argument, NULL, OPT_CHECK },
 		{ "dep", required_argument, NULL, OPT_DEP },
 		{ "env", required_argument, NULL, OPT_ENV },
 		{ "force", no_argument, NULL, 'f' },
@@ -596,6 +990,7 @@ main(int argc, char *argv[])
 		{ "level", required_argument, NULL, OPT_LEVEL },
 		{ "name", required_argument, NULL, 'n' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "shuffle-input", no_argument, NULL, OPT_SHUFFLE },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "transform-version", required_argument, NULL, 'v' },
 		RF_RUN_LONGOPTS,
@@ -608,7 +1003,7 @@ main(int argc, char *argv[])
 	char *own[3] = { NULL, NULL, NULL }, *label = NULL;
 	const char *name = NULL, *version = NULL;
 	int ninputs = 0, ndeps = 0, nenvs = 0, oargc = argc, ch, rc;
-	int status = RF_EXIT_OK, to = -1, from = -1, tail = -1;
+	int status = RF_EXIT_OK;
 	char **oargv = argv, exe[PATH_MAX], id[65];
 	bool force = false, zflag = false;
 	rf_tfile *files = NULL, *dfiles = NULL;
@@ -616,11 +1011,12 @@ main(int argc, char *argv[])
 	rf_buf tjson = { 0 }, pb = { 0 };
 	rf_out *po = NULL;
 	struct pump pu = { 0 };
-	double start = rf_now(), deadline = 0;
+	double start = rf_now();
 	uint64_t u;
 	rf_err e;
 
 	rf_run_init(&run, "refill-transform");
+	pu.in.fd = pu.outs.fd = -1;
 	inputs = calloc(argc, sizeof *inputs);
 	deps = calloc(argc, sizeof *deps);
 	envs = calloc(argc, sizeof *envs);
@@ -631,6 +1027,16 @@ main(int argc, char *argv[])
 	while ((ch = getopt_long(argc, argv, "fhi:n:o:qVv:z", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
+		case OPT_CHECK:
+			runs = 2;
+			if (optarg != NULL && rf_parse_uint(optarg, 2, 100, &u) < 0) {
+				rf_warnx("--check-determinism=%s: not a number of "
+				    "runs from 2 to 100", optarg);
+				return RF_EXIT_USAGE;
+			}
+			if (optarg != NULL)
+				runs = (int)u;
+			break;
 		case OPT_DEP:
 			deps[ndeps++] = optarg;
 			break;
@@ -667,6 +1073,9 @@ main(int argc, char *argv[])
 			break;
 		case 'o':
 			outpath = optarg;
+			break;
+		case OPT_SHUFFLE:
+			shuffle = true;
 			break;
 		case OPT_TIMEOUT: {
 			char *end;
@@ -710,6 +1119,10 @@ main(int argc, char *argv[])
 		rf_warnx("-n %s -v %s: a name without '@', and a version, both "
 		    "not empty", name, version);
 		return RF_EXIT_USAGE;
+	}
+	if (shuffle && runs == 1) {
+		rf_warnx("--shuffle-input needs --check-determinism");
+		usage(RF_EXIT_USAGE);
 	}
 	if (ninputs == 0) {
 		ninputs = 1;
@@ -771,8 +1184,9 @@ main(int argc, char *argv[])
 		goto fail;
 	}
 
-	if (outpath != NULL && !force && strcmp(inputs[0], "-") != 0 &&
-	    up_to_date(inputs, ninputs, id)) {
+	/* A check of determinism is a request to run. */
+	if (outpath != NULL && !force && runs == 1 &&
+	    strcmp(inputs[0], "-") != 0 && up_to_date(inputs, ninputs, id)) {
 		if (run.progress >= 0)
 			rf_warnx("%s: up to date", outpath);
 		goto done;
@@ -791,6 +1205,11 @@ main(int argc, char *argv[])
 		goto fail;
 	pu.inputs = inputs;
 	pu.ninputs = ninputs;
+	if ((pu.check = runs > 1) && ((pu.in.fd = scratch(&e)) < 0 ||
+	    (pu.outs.fd = scratch(&e)) < 0)) {
+		rc = pu.in.fd < 0 ? pu.in.fd : pu.outs.fd;
+		goto fail;
+	}
 	size_t ln = strlen(argv[0]) + sizeof "output of ";
 	if ((label = malloc(ln)) == NULL) {
 		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
@@ -799,60 +1218,35 @@ main(int argc, char *argv[])
 	snprintf(label, ln, "output of %s", argv[0]);
 	pu.label = label;
 	rf_dsum_init(&pu.sum);
+	rf_dsum_init(&pu.bad);
 	if ((pu.pin = calloc(ninputs, sizeof *pu.pin)) == NULL ||
 	    (pu.h = rf_sha256_new()) == NULL ||
 	    (env = child_env(inputs, ninputs, name, version, own)) == NULL) {
 		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (timeout > 0)
-		deadline = now() + timeout;
-	if ((rc = spawn(exe, argv, env, &to, &from, &tail, &e)) < 0)
-		goto fail;
-	rc = pump(&pu, to, from, deadline, &e);
-	if (!pu.in_done)
-		close(to);
-	close(from);
-	if (rc == RF_ECHECK) {
-		stop_child();
-		rc = rf_seterr(&e, RF_EIO, "%s: did not finish within %g "
-		    "seconds, stopped", argv[0], timeout);
-		goto fail;
-	}
-	if (rc < 0) {
-		/* Its output is not wanted any more. */
-		stop_child();
-		if (pu.status != RF_EXIT_OK) {
-			if (e.msg[0] != '\0')
-				rf_warnx("%s", e.msg);
-			status = pu.status;
-			goto abort;
+	if ((status = run_once(&pu, exe, argv, env)) != RF_EXIT_OK)
+		goto abort;
+	if (runs > 1) {
+		if ((rc = spool_flush(&pu.in, &e)) < 0 ||
+		    (rc = spool_flush(&pu.outs, &e)) < 0)
+			goto fail;
+		pu.first_sum = pu.sum;
+		pu.first_bad = pu.bad;
+		if (shuffle && (pu.order = calloc(pu.nrecs ? pu.nrecs : 1,
+		    sizeof *pu.order)) == NULL) {
+			rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
+			goto fail;
 		}
-		goto fail;
-	}
-	int ws = child > 0 ? reap(deadline) : pu.ws;
-	if (ws == -1) {
-		stop_child();
-		rc = rf_seterr(&e, RF_EIO, "%s: did not finish within %g "
-		    "seconds, stopped", argv[0], timeout);
-		goto fail;
-	}
-	if (WIFSIGNALED(ws)) {
-		rc = rf_seterr(&e, RF_EIO, "%s: killed by signal %d (%s)",
-		    argv[0], WTERMSIG(ws), strsignal(WTERMSIG(ws)));
-		goto fail;
-	}
-	if (WEXITSTATUS(ws) != 0) {
-		rc = rf_seterr(&e, RF_EIO, "%s: exited with status %d", argv[0],
-		    WEXITSTATUS(ws));
-		goto fail;
-	}
-	struct pollfd tp = { .fd = tail, .events = POLLIN };
-	char c;
-	if (pu.unread || (poll(&tp, 1, 0) == 1 && read(tail, &c, 1) == 1)) {
-		rc = rf_seterr(&e, RF_EIO, "%s: exited before reading all of "
-		    "its input", argv[0]);
-		goto fail;
+		for (int k = 2; k <= runs; k++)
+			if ((status = run_again(&pu, k, exe, argv, env)) !=
+			    RF_EXIT_OK)
+				goto abort;
+		pu.sum = pu.first_sum;
+		if (run.progress >= 0)
+			rf_warnx("deterministic: %d runs wrote the same records%s",
+			    runs, shuffle ? ", from the input in other orders" :
+			    "");
 	}
 
 	if (outpath == NULL) {
@@ -911,8 +1305,17 @@ done:
 	rf_sha256_free(pu.h);
 	free(pu.pin);
 	free(label);
-	if (tail >= 0)
-		close(tail);
+	if (pu.in.fd >= 0)
+		close(pu.in.fd);
+	if (pu.outs.fd >= 0)
+		close(pu.outs.fd);
+	rf_buf_free(&pu.in.b);
+	rf_buf_free(&pu.outs.b);
+	rf_buf_free(&pu.first);
+	free(pu.recs);
+	free(pu.order);
+	free(pu.diff1);
+	free(pu.diffk);
 	for (int i = 0; i < 3; i++)
 		free(own[i]);
 	free(env);

@@ -274,3 +274,73 @@ EOP
 	gone
 	[ ! -e out.ndjson ] && no_temps
 }
+
+@test "--check-determinism: the same records pass; another order, or other records, are status 1" {
+	mkcount
+	run -0 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o out.ndjson --check-determinism=3 -- ./count.sh
+	[ "$stderr" = "refill-transform: deterministic: 3 runs wrote the same records" ]
+	[ "$(wc -l < runs)" -eq 3 ]
+	diff -u in.ndjson out.ndjson
+	# A check always runs, even when the output is up to date.
+	run -0 "$B/refill-transform" -q -n t -v 1 -i in.ndjson -o out.ndjson \
+	    --check-determinism -- ./count.sh
+	[ "$(wc -l < runs)" -eq 5 ]
+	# Reversed by the second run only: the same records in another order.
+	cat > flip.sh <<'EOS'
+#!/bin/sh
+echo run >> flips
+if [ "$(wc -l < flips)" -eq 2 ]; then tac; else cat; fi
+EOS
+	chmod +x flip.sh
+	run -1 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o flip.ndjson --check-determinism -- ./flip.sh
+	cat > want <<'EOW'
+refill-transform: not deterministic: run 2 wrote the same records in another order
+refill-transform: run 1 wrote 10 records and run 2 10; record 1 is the first to differ:
+  run 1: {"user_id":"u1","n":1,"tags":["a","b"]}
+  run 2: {"user_id":"u10","n":10}
+EOW
+	printf '%s\n' "$stderr" > got
+	diff -u want got
+	[ ! -e flip.ndjson ] && [ ! -e flip.ndjson.prov ] && no_temps
+	# A time stamp in one record: different records, shown.
+	run -1 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o t.ndjson --check-determinism -- sh -c 'cat; printf "{\"ns\":\"%s\"}\n" "$(date +%N)"'
+	[ "${stderr%%$'\n'*}" = "refill-transform: not deterministic: run 2 wrote different records" ]
+	[[ "$stderr" == *"record 11 is the first to differ:"$'\n''  run 1: {"ns":"'* ]]
+	[ ! -e t.ndjson ]
+	# One record fewer in the second run.
+	rm flips
+	sed -i 's/tac/head -n 9/' flip.sh
+	run -1 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o f.ndjson --check-determinism -- ./flip.sh
+	[[ "$stderr" == *$'\n''  run 1: {"user_id":"u10","n":10}'$'\n''  run 2: (no record)' ]]
+}
+
+@test "--shuffle-input: another order in is fine unless other records come out" {
+	run -0 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o out.ndjson --check-determinism --shuffle-input -- cat
+	[ "$stderr" = "refill-transform: deterministic: 2 runs wrote the same records, from the input in other orders" ]
+	diff -u in.ndjson out.ndjson
+	# Keeps only the first record it sees: depends on the input's order.
+	run -1 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o first.ndjson --check-determinism --shuffle-input -- \
+	    sh -c 'head -n 1; cat > /dev/null'
+	[ "${stderr%%$'\n'*}" = "refill-transform: not deterministic: run 2 wrote different records" ]
+	[ ! -e first.ndjson ]
+	# Standard input is kept for the later runs.
+	run -0 sh -c "'$B/refill-transform' -q -n t -v 1 --check-determinism=3 --shuffle-input -- sort < in.ndjson > sorted"
+	sort in.ndjson > want
+	diff -u want sorted
+	# Bad lines are compared too; only the first run quarantines them.
+	run -0 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o b.ndjson --bad bad.ndjson --check-determinism -- sh -c 'cat; echo "{bad"'
+	[ "$(wc -l < bad.ndjson)" -eq 1 ]
+	run -1 --separate-stderr "$B/refill-transform" -n t -v 1 -i in.ndjson \
+	    -o b.ndjson --bad bad.ndjson --check-determinism -- sh -c 'cat; echo "{$(date +%N)"'
+	[ "$stderr" = "refill-transform: not deterministic: run 2 wrote other lines that are not JSON than run 1" ]
+	run -2 "$B/refill-transform" -n t -v 1 --shuffle-input -- cat
+	run -2 "$B/refill-transform" -n t -v 1 --check-determinism=1 -- cat
+	run -2 "$B/refill-transform" -n t -v 1 --check-determinism=x -- cat
+}
