@@ -8,6 +8,7 @@
  * reads its output as each side is ready, so neither side waits on the
  * other however much either of them writes.
  */
+#define _GNU_SOURCE	/* F_SETPIPE_SZ */
 #define _XOPEN_SOURCE 700	/* realpath(3) */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,10 +28,11 @@
 
 extern char **environ;
 
-enum { OPT_CHECK = RF_OPT_PROGRAM, OPT_DEP, OPT_ENV, OPT_LEVEL, OPT_SHUFFLE,
+enum { OPT_CACHE = RF_OPT_PROGRAM, OPT_CHECK, OPT_DEP, OPT_ENV, OPT_LEVEL, OPT_SHUFFLE,
 	OPT_TIMEOUT };
 
 #define FEED ((size_t)64 << 10)	/* input gathered for one write */
+#define JOBFEED ((size_t)1 << 20)
 #define GRACE_MS 2000		/* after SIGTERM, before SIGKILL */
 
 static rf_run run;
@@ -39,29 +41,36 @@ static int level = -1;
 static double timeout;		/* seconds; 0: none */
 static int runs = 1;		/* --check-determinism */
 static bool shuffle;
-static volatile pid_t child = -1;
+static const char *cachedir;	/* --cache */
+#define MAX_JOBS 64
+static int njobs = 1;		/* --jobs */
+static rf_path *keypath;	/* --key */
+static volatile pid_t pids[MAX_JOBS];	/* the jobs running, or -1 */
+static volatile int npids;
 
 static _Noreturn void
 usage(int status)
 {
 	fprintf(status == RF_EXIT_OK ? stdout : stderr,
-	    "usage: refill-transform [-fqz] [--bad file] "
-	    "[--check-determinism[=runs]] [--dep file]\n"
-	    "                        [--env name] [-i file] [--level n] "
-	    "[--max-line size]\n"
-	    "                        [--metrics file] [-o file] [--progress] "
-	    "[--shuffle-input]\n"
-	    "                        [--stats file] [--timeout seconds]\n"
+	    "usage: refill-transform [-fqz] [--bad file] [--cache dir] "
+	    "[--check-determinism[=runs]]\n"
+	    "                        [--dep file] [--env name] [-i file] "
+	    "[-j jobs] [-k path]\n"
+	    "                        [--level n] [--max-line size] "
+	    "[--metrics file] [-o file]\n"
+	    "                        [--progress] [--shuffle-input] "
+	    "[--stats file] [--timeout seconds]\n"
 	    "                        -n name -v version -- command [arg ...]\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
-/* On a signal the command goes too: it would write to a closed pipe. */
+/* On a signal the jobs go too: they would write to a closed pipe. */
 static void
-kill_child(void)
+kill_jobs(void)
 {
-	if (child > 0)
-		kill(child, SIGTERM);
+	for (int k = 0; k < npids; k++)
+		if (pids[k] > 0)
+			kill(pids[k], SIGTERM);
 }
 
 /*
@@ -129,22 +138,67 @@ token_is(const char *tok, size_t n, const char *s)
 	return same;
 }
 
+/* The value at spec in a stamp, or NULL. */
+static const char *
+stamp_get(const char *st, size_t n, const char *spec, size_t *vn)
+{
+	rf_path *p;
+	const char *v;
+	rf_err e;
+	int rc;
+
+	if (rf_path_compile(spec, &p, &e) < 0)
+		return NULL;
+	rc = rf_json_get(st, n, p, &v, vn);
+	rf_path_free(p);
+	return rc == 0 ? v : NULL;
+}
+
 /* The value at spec in the stamp is the string s. */
 static bool
 stamp_has(const char *st, size_t n, const char *spec, const char *s)
 {
-	rf_path *p;
-	const char *v;
 	size_t vn;
-	rf_err e;
-	bool same;
+	const char *v = stamp_get(st, n, spec, &vn);
 
-	if (rf_path_compile(spec, &p, &e) < 0)
+	return v != NULL && vn > 0 && v[0] == '"' && token_is(v, vn, s);
+}
+
+/* The value at spec in the stamp is an integer from 0 to 2^53. */
+static bool
+stamp_u64(const char *st, size_t n, const char *spec, uint64_t *u)
+{
+	char num[24];
+	size_t vn;
+	const char *v = stamp_get(st, n, spec, &vn);
+
+	if (v == NULL || vn == 0 || vn >= sizeof num)
 		return false;
-	same = rf_json_get(st, n, p, &v, &vn) == 0 && vn > 0 && v[0] == '"' &&
-	    token_is(v, vn, s);
-	rf_path_free(p);
-	return same;
+	memcpy(num, v, vn);
+	num[vn] = '\0';
+	return rf_parse_uint(num, 0, (uint64_t)1 << 53, u) == 0;
+}
+
+/* The inputs' SHA-256, taken once, when first needed. */
+struct ins {
+	char **path;
+	int n;
+	unsigned char (*dig)[RF_SHA256_LEN];
+	int have;		/* 0 not yet, 1 taken, -1 failed */
+};
+
+static bool
+input_digests(struct ins *in)
+{
+	rf_err e;
+
+	for (int i = 0; in->have == 0 && i < in->n; i++)
+		if (strcmp(in->path[i], "-") == 0 ||
+		    file_digest(in->path[i], in->dig[i], &e) < 0)
+			in->have = -1;
+	if (in->have == 0)
+		in->have = 1;
+	return in->have == 1;
 }
 
 /*
@@ -153,7 +207,7 @@ stamp_has(const char *st, size_t n, const char *spec, const char *s)
  * output that is still what the stamp says.
  */
 static bool
-up_to_date(char **inputs, int ninputs, const char *id)
+up_to_date(struct ins *in, const char *id)
 {
 	char pp[PATH_MAX], spec[64], hex[65];
 	unsigned char d[RF_SHA256_LEN];
@@ -169,30 +223,246 @@ up_to_date(char **inputs, int ninputs, const char *id)
 	    rf_sha256_file(outpath, d, &size, &e) < 0)
 		goto done;
 	rf_hex(d, RF_SHA256_LEN, hex);
-	if (!stamp_has(st.p, st.len, "output.sha256", hex))
+	if (!stamp_has(st.p, st.len, "output.sha256", hex) ||
+	    !input_digests(in))
 		goto done;
-	for (int i = 0; i < ninputs; i++) {
+	for (int i = 0; i < in->n; i++) {
 		snprintf(spec, sizeof spec, "inputs.%d.path", i);
-		if (!stamp_has(st.p, st.len, spec, inputs[i]) ||
-		    file_digest(inputs[i], d, &e) < 0)
+		if (!stamp_has(st.p, st.len, spec, in->path[i]))
 			goto done;
-		rf_hex(d, RF_SHA256_LEN, hex);
+		rf_hex(in->dig[i], RF_SHA256_LEN, hex);
 		snprintf(spec, sizeof spec, "inputs.%d.sha256", i);
 		if (!stamp_has(st.p, st.len, spec, hex))
 			goto done;
 	}
 	/* And no input more than these. */
-	snprintf(spec, sizeof spec, "inputs.%d", ninputs);
-	rf_path *p;
-	const char *v;
+	snprintf(spec, sizeof spec, "inputs.%d", in->n);
 	size_t vn;
-	if (rf_path_compile(spec, &p, &e) == 0) {
-		ok = rf_json_get(st.p, st.len, p, &v, &vn) == RF_EMISSING;
-		rf_path_free(p);
-	}
+	ok = stamp_get(st.p, st.len, spec, &vn) == NULL;
 done:
 	rf_buf_free(&st);
 	return ok;
+}
+
+/* ---- --cache --------------------------------------------------------- */
+
+/*
+ * An entry's key: the SHA-256 of the canonical JSON object
+ * {"inputs":[SHA-256, ...],"transform":ID}, what the output is a function
+ * of (refill-transform(1)).
+ */
+static int
+cache_key(const char *id, unsigned char (*dig)[RF_SHA256_LEN], int n,
+    char ck[65], rf_err *e)
+{
+	unsigned char d[RF_SHA256_LEN];
+	char hex[65];
+	rf_buf b = { 0 };
+	rf_sha256 *h = rf_sha256_new();
+	int rc = 0;
+
+	rf_buf_adds(&b, "{\"inputs\":[");
+	for (int i = 0; i < n; i++) {
+		rf_hex(dig[i], RF_SHA256_LEN, hex);
+		rf_buf_adds(&b, i > 0 ? ",\"" : "\"");
+		rf_buf_adds(&b, hex);
+		rf_buf_addc(&b, '"');
+	}
+	rf_buf_adds(&b, "],\"transform\":\"");
+	rf_buf_adds(&b, id);
+	if (h == NULL || rf_buf_adds(&b, "\"}") < 0)
+		rc = rf_seterr(e, RF_ENOMEM, "out of memory");
+	else {
+		rf_sha256_once(h, b.p, b.len, d);
+		rf_hex(d, RF_SHA256_LEN, ck);
+	}
+	rf_sha256_free(h);
+	rf_buf_free(&b);
+	return rc;
+}
+
+/* DIR/ab/cdef...[suffix] */
+static int
+cache_path(const char *dir, const char *ck, const char *suffix,
+    char dst[PATH_MAX], rf_err *e)
+{
+	if (snprintf(dst, PATH_MAX, "%s/%.2s/%s%s", dir, ck, ck + 2,
+	    suffix) >= PATH_MAX)
+		return rf_seterr(e, RF_EUSAGE, "%s: path too long", dir);
+	return 0;
+}
+
+/* What a sound cache entry says of its output. */
+struct hit {
+	char data[PATH_MAX];
+	uint64_t in, out, *records;	/* records per input */
+	rf_dsum sum;
+	bool gz;
+};
+
+/*
+ * Looks for the entry of key: its stamp must name this transform and
+ * these inputs, have quarantined nothing, and describe the data file as
+ * it is.  Returns true for such an entry; a damaged one is reported and
+ * taken as missing.
+ */
+static bool
+cache_find(const char *dir, const char *ck, const char *id, struct ins *in,
+    struct hit *h)
+{
+	char pp[PATH_MAX], spec[64], hex[65];
+	unsigned char d[RF_SHA256_LEN], magic[2];
+	uint64_t size, q;
+	rf_buf st = { 0 };
+	size_t vn;
+	const char *v;
+	rf_err e;
+	bool ok = false;
+	int fd;
+
+	if (cache_path(dir, ck, ".prov", pp, &e) < 0 ||
+	    cache_path(dir, ck, "", h->data, &e) < 0)
+		goto done;
+	if (access(pp, F_OK) < 0 && (errno == ENOENT || errno == ENOTDIR))
+		goto done;
+	if (rf_read_file(pp, (size_t)16 << 20, &st, &e) < 0 ||
+	    rf_json_validate(st.p, st.len, &e) < 0)
+		goto bad;
+	if (!stamp_has(st.p, st.len, "transform.id", id))
+		goto bad;
+	for (int i = 0; i < in->n; i++) {
+		rf_hex(in->dig[i], RF_SHA256_LEN, hex);
+		snprintf(spec, sizeof spec, "inputs.%d.sha256", i);
+		if (!stamp_has(st.p, st.len, spec, hex))
+			goto bad;
+		snprintf(spec, sizeof spec, "inputs.%d.records", i);
+		if (!stamp_u64(st.p, st.len, spec, &h->records[i]))
+			goto bad;
+	}
+	snprintf(spec, sizeof spec, "inputs.%d", in->n);
+	if (stamp_get(st.p, st.len, spec, &vn) != NULL ||
+	    !stamp_u64(st.p, st.len, "counts.in", &h->in) ||
+	    !stamp_u64(st.p, st.len, "counts.quarantined", &q) || q != 0 ||
+	    !stamp_u64(st.p, st.len, "output.records", &h->out) ||
+	    (v = stamp_get(st.p, st.len, "output.dataset_digest", &vn)) ==
+	    NULL || vn != 66 || rf_dsum_parse(v + 1, 64, h->out, &h->sum) < 0)
+		goto bad;
+	if (rf_sha256_file(h->data, d, &size, &e) < 0)
+		goto bad;
+	rf_hex(d, RF_SHA256_LEN, hex);
+	if (!stamp_has(st.p, st.len, "output.sha256", hex))
+		goto bad;
+	if ((fd = open(h->data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		goto bad;
+	h->gz = read(fd, magic, 2) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+	close(fd);
+	ok = true;
+	goto done;
+bad:
+	rf_warnx("%s: a damaged cache entry, not used", pp);
+done:
+	rf_buf_free(&st);
+	return ok;
+}
+
+/*
+ * Writes the cached output to pu->out, created here: the bytes as they
+ * are when the entry is already in the form wanted (gzip or plain), else
+ * its records again.
+ */
+static int
+cache_serve(struct hit *h, struct ins *in, rf_out **out, rf_prov_input *pin,
+    rf_dsum *sum, rf_err *e)
+{
+	bool want_gz = outpath != NULL && level > 0;
+	int rc;
+
+	if (outpath != NULL)
+		rc = rf_out_create(outpath, h->gz == want_gz ? -1 : level, out,
+		    e);
+	else
+		rc = rf_out_fd(STDOUT_FILENO, "standard output", -1, out, e);
+	if (rc < 0)
+		return rc;
+	if (h->gz == want_gz) {
+		char buf[1 << 16];
+		int fd = open(h->data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		ssize_t k;
+		if (fd < 0)
+			return rf_seterr(e, RF_EIO, "%s: %s", h->data,
+			    strerror(errno));
+		while ((k = read(fd, buf, sizeof buf)) > 0 ||
+		    (k < 0 && errno == EINTR))
+			if (k > 0 && (rc = rf_out_write(*out, buf, k, e)) < 0)
+				break;
+		if (k < 0)
+			rc = rf_seterr(e, RF_EIO, "%s: %s", h->data,
+			    strerror(errno));
+		close(fd);
+	} else {
+		rf_reader *r;
+		rf_line ln;
+		if ((rc = rf_reader_open(h->data, RF_MAX_LINE_DEFAULT, 0, &r,
+		    e)) < 0)
+			return rc;
+		while ((rc = rf_reader_next(r, &ln, e)) == 1)
+			if ((rc = rf_out_write(*out, ln.p, ln.len, e)) < 0 ||
+			    (rc = rf_out_write(*out, "\n", 1, e)) < 0)
+				break;
+		rf_reader_close(r);
+	}
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < in->n; i++) {
+		pin[i].path = in->path[i];
+		memcpy(pin[i].sha256, in->dig[i], RF_SHA256_LEN);
+		pin[i].records = h->records[i];
+	}
+	*sum = h->sum;
+	run.records_in = h->in;
+	run.records_out = h->out;
+	return 0;
+}
+
+/*
+ * Keeps what this run made: the output linked (or copied) into the cache
+ * and its stamp beside it, each under its final name at once.  The stamp
+ * goes last, so an entry without one is never used.
+ */
+static int
+cache_put(const char *dir, const char *id, const rf_prov_input *pin, int n,
+    const rf_buf *stamp, rf_err *e)
+{
+	char ck[65], sub[PATH_MAX], data[PATH_MAX], pp[PATH_MAX];
+	char tmp[PATH_MAX + 96];
+	unsigned char (*dig)[RF_SHA256_LEN];
+	int rc;
+
+	if ((dig = calloc(n, sizeof *dig)) == NULL)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	for (int i = 0; i < n; i++)
+		memcpy(dig[i], pin[i].sha256, RF_SHA256_LEN);
+	rc = cache_key(id, dig, n, ck, e);
+	free(dig);
+	if (rc < 0 || (rc = cache_path(dir, ck, "", data, e)) < 0 ||
+	    (rc = cache_path(dir, ck, ".prov", pp, e)) < 0)
+		return rc;
+	snprintf(sub, sizeof sub, "%s/%.2s", dir, ck);
+	if ((mkdir(dir, 0777) < 0 && errno != EEXIST) ||
+	    (mkdir(sub, 0777) < 0 && errno != EEXIST))
+		return rf_seterr(e, RF_EIO, "%s: %s", sub, strerror(errno));
+	snprintf(tmp, sizeof tmp, "%s/.tmp-%ld-%s", sub, (long)getpid(),
+	    ck + 2);
+	unlink(tmp);
+	rf_cleanup_add(tmp, false);
+	if ((rc = rf_link_or_copy(outpath, tmp, e)) == 0 &&
+	    rename(tmp, data) < 0)
+		rc = rf_seterr(e, RF_EIO, "%s: %s", data, strerror(errno));
+	unlink(tmp);
+	rf_cleanup_remove(tmp);
+	if (rc == 0)
+		rc = rf_write_file(pp, stamp->p, stamp->len, e);
+	return rc;
 }
 
 /*
@@ -263,8 +533,8 @@ child_env(char **inputs, int ninputs, const char *name, const char *version,
  * the command never read.
  */
 static int
-spawn(const char *exe, char **argv, char **env, int *to, int *from, int *tail,
-    rf_err *e)
+spawn(const char *exe, char **argv, char **env, volatile pid_t *pid, int *to,
+    int *from, int *tail, rf_err *e)
 {
 	int in[2], out[2], ep[2], err = 0;
 	ssize_t k;
@@ -279,11 +549,11 @@ spawn(const char *exe, char **argv, char **env, int *to, int *from, int *tail,
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
-	if ((child = fork()) < 0) {
+	if ((*pid = fork()) < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return rf_seterr(e, RF_EIO, "fork: %s", strerror(errno));
 	}
-	if (child == 0) {
+	if (*pid == 0) {
 		static const int sigs[] = { SIGHUP, SIGINT, SIGPIPE, SIGTERM };
 		for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 			signal(sigs[i], SIG_DFL);
@@ -320,10 +590,13 @@ spawn(const char *exe, char **argv, char **env, int *to, int *from, int *tail,
 		int fd = i == 0 ? *to : *from;
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+#ifdef F_SETPIPE_SZ
+		fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+#endif
 	}
 	if (k == sizeof err) {
-		waitpid(child, NULL, 0);
-		child = -1;
+		waitpid(*pid, NULL, 0);
+		*pid = -1;
 		return rf_seterr(e, RF_EIO, "%s: cannot run: %s", argv[0],
 		    strerror(err));
 	}
@@ -386,24 +659,47 @@ struct rec {
 	size_t len;		/* with its LF */
 };
 
+struct obatch;
+
+/* One copy of the command. */
+struct job {
+	int k;			/* its index in pids[] */
+	int to, from, tail;	/* -1 when closed */
+	rf_buf feed;		/* records for it; [fed, len) not yet written */
+	size_t fed;
+	bool in_done;		/* its input is closed */
+	bool out_done;		/* its output has ended */
+	bool unread;		/* it exited with input left */
+	int ws;			/* its wait status, once reaped */
+	struct obatch *fill;	/* the batch its output goes into */
+	size_t start;		/* of its line not yet ended, in fill */
+	uint64_t lineno;	/* its output lines */
+	char *name;		/* "CMD", or "CMD (job 2)" with --jobs */
+	char *label;		/* "output of " name, for diagnostics */
+	struct spool outs;	/* with --jobs, what jobs after the first wrote,
+				 * kept for later */
+};
+
 /* What the pump keeps between polls. */
 struct pump {
 	char **inputs;
 	int ninputs, cur;	/* the input being read */
 	rf_reader *r;
 	rf_prov_input *pin;
-	rf_buf feed;		/* read, not yet written to the command */
-	size_t fed;		/* of feed, written */
-	bool in_done, unread;
-	rf_buf got;		/* read from the command, not yet a whole line */
-	uint64_t lineno;	/* output lines */
-	const char *label;	/* "COMMAND output", for diagnostics */
+	bool input_done;	/* every record has been read */
+	struct job *jobs;
+	int njobs;
+	rf_pool *pool;
+	struct obatch *ob;	/* njobs + NQUEUE batches */
+	struct obatch **queue;	/* submitted, oldest first, from qhead */
+	struct obatch **spare;	/* neither submitted nor being filled */
+	int nob, qhead, qlen, nspare;
+	rf_buf carry;		/* a line going on from a full batch */
 	rf_out *out;
 	rf_buf canon;
 	rf_sha256 *h;
 	rf_dsum sum;		/* of the records this run wrote */
 	int status;
-	int ws;			/* the command's wait status, once reaped */
 
 	/* --check-determinism: the first run keeps copies, later runs compare. */
 	bool check, compare;
@@ -423,15 +719,71 @@ struct pump {
 				 * and the first: compared as records are */
 };
 
-/* Refills the feed from the inputs.  Returns 0, or an error. */
+static size_t
+pending(const struct job *j)
+{
+	return j->feed.len - j->fed;
+}
+
+/* Appends a record, with its LF, to a job's feed. */
+static int
+give(struct job *j, const char *p, size_t n, rf_err *e)
+{
+	if (j->fed == j->feed.len)
+		j->feed.len = j->fed = 0;
+	else if (j->fed > FEED) {
+		memmove(j->feed.p, j->feed.p + j->fed, pending(j));
+		j->feed.len -= j->fed;
+		j->fed = 0;
+	}
+	if (rf_buf_add(&j->feed, p, n) < 0 || rf_buf_addc(&j->feed, '\n') < 0)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	return 0;
+}
+
+/*
+ * The job a record goes to, by the partition of its key (refill(7)), or
+ * -1 for a bad record, which has been quarantined (or pu->status set).
+ */
+static int
+route(struct pump *pu, const char *p, size_t n, uint64_t lineno, rf_err *e)
+{
+	unsigned char d[RF_SHA256_LEN];
+	const char *v;
+	size_t vn;
+	int rc;
+
+	if ((rc = rf_json_validate(p, n, e)) == 0 &&
+	    (rc = rf_json_get(p, n, keypath, &v, &vn)) < 0)
+		snprintf(e->msg, sizeof e->msg, "missing key %s",
+		    rf_path_spec(keypath));
+	pu->canon.len = 0;
+	if (rc == 0 && (rc = rf_json_canon(v, vn, &pu->canon, e)) == 0) {
+		rf_sha256_once(pu->h, pu->canon.p, pu->canon.len, d);
+		return (int)rf_partition(d, (uint32_t)pu->njobs);
+	}
+	if (rc == RF_ENOMEM)
+		return rc;
+	pu->status = rf_run_bad(&run, pu->inputs[pu->cur], lineno, p, n,
+	    e->msg);
+	return -1;
+}
+
+/* Reads records into the jobs' feeds.  Returns 0, or an error. */
 static int
 refill_feed(struct pump *pu, rf_err *e)
 {
 	rf_line ln;
 	int rc;
 
-	pu->feed.len = pu->fed = 0;
-	while (pu->feed.len < FEED && pu->cur < pu->ninputs) {
+	for (;;) {
+		for (int i = 0; i < pu->njobs; i++)
+			if (pending(&pu->jobs[i]) >= JOBFEED)
+				goto full;
+		if (pu->cur == pu->ninputs) {
+			pu->input_done = true;
+			break;
+		}
 		if (pu->r == NULL) {
 			if ((rc = rf_reader_open(pu->inputs[pu->cur],
 			    run.max_line, RF_READ_SHA256, &pu->r, e)) < 0)
@@ -454,13 +806,23 @@ refill_feed(struct pump *pu, rf_err *e)
 		}
 		run.records_in++;
 		pu->pin[pu->cur].records++;
-		size_t at = pu->feed.len;
-		if (rf_buf_add(&pu->feed, ln.p, ln.len) < 0 ||
-		    rf_buf_addc(&pu->feed, '\n') < 0)
-			return rf_seterr(e, RF_ENOMEM, "out of memory");
+		int to = 0;
+		if (keypath != NULL && (to = route(pu, ln.p, ln.len, ln.lineno,
+		    e)) < 0) {
+			if (to != -1)
+				return to;
+			if (pu->status != RF_EXIT_OK) {
+				e->msg[0] = '\0';
+				return RF_EDATA;
+			}
+			continue;
+		}
+		if ((rc = give(&pu->jobs[to], ln.p, ln.len, e)) < 0)
+			return rc;
 		if (!pu->check)
 			continue;
-		if ((rc = spool_add(&pu->in, pu->feed.p + at, ln.len + 1, e)) < 0)
+		if ((rc = spool_add(&pu->in, ln.p, ln.len, e)) < 0 ||
+		    (rc = spool_add(&pu->in, "\n", 1, e)) < 0)
 			return rc;
 		if (!shuffle)
 			continue;
@@ -475,6 +837,7 @@ refill_feed(struct pump *pu, rf_err *e)
 		pu->recs[pu->nrecs].off = pu->in.size - (ln.len + 1);
 		pu->recs[pu->nrecs++].len = ln.len + 1;
 	}
+full:
 	if (pu->r != NULL)
 		rf_run_tick(&run, run.bytes_in + rf_reader_pos(pu->r));
 	return 0;
@@ -501,37 +864,34 @@ pread_all(int fd, char *p, size_t n, off_t off, rf_err *e)
 static int
 refill_feed_again(struct pump *pu, rf_err *e)
 {
+	struct job *j = &pu->jobs[0];
 	int rc;
 
-	pu->feed.len = pu->fed = 0;
+	if (pending(j) > 0)
+		return 0;
+	j->feed.len = j->fed = 0;
 	if (pu->order == NULL) {
 		size_t n = pu->in.size - pu->feed_off;
 		if (n > FEED)
 			n = FEED;
-		if (rf_buf_reserve(&pu->feed, n) < 0)
+		if (rf_buf_reserve(&j->feed, n) < 0)
 			return rf_seterr(e, RF_ENOMEM, "out of memory");
-		if ((rc = pread_all(pu->in.fd, pu->feed.p, n, pu->feed_off, e)) < 0)
+		if ((rc = pread_all(pu->in.fd, j->feed.p, n, pu->feed_off, e)) < 0)
 			return rc;
-		pu->feed.len = n;
+		j->feed.len = n;
 		pu->feed_off += n;
-		return 0;
-	}
-	while (pu->feed.len < FEED && pu->next < pu->nrecs) {
-		const struct rec *r = &pu->recs[pu->order[pu->next++]];
-		if (rf_buf_reserve(&pu->feed, r->len) < 0)
-			return rf_seterr(e, RF_ENOMEM, "out of memory");
-		if ((rc = pread_all(pu->in.fd, pu->feed.p + pu->feed.len, r->len,
-		    r->off, e)) < 0)
-			return rc;
-		pu->feed.len += r->len;
-	}
+	} else
+		while (j->feed.len < FEED && pu->next < pu->nrecs) {
+			const struct rec *r = &pu->recs[pu->order[pu->next++]];
+			if (rf_buf_reserve(&j->feed, r->len) < 0)
+				return rf_seterr(e, RF_ENOMEM, "out of memory");
+			if ((rc = pread_all(pu->in.fd, j->feed.p + j->feed.len,
+			    r->len, r->off, e)) < 0)
+				return rc;
+			j->feed.len += r->len;
+		}
+	pu->input_done = j->feed.len == 0;
 	return 0;
-}
-
-static int
-feed(struct pump *pu, rf_err *e)
-{
-	return pu->compare ? refill_feed_again(pu, e) : refill_feed(pu, e);
 }
 
 /* The next line of the first run's output, or NULL after its last. */
@@ -611,60 +971,6 @@ compare(struct pump *pu, const char *p, size_t n, const unsigned char *d,
 	return 0;
 }
 
-/* One line the command wrote: checked, digested and written out. */
-static int
-take_line(struct pump *pu, const char *p, size_t n, rf_err *e)
-{
-	int rc;
-
-	pu->lineno++;
-	if (n > 0 && p[n - 1] == '\r')
-		n--;
-	if (n > run.max_line) {
-		pu->status = RF_EXIT_DATA;
-		return rf_seterr(e, RF_ETOOLONG,
-		    "%s:%llu: line longer than %zu bytes (--max-line)",
-		    pu->label, (unsigned long long)pu->lineno, run.max_line);
-	}
-	if (rf_blank(p, n))
-		return 0;
-	pu->canon.len = 0;
-	if ((rc = rf_json_canon(p, n, &pu->canon, e)) == RF_ENOMEM)
-		return rc;
-	if (rc < 0) {
-		/* Checking determinism, bad lines are compared by their bytes. */
-		unsigned char d[RF_SHA256_LEN];
-		if (pu->check) {
-			rf_sha256_once(pu->h, p, n, d);
-			rf_dsum_add_digest(&pu->bad, d);
-		}
-		if (pu->compare)
-			return 0;
-		/* Without --bad, rf_run_bad has said why. */
-		if ((pu->status = rf_run_bad(&run, pu->label, pu->lineno, p, n,
-		    e->msg)) != RF_EXIT_OK) {
-			e->msg[0] = '\0';
-			return RF_EDATA;
-		}
-		return 0;
-	}
-	unsigned char d[RF_SHA256_LEN];
-	rf_sha256_once(pu->h, pu->canon.p, pu->canon.len, d);
-	if (pu->compare) {
-		e->msg[0] = '\0';
-		return compare(pu, p, n, d, e);
-	}
-	rf_dsum_add_digest(&pu->sum, d);
-	run.records_out++;
-	if ((rc = rf_out_write(pu->out, p, n, e)) < 0 ||
-	    (rc = rf_out_write(pu->out, "\n", 1, e)) < 0)
-		return rc;
-	if (pu->check && ((rc = spool_add(&pu->outs, p, n, e)) < 0 ||
-	    (rc = spool_add(&pu->outs, "\n", 1, e)) < 0))
-		return rc;
-	return 0;
-}
-
 static double
 now(void)
 {
@@ -675,131 +981,413 @@ now(void)
 }
 
 /*
- * Feeds the inputs to the command and reads what it writes until it
- * closes its output.  Returns 0; an error (e set) for bad output
- * (pu->status says which) or a failure to read or write; or RF_ECHECK if
- * the deadline passed.
+ * Output lines are checked on the pool's threads: canonical form and
+ * digest are most of the work a record costs, and a command such as cat
+ * writes faster than one thread can check.  A job's lines go into its
+ * batch; a full batch is submitted, and batches are delivered (written
+ * out, counted, quarantined) in the order they were submitted, which
+ * keeps each job's lines in order.
+ */
+struct obatch {
+	rf_batch b;
+	struct job *j;
+	bool check;		/* a bad line's digest is of its bytes */
+	bool nomem;
+	rf_sha256 *sha;
+	rf_buf canon;		/* the worker's */
+	rf_dsum sum;		/* of the good lines */
+	uint64_t good;
+	unsigned char (*dig)[RF_SHA256_LEN];
+	int *bad;		/* offset of the reason in why, or -1 */
+	size_t cap;		/* of dig and bad */
+	rf_buf why;
+};
+
+static void
+check_work(rf_task *t)
+{
+	struct obatch *ob = (struct obatch *)t;
+	rf_batch *b = &ob->b;
+	rf_err e;
+
+	ob->why.len = 0;
+	ob->good = 0;
+	rf_dsum_init(&ob->sum);
+	for (size_t i = 0; i < b->n; i++) {
+		const char *p = b->text.p + b->line[i].off;
+		size_t n = b->line[i].len;
+
+		ob->canon.len = 0;
+		int rc = rf_json_canon(p, n, &ob->canon, &e);
+		if (rc == 0) {
+			rf_sha256_once(ob->sha, ob->canon.p, ob->canon.len,
+			    ob->dig[i]);
+			rf_dsum_add_digest(&ob->sum, ob->dig[i]);
+			ob->bad[i] = -1;
+			ob->good++;
+			continue;
+		}
+		ob->bad[i] = (int)ob->why.len;
+		if (rc == RF_ENOMEM ||
+		    rf_buf_add(&ob->why, e.msg, strlen(e.msg) + 1) < 0) {
+			ob->nomem = true;
+			return;
+		}
+		/* Checking determinism, bad lines are compared by their bytes. */
+		if (ob->check)
+			rf_sha256_once(ob->sha, p, n, ob->dig[i]);
+	}
+}
+
+/* Writes bytes of a job's output where they go. */
+static int
+emit(struct pump *pu, struct job *j, const char *p, size_t n, rf_err *e)
+{
+	if (j->outs.fd >= 0)
+		return spool_add(&j->outs, p, n, e);
+	return rf_out_write(pu->out, p, n, e);
+}
+
+/*
+ * Delivers a checked batch: its records written out and counted, its bad
+ * lines quarantined, in order.  Runs of lines that stand in the batch
+ * exactly as they will be written go out in one piece.
  */
 static int
-pump(struct pump *pu, int to, int from, double deadline, rf_err *e)
+deliver(struct pump *pu, struct obatch *ob, rf_err *e)
 {
-	char buf[1 << 16];
+	rf_batch *b = &ob->b;
+	struct job *j = ob->j;
+	size_t from = 0, to = 0;	/* the run not yet written */
 	int rc;
 
-	for (;;) {
-		struct pollfd fds[2];
-		int nfds = 0, ms = -1;
+	if (ob->nomem)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	if (!pu->compare) {
+		rf_dsum_merge(&pu->sum, &ob->sum);
+		run.records_out += ob->good;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		const char *p = b->text.p + b->line[i].off;
+		size_t n = b->line[i].len, off = b->line[i].off;
 
-		if (!pu->in_done && pu->fed == pu->feed.len) {
-			if ((rc = feed(pu, e)) < 0)
+		if (ob->bad[i] >= 0) {
+			if (pu->check)
+				rf_dsum_add_digest(&pu->bad, ob->dig[i]);
+			if (pu->compare)
+				continue;
+			if (to > from && (rc = emit(pu, j, b->text.p + from,
+			    to - from, e)) < 0)
 				return rc;
-			if (pu->feed.len == 0) {
-				close(to);
-				pu->in_done = true;
+			from = to = 0;
+			/* Without --bad, rf_run_bad has said why. */
+			if ((pu->status = rf_run_bad(&run, j->label,
+			    b->line[i].lineno, p, n, ob->why.p + ob->bad[i])) !=
+			    RF_EXIT_OK) {
+				e->msg[0] = '\0';
+				return RF_EDATA;
 			}
-		}
-		if (!pu->in_done)
-			fds[nfds++] = (struct pollfd){ .fd = to, .events = POLLOUT };
-		fds[nfds++] = (struct pollfd){ .fd = from, .events = POLLIN };
-		if (deadline > 0) {
-			double left = deadline - now();
-			if (left <= 0)
-				return RF_ECHECK;
-			ms = (int)(left * 1000) + 1;
-		}
-		if ((rc = poll(fds, nfds, ms)) < 0 && errno != EINTR)
-			return rf_seterr(e, RF_EIO, "poll: %s", strerror(errno));
-		if (rc <= 0)
 			continue;
-		if (!pu->in_done && fds[0].revents != 0) {
-			ssize_t k = write(to, pu->feed.p + pu->fed,
-			    pu->feed.len - pu->fed);
-			if (k > 0)
-				pu->fed += k;
-			else if (k < 0 && errno != EAGAIN && errno != EINTR)
-				return rf_seterr(e, RF_EIO, "writing to %s: %s",
-				    pu->label, strerror(errno));
 		}
-		if (fds[nfds - 1].revents == 0)
-			continue;
-		ssize_t k = read(from, buf, sizeof buf);
-		if (k < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (k < 0)
-			return rf_seterr(e, RF_EIO, "reading %s: %s", pu->label,
-			    strerror(errno));
-		if (k == 0)
-			break;
-		if (rf_buf_add(&pu->got, buf, k) < 0)
-			return rf_seterr(e, RF_ENOMEM, "out of memory");
-		size_t start = 0;
-		char *nl;
-		while ((nl = memchr(pu->got.p + start, '\n',
-		    pu->got.len - start)) != NULL) {
-			if ((rc = take_line(pu, pu->got.p + start,
-			    nl - (pu->got.p + start), e)) < 0)
+		if (pu->compare) {
+			e->msg[0] = '\0';
+			if ((rc = compare(pu, p, n, ob->dig[i], e)) < 0)
 				return rc;
-			start = nl + 1 - pu->got.p;
+			continue;
 		}
-		memmove(pu->got.p, pu->got.p + start, pu->got.len - start);
-		pu->got.len -= start;
-		if (pu->got.len > run.max_line + 1) {
-			pu->status = RF_EXIT_DATA;
-			return rf_seterr(e, RF_ETOOLONG,
-			    "%s:%llu: line longer than %zu bytes (--max-line)",
-			    pu->label, (unsigned long long)pu->lineno + 1,
-			    run.max_line);
+		if (pu->check && ((rc = spool_add(&pu->outs, p, n, e)) < 0 ||
+		    (rc = spool_add(&pu->outs, "\n", 1, e)) < 0))
+			return rc;
+		if (to > from && off == to &&
+		    off + n < b->text.len && p[n] == '\n') {
+			to = off + n + 1;
+			continue;
+		}
+		if (to > from && (rc = emit(pu, j, b->text.p + from, to - from,
+		    e)) < 0)
+			return rc;
+		from = off;
+		to = off + n;
+		if (off + n < b->text.len && p[n] == '\n')
+			to++;
+		else {
+			/* A line stripped of its CR, or the last without LF. */
+			if ((rc = emit(pu, j, p, n, e)) < 0 ||
+			    (rc = emit(pu, j, "\n", 1, e)) < 0)
+				return rc;
+			from = to = 0;
 		}
 	}
-	/* The last line may lack its newline. */
-	if (pu->got.len > 0 &&
-	    (rc = take_line(pu, pu->got.p, pu->got.len, e)) < 0)
+	if (to > from && (rc = emit(pu, j, b->text.p + from, to - from, e)) < 0)
 		return rc;
-	/*
-	 * It closed its output but may still read: give it the rest, unless
-	 * it has exited (our own read end keeps the pipe from breaking).
-	 */
-	while (!pu->in_done) {
-		pid_t p = waitpid(child, &pu->ws, WNOHANG);
-		if (p == child) {
-			child = -1;
-			pu->unread = true;
-			break;
-		}
-		if (deadline > 0 && now() >= deadline)
-			return RF_ECHECK;
-		struct pollfd fd = { .fd = to, .events = POLLOUT };
-		if (poll(&fd, 1, 50) <= 0)
-			continue;
-		ssize_t k = write(to, pu->feed.p + pu->fed, pu->feed.len - pu->fed);
-		if (k < 0 && errno != EAGAIN && errno != EINTR)
-			return rf_seterr(e, RF_EIO, "writing to %s: %s",
-			    pu->label, strerror(errno));
-		if (k > 0 && (pu->fed += k) == pu->feed.len) {
-			if ((rc = feed(pu, e)) < 0)
-				return rc;
-			if (pu->feed.len == 0) {
-				close(to);
-				pu->in_done = true;
-			}
-		}
+	return 0;
+}
+
+/* Waits for the oldest batch submitted and delivers it. */
+static int
+deliver_oldest(struct pump *pu, rf_err *e)
+{
+	struct obatch *ob = pu->queue[pu->qhead];
+
+	rf_pool_wait(pu->pool, &ob->b.task);
+	pu->qhead = (pu->qhead + 1) % pu->nob;
+	pu->qlen--;
+	pu->spare[pu->nspare++] = ob;
+	return deliver(pu, ob, e);
+}
+
+/* Delivers every batch submitted, or with e NULL only waits for them. */
+static int
+drain(struct pump *pu, rf_err *e)
+{
+	int rc = 0;
+
+	while (pu->qlen > 0) {
+		if (e == NULL) {
+			struct obatch *ob = pu->queue[pu->qhead];
+			rf_pool_wait(pu->pool, &ob->b.task);
+			pu->qhead = (pu->qhead + 1) % pu->nob;
+			pu->qlen--;
+			pu->spare[pu->nspare++] = ob;
+		} else if ((rc = deliver_oldest(pu, e)) < 0)
+			return rc;
 	}
 	return 0;
 }
 
+/* An empty batch for a job, once one is free. */
+static int
+take_batch(struct pump *pu, struct job *j, rf_err *e)
+{
+	int rc;
+
+	if (pu->nspare == 0 && (rc = deliver_oldest(pu, e)) < 0)
+		return rc;
+	struct obatch *ob = pu->spare[--pu->nspare];
+	rf_batch_clear(&ob->b);
+	ob->j = j;
+	ob->check = pu->check;
+	ob->nomem = false;
+	j->fill = ob;
+	j->start = 0;
+	return 0;
+}
+
+/* Submits the job's batch; its lines are checked while more are read. */
+static int
+submit(struct pump *pu, struct job *j, rf_err *e)
+{
+	struct obatch *ob = j->fill;
+
+	/* One read of short lines can hold more than RF_BATCH_LINES. */
+	if (ob->b.n > ob->cap) {
+		void *d = realloc(ob->dig, ob->b.n * sizeof *ob->dig);
+		if (d != NULL)
+			ob->dig = d;
+		void *bd = realloc(ob->bad, ob->b.n * sizeof *ob->bad);
+		if (bd != NULL)
+			ob->bad = bd;
+		if (d == NULL || bd == NULL)
+			return rf_seterr(e, RF_ENOMEM, "out of memory");
+		ob->cap = ob->b.n;
+	}
+	j->fill = NULL;
+	pu->queue[(pu->qhead + pu->qlen++) % pu->nob] = ob;
+	rf_pool_submit(pu->pool, &ob->b.task);
+	return 0;
+}
+
 /*
- * Waits for the command, until the deadline if there is one.  Returns its
- * wait status, or -1 if the deadline passed.
+ * The line from the job's start to end: counted, and kept if not blank.
+ * RF_ETOOLONG for a line over --max-line.
  */
 static int
-reap(double deadline)
+add_line(struct job *j, size_t end, rf_err *e)
+{
+	rf_batch *b = &j->fill->b;
+	size_t start = j->start, n = end - start;
+
+	if (n > 0 && b->text.p[start + n - 1] == '\r')
+		n--;
+	if (n > run.max_line)
+		return RF_ETOOLONG;
+	j->lineno++;
+	j->start = end + 1;
+	if (rf_blank(b->text.p + start, n))
+		return 0;
+	if (rf_batch_line_add(b, start, n, j->lineno) < 0)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* A line over --max-line: what came before it is delivered first. */
+static int
+too_long(struct pump *pu, struct job *j, rf_err *e)
+{
+	int rc;
+
+	j->fill->b.text.len = j->start;
+	if ((rc = submit(pu, j, e)) < 0 || (rc = drain(pu, e)) < 0)
+		return rc;
+	pu->status = RF_EXIT_DATA;
+	return rf_seterr(e, RF_ETOOLONG,
+	    "%s:%llu: line longer than %zu bytes (--max-line)", j->label,
+	    (unsigned long long)j->lineno + 1, run.max_line);
+}
+
+/* Takes what a job wrote into its batch: whole lines, and at its end the rest. */
+static int
+take_output(struct pump *pu, struct job *j, rf_err *e)
+{
+	rf_batch *b;
+	int rc;
+
+	if (j->fill == NULL && (rc = take_batch(pu, j, e)) < 0)
+		return rc;
+	b = &j->fill->b;
+	if (rf_buf_reserve(&b->text, FEED) < 0)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	size_t at = b->text.len;
+	ssize_t k = read(j->from, b->text.p + at, b->text.cap - at);
+	if (k < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (k < 0)
+		return rf_seterr(e, RF_EIO, "reading %s: %s", j->label,
+		    strerror(errno));
+	if (k == 0) {
+		close(j->from);
+		j->from = -1;
+		j->out_done = true;
+		/* The last line may lack its newline. */
+		if (j->start < at && (rc = add_line(j, at, e)) < 0)
+			return rc == RF_ETOOLONG ? too_long(pu, j, e) : rc;
+		return submit(pu, j, e);
+	}
+	b->text.len += k;
+	for (char *nl = b->text.p + at;
+	    (nl = memchr(nl, '\n', b->text.p + b->text.len - nl)) != NULL; nl++)
+		if ((rc = add_line(j, nl - b->text.p, e)) < 0)
+			return rc == RF_ETOOLONG ? too_long(pu, j, e) : rc;
+	size_t part = b->text.len - j->start;
+	if (part > run.max_line + 1)
+		return too_long(pu, j, e);
+	if (b->text.len < RF_BATCH_BYTES && b->n < RF_BATCH_LINES)
+		return 0;
+	/* Full: the line it ends in goes on in the next batch. */
+	pu->carry.len = 0;
+	if (rf_buf_add(&pu->carry, b->text.p + j->start, part) < 0)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	if ((rc = submit(pu, j, e)) < 0 || (rc = take_batch(pu, j, e)) < 0)
+		return rc;
+	if (rf_buf_add(&j->fill->b.text, pu->carry.p, part) < 0)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	return 0;
+}
+
+static void
+close_input(struct job *j)
+{
+	if (j->to >= 0)
+		close(j->to);
+	j->to = -1;
+	j->in_done = true;
+}
+
+/*
+ * Feeds the records to the jobs and reads what they write until every one
+ * has closed its output and its input.  Returns 0; an error (e set) for
+ * bad data (pu->status says which) or a failure to read or write; or
+ * RF_ECHECK if the deadline passed.
+ */
+static int
+pump(struct pump *pu, double deadline, rf_err *e)
+{
+	struct pollfd fds[2 * MAX_JOBS];
+	struct job *who[2 * MAX_JOBS];
+	int rc;
+
+	for (;;) {
+		int nfds = 0, ms = -1;
+		bool waiting = false;
+
+		if (!pu->input_done && (rc = pu->compare ?
+		    refill_feed_again(pu, e) : refill_feed(pu, e)) < 0)
+			return rc;
+		for (int i = 0; i < pu->njobs; i++) {
+			struct job *j = &pu->jobs[i];
+			if (!j->in_done && pu->input_done && pending(j) == 0)
+				close_input(j);
+			if (!j->in_done && pending(j) > 0) {
+				who[nfds] = j;
+				fds[nfds++] = (struct pollfd){ .fd = j->to,
+				    .events = POLLOUT };
+			}
+			if (!j->out_done) {
+				who[nfds] = j;
+				fds[nfds++] = (struct pollfd){ .fd = j->from,
+				    .events = POLLIN };
+			}
+			/*
+			 * It closed its output but may still read, unless it
+			 * has exited: our own read end keeps the pipe from
+			 * breaking, so look now and then.
+			 */
+			if (j->out_done && !j->in_done) {
+				waiting = true;
+				if (waitpid(pids[j->k], &j->ws, WNOHANG) ==
+				    pids[j->k]) {
+					pids[j->k] = -1;
+					j->unread = true;
+					close_input(j);
+				}
+			}
+		}
+		if (nfds == 0)
+			return drain(pu, e);
+		if (waiting)
+			ms = 50;
+		if (deadline > 0) {
+			double left = deadline - now();
+			if (left <= 0)
+				return RF_ECHECK;
+			if (ms < 0 || left * 1000 < ms)
+				ms = (int)(left * 1000) + 1;
+		}
+		if ((rc = poll(fds, nfds, ms)) < 0 && errno != EINTR)
+			return rf_seterr(e, RF_EIO, "poll: %s", strerror(errno));
+		for (int i = 0; rc > 0 && i < nfds; i++) {
+			struct job *j = who[i];
+			if (fds[i].revents == 0)
+				continue;
+			if (fds[i].events == POLLIN) {
+				if ((rc = take_output(pu, j, e)) < 0)
+					return rc;
+				rc = 1;
+				continue;
+			}
+			ssize_t k = write(j->to, j->feed.p + j->fed, pending(j));
+			if (k > 0)
+				j->fed += k;
+			else if (k < 0 && errno != EAGAIN && errno != EINTR)
+				return rf_seterr(e, RF_EIO, "writing to %s: %s",
+				    j->name, strerror(errno));
+		}
+	}
+}
+
+/*
+ * Waits for job k, until the deadline if there is one.  Returns its wait
+ * status, or -1 if the deadline passed.
+ */
+static int
+reap(int k, double deadline)
 {
 	int ws;
 
 	for (;;) {
-		pid_t p = waitpid(child, &ws, deadline > 0 ? WNOHANG : 0);
-		if (p == child) {
-			child = -1;
+		pid_t p = waitpid(pids[k], &ws, deadline > 0 ? WNOHANG : 0);
+		if (p == pids[k]) {
+			pids[k] = -1;
 			return ws;
 		}
 		if (p < 0 && errno != EINTR)
@@ -812,76 +1400,175 @@ reap(double deadline)
 	}
 }
 
-/* Ends a command that ran out of time: SIGTERM, then SIGKILL. */
+/* Ends the jobs still running: SIGTERM, then SIGKILL. */
 static void
-stop_child(void)
+stop_jobs(void)
 {
-	if (child <= 0)
-		return;
-	kill(child, SIGTERM);
-	if (reap(now() + GRACE_MS / 1000.0) == -1 && child > 0) {
-		kill(child, SIGKILL);
-		reap(0);
+	double grace = now() + GRACE_MS / 1000.0;
+
+	kill_jobs();
+	for (int k = 0; k < npids; k++)
+		if (pids[k] > 0 && reap(k, grace) == -1 && pids[k] > 0) {
+			kill(pids[k], SIGKILL);
+			reap(k, 0);
+		}
+	npids = 0;
+}
+
+static void
+close_fds(struct job *j)
+{
+	close_input(j);
+	if (j->from >= 0)
+		close(j->from);
+	if (j->tail >= 0)
+		close(j->tail);
+	j->from = j->tail = -1;
+}
+
+static void
+free_jobs(struct pump *pu)
+{
+	for (int i = 0; i < pu->njobs; i++) {
+		struct job *j = &pu->jobs[i];
+		close_fds(j);
+		if (j->outs.fd >= 0)
+			close(j->outs.fd);
+		j->outs.fd = -1;
+		free(j->name);
+		free(j->label);
+		rf_buf_free(&j->feed);
+		rf_buf_free(&j->outs.b);
 	}
 }
 
+/* After a failure: no batch in flight or being filled. */
+static void
+discard(struct pump *pu)
+{
+	drain(pu, NULL);
+	for (int i = 0; i < pu->njobs; i++)
+		if (pu->jobs[i].fill != NULL) {
+			pu->spare[pu->nspare++] = pu->jobs[i].fill;
+			pu->jobs[i].fill = NULL;
+		}
+}
+
+#define NQUEUE 6	/* batches in flight beyond one being filled per job */
+
+static int
+alloc_batches(struct pump *pu, rf_err *e)
+{
+	int rc;
+
+	if ((rc = rf_pool_new(0, &pu->pool, e)) < 0)
+		return rc;
+	pu->nob = pu->njobs + NQUEUE;
+	if ((pu->ob = calloc(pu->nob, sizeof *pu->ob)) == NULL ||
+	    (pu->queue = calloc(pu->nob, sizeof *pu->queue)) == NULL ||
+	    (pu->spare = calloc(pu->nob, sizeof *pu->spare)) == NULL)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	for (int i = 0; i < pu->nob; i++) {
+		struct obatch *ob = &pu->ob[i];
+		ob->b.task.fn = check_work;
+		if ((ob->sha = rf_sha256_new()) == NULL ||
+		    (ob->dig = malloc(RF_BATCH_LINES * sizeof *ob->dig)) ==
+		    NULL ||
+		    (ob->bad = malloc(RF_BATCH_LINES * sizeof *ob->bad)) == NULL)
+			return rf_seterr(e, RF_ENOMEM, "out of memory");
+		ob->cap = RF_BATCH_LINES;
+		pu->spare[pu->nspare++] = ob;
+	}
+	return 0;
+}
+
+static void
+free_batches(struct pump *pu)
+{
+	for (int i = 0; pu->ob != NULL && i < pu->nob; i++) {
+		struct obatch *ob = &pu->ob[i];
+		rf_batch_free(&ob->b);
+		rf_sha256_free(ob->sha);
+		rf_buf_free(&ob->canon);
+		rf_buf_free(&ob->why);
+		free(ob->dig);
+		free(ob->bad);
+	}
+	free(pu->ob);
+	free(pu->queue);
+	free(pu->spare);
+	rf_buf_free(&pu->carry);
+}
+
 /*
- * Runs the command once over the records.  Returns an exit status, having
+ * Runs the jobs once over the records.  Returns an exit status, having
  * said why it is not 0.
  */
 static int
 run_once(struct pump *pu, const char *exe, char **argv, char **env)
 {
 	double deadline = timeout > 0 ? now() + timeout : 0;
-	int rc, to = -1, from = -1, tail = -1, ws;
 	struct pollfd tp;
+	struct job *j;
 	char c;
 	rf_err e;
+	int rc;
 
 	e.msg[0] = '\0';
-	if ((rc = spawn(exe, argv, env, &to, &from, &tail, &e)) < 0)
-		goto fail;
-	rc = pump(pu, to, from, deadline, &e);
-	if (!pu->in_done)
-		close(to);
-	close(from);
+	npids = 0;
+	for (int i = 0; i < pu->njobs; i++) {
+		j = &pu->jobs[i];
+		j->k = npids++;
+		close_fds(j);
+		j->in_done = j->out_done = j->unread = false;
+		j->feed.len = j->fed = 0;
+		j->lineno = 0;
+		if ((rc = spawn(exe, argv, env, &pids[j->k], &j->to, &j->from,
+		    &j->tail, &e)) < 0)
+			goto fail;
+	}
+	rc = pump(pu, deadline, &e);
 	if (rc == RF_ECHECK)
 		goto late;
 	if (rc < 0) {
-		/* Its output is not wanted any more. */
-		stop_child();
+		/* Their output is not wanted any more. */
+		stop_jobs();
+		discard(pu);
 		if (pu->status != RF_EXIT_OK) {
 			if (e.msg[0] != '\0')
 				rf_warnx("%s", e.msg);
-			close(tail);
 			return pu->status;
 		}
 		goto fail;
 	}
-	if ((ws = child > 0 ? reap(deadline) : pu->ws) == -1)
-		goto late;
-	if (WIFSIGNALED(ws))
-		rc = rf_seterr(&e, RF_EIO, "%s: killed by signal %d (%s)",
-		    argv[0], WTERMSIG(ws), strsignal(WTERMSIG(ws)));
-	else if (WEXITSTATUS(ws) != 0)
-		rc = rf_seterr(&e, RF_EIO, "%s: exited with status %d", argv[0],
-		    WEXITSTATUS(ws));
-	else if (tp = (struct pollfd){ .fd = tail, .events = POLLIN },
-	    pu->unread || (poll(&tp, 1, 0) == 1 && read(tail, &c, 1) == 1))
-		rc = rf_seterr(&e, RF_EIO, "%s: exited before reading all of "
-		    "its input", argv[0]);
-	else {
-		close(tail);
-		return RF_EXIT_OK;
+	for (int i = 0; i < pu->njobs; i++) {
+		j = &pu->jobs[i];
+		int ws = pids[j->k] > 0 ? reap(j->k, deadline) : j->ws;
+		if (ws == -1)
+			goto late;
+		tp = (struct pollfd){ .fd = j->tail, .events = POLLIN };
+		if (WIFSIGNALED(ws))
+			rc = rf_seterr(&e, RF_EIO, "%s: killed by signal %d (%s)",
+			    j->name, WTERMSIG(ws), strsignal(WTERMSIG(ws)));
+		else if (WEXITSTATUS(ws) != 0)
+			rc = rf_seterr(&e, RF_EIO, "%s: exited with status %d",
+			    j->name, WEXITSTATUS(ws));
+		else if (j->unread ||
+		    (poll(&tp, 1, 0) == 1 && read(j->tail, &c, 1) == 1))
+			rc = rf_seterr(&e, RF_EIO, "%s: exited before reading "
+			    "all of its input", j->name);
+		else
+			continue;
+		goto fail;
 	}
-	goto fail;
+	npids = 0;
+	return RF_EXIT_OK;
 late:
-	stop_child();
 	rc = rf_seterr(&e, RF_EIO, "%s: did not finish within %g seconds, "
 	    "stopped", argv[0], timeout);
 fail:
-	if (tail >= 0)
-		close(tail);
+	stop_jobs();
+	discard(pu);
 	rf_warnx("%s", e.msg);
 	return rf_status(rc);
 }
@@ -926,13 +1613,10 @@ run_again(struct pump *pu, int k, const char *exe, char **argv, char **env)
 	rf_err e;
 
 	pu->compare = true;
-	pu->feed.len = pu->fed = 0;
+	pu->input_done = false;
 	pu->feed_off = 0;
 	pu->next = 0;
-	pu->in_done = pu->unread = false;
 	rf_dsum_init(&pu->bad);
-	pu->got.len = 0;
-	pu->lineno = 0;
 	rf_dsum_init(&pu->sum);
 	pu->first.len = pu->first_pos = 0;
 	pu->first_off = 0;
@@ -978,15 +1662,43 @@ run_again(struct pump *pu, int k, const char *exe, char **argv, char **env)
 	return RF_EXIT_CHECK;
 }
 
+/* With --jobs: the records of the jobs after the first, job after job. */
+static int
+write_jobs(struct pump *pu, rf_err *e)
+{
+	rf_buf b = { 0 };
+	int rc = 0;
+
+	if (rf_buf_reserve(&b, FEED) < 0)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	for (int i = 1; rc == 0 && i < pu->njobs; i++) {
+		struct spool *sp = &pu->jobs[i].outs;
+		if ((rc = spool_flush(sp, e)) < 0)
+			break;
+		for (off_t off = 0; rc == 0 && off < sp->size;) {
+			size_t n = sp->size - off > (off_t)FEED ? FEED :
+			    (size_t)(sp->size - off);
+			if ((rc = pread_all(sp->fd, b.p, n, off, e)) == 0)
+				rc = rf_out_write(pu->out, b.p, n, e);
+			off += n;
+		}
+	}
+	rf_buf_free(&b);
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
+		{ "cache", required_argument, NULL, OPT_CACHE },
 		{ "check-determinism", optional_argument, NULL, OPT_CHECK },
 		{ "dep", required_argument, NULL, OPT_DEP },
 		{ "env", required_argument, NULL, OPT_ENV },
 		{ "force", no_argument, NULL, 'f' },
 		{ "input", required_argument, NULL, 'i' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "key", required_argument, NULL, 'k' },
 		{ "level", required_argument, NULL, OPT_LEVEL },
 		{ "name", required_argument, NULL, 'n' },
 		{ "output", required_argument, NULL, 'o' },
@@ -1000,12 +1712,13 @@ main(int argc, char *argv[])
 	/* Static: a usage error returns with them still reachable. */
 	static char **inputs, **deps, **envs;
 	char **env = NULL;
-	char *own[3] = { NULL, NULL, NULL }, *label = NULL;
+	char *own[3] = { NULL, NULL, NULL };
 	const char *name = NULL, *version = NULL;
 	int ninputs = 0, ndeps = 0, nenvs = 0, oargc = argc, ch, rc;
 	int status = RF_EXIT_OK;
 	char **oargv = argv, exe[PATH_MAX], id[65];
-	bool force = false, zflag = false;
+	bool force = false, zflag = false, cached = false;
+	struct hit hit = { .records = NULL };
 	rf_tfile *files = NULL, *dfiles = NULL;
 	const char **envvals = NULL;
 	rf_buf tjson = { 0 }, pb = { 0 };
@@ -1024,9 +1737,12 @@ main(int argc, char *argv[])
 		rf_warnx("out of memory");
 		return RF_EXIT_IO;
 	}
-	while ((ch = getopt_long(argc, argv, "fhi:n:o:qVv:z", longopts,
+	while ((ch = getopt_long(argc, argv, "fhi:j:k:n:o:qVv:z", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
+		case OPT_CACHE:
+			cachedir = optarg;
+			break;
 		case OPT_CHECK:
 			runs = 2;
 			if (optarg != NULL && rf_parse_uint(optarg, 2, 100, &u) < 0) {
@@ -1059,6 +1775,20 @@ main(int argc, char *argv[])
 			usage(RF_EXIT_OK);
 		case 'i':
 			inputs[ninputs++] = optarg;
+			break;
+		case 'j':
+			if (rf_parse_uint(optarg, 1, MAX_JOBS, &u) < 0) {
+				rf_warnx("--jobs %s: not a number from 1 to %d",
+				    optarg, MAX_JOBS);
+				return RF_EXIT_USAGE;
+			}
+			njobs = (int)u;
+			break;
+		case 'k':
+			if (rf_path_compile(optarg, &keypath, &e) < 0) {
+				rf_warnx("--key: %s", e.msg);
+				return RF_EXIT_USAGE;
+			}
 			break;
 		case OPT_LEVEL:
 			if (rf_parse_uint(optarg, 1, 9, &u) < 0) {
@@ -1119,6 +1849,14 @@ main(int argc, char *argv[])
 		rf_warnx("-n %s -v %s: a name without '@', and a version, both "
 		    "not empty", name, version);
 		return RF_EXIT_USAGE;
+	}
+	if (njobs > 1 && keypath == NULL) {
+		rf_warnx("--jobs needs --key, to route each record to its job");
+		usage(RF_EXIT_USAGE);
+	}
+	if (njobs > 1 && runs > 1) {
+		rf_warnx("--check-determinism runs one job: it takes no --jobs");
+		usage(RF_EXIT_USAGE);
 	}
 	if (shuffle && runs == 1) {
 		rf_warnx("--shuffle-input needs --check-determinism");
@@ -1185,18 +1923,43 @@ main(int argc, char *argv[])
 	}
 
 	/* A check of determinism is a request to run. */
-	if (outpath != NULL && !force && runs == 1 &&
-	    strcmp(inputs[0], "-") != 0 && up_to_date(inputs, ninputs, id)) {
+	struct ins in = { .path = inputs, .n = ninputs };
+	if ((in.dig = calloc(ninputs, sizeof *in.dig)) == NULL ||
+	    (hit.records = calloc(ninputs, sizeof *hit.records)) == NULL) {
+		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (outpath != NULL && !force && runs == 1 && up_to_date(&in, id)) {
 		if (run.progress >= 0)
 			rf_warnx("%s: up to date", outpath);
 		goto done;
 	}
+	char ck[65];
+	if (cachedir != NULL && !force && runs == 1 && input_digests(&in)) {
+		if ((rc = cache_key(id, in.dig, ninputs, ck, &e)) < 0)
+			goto fail;
+		cached = cache_find(cachedir, ck, id, &in, &hit);
+	}
 
 	rf_cleanup_install();
-	rf_cleanup_hook(kill_child);
+	rf_cleanup_hook(kill_jobs);
 	signal(SIGPIPE, SIG_IGN);
 	if ((status = rf_run_start(&run, ninputs, inputs)) != RF_EXIT_OK)
 		goto done;
+	if ((pu.pin = calloc(ninputs, sizeof *pu.pin)) == NULL) {
+		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (cached) {
+		if ((rc = cache_serve(&hit, &in, &pu.out, pu.pin, &pu.sum,
+		    &e)) < 0)
+			goto fail;
+		if (run.progress >= 0)
+			rf_warnx("%s: from the cache, %s",
+			    outpath != NULL ? outpath : "standard output",
+			    hit.data);
+		goto publish;
+	}
 	if (outpath != NULL)
 		rc = rf_out_create(outpath, level, &pu.out, &e);
 	else
@@ -1210,17 +1973,36 @@ main(int argc, char *argv[])
 		rc = pu.in.fd < 0 ? pu.in.fd : pu.outs.fd;
 		goto fail;
 	}
-	size_t ln = strlen(argv[0]) + sizeof "output of ";
-	if ((label = malloc(ln)) == NULL) {
+	if ((pu.jobs = calloc(njobs, sizeof *pu.jobs)) == NULL) {
 		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
 		goto fail;
 	}
-	snprintf(label, ln, "output of %s", argv[0]);
-	pu.label = label;
+	pu.njobs = njobs;
+	for (int i = 0; i < njobs; i++) {
+		struct job *j = &pu.jobs[i];
+		size_t n = strlen(argv[0]) + 32;
+		j->to = j->from = j->tail = j->outs.fd = -1;
+		if ((j->name = malloc(n)) == NULL ||
+		    (j->label = malloc(n + 10)) == NULL) {
+			rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
+			goto fail;
+		}
+		if (njobs > 1)
+			snprintf(j->name, n, "%s (job %d)", argv[0], i + 1);
+		else
+			snprintf(j->name, n, "%s", argv[0]);
+		snprintf(j->label, n + 10, "output of %s", j->name);
+		/* The first job's records go straight out, the others wait. */
+		if (i > 0 && (j->outs.fd = scratch(&e)) < 0) {
+			rc = j->outs.fd;
+			goto fail;
+		}
+	}
+	if ((rc = alloc_batches(&pu, &e)) < 0)
+		goto fail;
 	rf_dsum_init(&pu.sum);
 	rf_dsum_init(&pu.bad);
-	if ((pu.pin = calloc(ninputs, sizeof *pu.pin)) == NULL ||
-	    (pu.h = rf_sha256_new()) == NULL ||
+	if ((pu.h = rf_sha256_new()) == NULL ||
 	    (env = child_env(inputs, ninputs, name, version, own)) == NULL) {
 		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
 		goto fail;
@@ -1249,6 +2031,9 @@ main(int argc, char *argv[])
 			    "");
 	}
 
+	if (njobs > 1 && (rc = write_jobs(&pu, &e)) < 0)
+		goto fail;
+publish:
 	if (outpath == NULL) {
 		if ((rc = rf_out_commit(pu.out, &e)) < 0)
 			goto fail;
@@ -1285,12 +2070,16 @@ main(int argc, char *argv[])
 	if (rc < 0)
 		goto fail;
 	status = rf_run_publish(&run);
+	/* The output is out: a cache that cannot keep it is only said. */
+	if (cachedir != NULL && !cached && run.quarantined == 0 &&
+	    (rc = cache_put(cachedir, id, pu.pin, ninputs, &pb, &e)) < 0)
+		rf_warnx("not kept in the cache: %s", e.msg);
 	goto done;
 fail:
 	rf_warnx("%s", e.msg);
 	status = rf_status(rc);
 abort:
-	stop_child();
+	stop_jobs();
 	rf_out_abort(pu.out);
 	pu.out = NULL;
 	rf_out_abort(po);
@@ -1299,12 +2088,15 @@ abort:
 done:
 	if (pu.r != NULL)
 		rf_reader_close(pu.r);
-	rf_buf_free(&pu.feed);
-	rf_buf_free(&pu.got);
+	/* The threads go before the batches they may be working on. */
+	rf_pool_free(pu.pool);
+	free_batches(&pu);
+	if (pu.jobs != NULL)
+		free_jobs(&pu);
+	free(pu.jobs);
 	rf_buf_free(&pu.canon);
 	rf_sha256_free(pu.h);
 	free(pu.pin);
-	free(label);
 	if (pu.in.fd >= 0)
 		close(pu.in.fd);
 	if (pu.outs.fd >= 0)
@@ -1324,6 +2116,9 @@ done:
 	free(files);
 	free(dfiles);
 	free(envvals);
+	rf_path_free(keypath);
+	free(in.dig);
+	free(hit.records);
 	free(deps);
 	free(envs);
 	if (inputs != stdin_only)

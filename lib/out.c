@@ -142,6 +142,56 @@ rf_write_all(int fd, const void *p, size_t n, rf_err *e, const char *name)
 	return 0;
 }
 
+static int
+copy_file(const char *src, const char *dst, rf_err *e)
+{
+	char buf[1 << 16];
+	int in, out, rc = 0;
+
+	if ((in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return rf_seterr(e, RF_EIO, "%s: %s", src, strerror(errno));
+	if ((out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) < 0) {
+		close(in);
+		return rf_seterr(e, RF_EIO, "%s: %s", dst, strerror(errno));
+	}
+	for (;;) {
+		ssize_t k = read(in, buf, sizeof buf);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			rc = rf_seterr(e, RF_EIO, "%s: %s", src, strerror(errno));
+		if (k <= 0)
+			break;
+		if ((rc = rf_write_all(out, buf, k, e, dst)) < 0)
+			break;
+	}
+	close(in);
+	if (close(out) < 0 && rc == 0)
+		rc = rf_seterr(e, RF_EIO, "%s: %s", dst, strerror(errno));
+	if (rc < 0)
+		unlink(dst);
+	return rc;
+}
+
+int
+rf_link_or_copy(const char *src, const char *dst, rf_err *e)
+{
+	struct stat st;
+
+	/* link(2) may follow a symbolic link, and we will not. */
+	if (lstat(src, &st) < 0)
+		return rf_seterr(e, RF_EIO, "%s: %s", src, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return rf_seterr(e, RF_EIO, "%s: not a regular file", src);
+	if (link(src, dst) == 0)
+		return 0;
+	if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
+	    errno != ENOTSUP)
+		return rf_seterr(e, RF_EIO, "%s: %s", dst, strerror(errno));
+	return copy_file(src, dst, e);
+}
+
 int
 rf_fsync_dir(const char *dir, rf_err *e)
 {
@@ -269,6 +319,8 @@ rf_out_create(const char *path, int gzip_level, rf_out **out, rf_err *e)
 		freeout(o);
 		return rc;
 	}
+	/* A command that a program runs must not inherit it. */
+	fcntl(o->fd, F_SETFD, FD_CLOEXEC);
 	/* mkstemp makes 0600; a published file gets the usual mode. */
 	mode_t um = umask(022);
 	umask(um);

@@ -294,6 +294,13 @@ uint64_t rf_out_bytes(const rf_out *o);	/* bytes written to the file */
 int rf_gzip_member(const void *src, size_t n, int level, rf_buf *dst,
     rf_err *e);
 
+/*
+ * Makes dst (which must not exist) a hard link to src, or where the file
+ * system cannot link them, a copy (mode 0600, not synced).  Symbolic
+ * links are not followed.
+ */
+int rf_link_or_copy(const char *src, const char *dst, rf_err *e);
+
 /* Writes all n bytes to fd, retrying short writes and EINTR. */
 int rf_write_all(int fd, const void *p, size_t n, rf_err *e, const char *name);
 /* fsync of the directory that holds path. */

@@ -344,3 +344,196 @@ EOW
 	run -2 "$B/refill-transform" -n t -v 1 --check-determinism=1 -- cat
 	run -2 "$B/refill-transform" -n t -v 1 --check-determinism=x -- cat
 }
+
+# The records of FILE grouped by the partition of their user_id over N, in
+# input order: what --jobs N writes around cat (refill(7), partition).
+by_partition() {
+	python3 - "$1" "$2" <<'EOP'
+import hashlib, json, sys
+recs = [l for l in open(sys.argv[1]) if l.strip()]
+n = int(sys.argv[2])
+def part(l):
+    k = json.dumps(json.loads(l)["user_id"], ensure_ascii=False, separators=(",", ":"))
+    return int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "big") % n
+for p in range(n):
+    sys.stdout.write("".join(l for l in recs if part(l) == p))
+EOP
+}
+
+@test "--jobs: records routed by key, each job's output in turn; the dataset digest does not depend on N" {
+	for i in $(seq 200); do echo "{\"user_id\":\"u$((i % 37))\",\"i\":$i}"; done > many.ndjson
+	"$B/refill-hash" many.ndjson > want.sum
+	for n in 1 2 3 8; do
+		run -0 --separate-stderr "$B/refill-transform" -n t -v 1 -j $n \
+		    -k user_id -i many.ndjson -o out$n.ndjson -- cat
+		[ "$stderr" = "" ]
+		by_partition many.ndjson $n > want$n
+		diff -u want$n out$n.ndjson
+		"$B/refill-hash" out$n.ndjson > got.sum
+		[ "$(cut -d' ' -f1,3 want.sum)" = "$(cut -d' ' -f1,3 got.sum)" ]
+		python3 - $n <<'EOP'
+import json, sys
+p = json.load(open("out%s.ndjson.prov" % sys.argv[1]))
+assert p["counts"] == {"in": 200, "out": 200, "quarantined": 0}, p["counts"]
+EOP
+	done
+	# Each copy sees only its keys: a per-key count needs no merge.
+	cat > count.py <<'EOP'
+import collections, json, sys
+c = collections.Counter(json.loads(l)["user_id"] for l in sys.stdin)
+for k in sorted(c): print(json.dumps({"user_id": k, "n": c[k]}))
+EOP
+	run -0 "$B/refill-transform" -n count -v 1 -j 4 -k user_id \
+	    -i many.ndjson -o counts.ndjson -- python3 count.py
+	run -0 python3 -c '
+import json
+c = [json.loads(l) for l in open("counts.ndjson")]
+assert len(c) == 37 and len({r["user_id"] for r in c}) == 37, c
+assert sum(r["n"] for r in c) == 200'
+	# 200 MB back through two pipes at once: no job waits on another.
+	awk 'BEGIN { for (i = 0; i < 300000; i++) printf "{\"user_id\":%d,\"pad\":\"abcdefgh\"}\n", i }' > big.ndjson
+	run -0 "$B/refill-transform" -q -n t -v 1 -j 2 -k user_id \
+	    -i big.ndjson -o x10.ndjson -- awk '{ for (i = 0; i < 10; i++) print }'
+	python3 -c 'import json; c = json.load(open("x10.ndjson.prov"))["counts"]; assert c == {"in": 300000, "out": 3000000, "quarantined": 0}, c'
+	no_temps
+}
+
+@test "--jobs: a record without the key is bad, with any N; a failing copy is named" {
+	printf '%s\n' '{"user_id":"a"}' '{"other":1}' 'nope' '{"user_id":"b"}' > k.ndjson
+	for n in 1 2; do
+		run -3 --separate-stderr "$B/refill-transform" -n t -v 1 -j $n \
+		    -k user_id -i k.ndjson -o out.ndjson -- cat
+		[ "$stderr" = "refill-transform: k.ndjson:2: missing key user_id" ]
+		[ ! -e out.ndjson ] && no_temps
+		run -0 --separate-stderr "$B/refill-transform" -n t -v 1 -j $n \
+		    -k user_id -i k.ndjson -o out$n.ndjson --bad bad$n.ndjson -- cat
+		[ "$stderr" = "refill-transform: 4 records in, 2 out, 2 quarantined to bad$n.ndjson" ]
+		python3 - $n <<'EOP'
+import json, sys
+n = sys.argv[1]
+b = [(r["file"], r["line"]) for r in map(json.loads, open("bad%s.ndjson" % n))]
+assert b == [("k.ndjson", 2), ("k.ndjson", 3)], b
+EOP
+	done
+	[ "$("$B/refill-hash" out1.ndjson | cut -d' ' -f1)" = "$("$B/refill-hash" out2.ndjson | cut -d' ' -f1)" ]
+	# The copy that gets u7 fails; the message says which copy it was.
+	job=$(python3 -c 'import hashlib; print(int.from_bytes(hashlib.sha256(b"\"u7\"").digest()[:8], "big") % 3 + 1)')
+	run -4 --separate-stderr "$B/refill-transform" -n t -v 1 -j 3 -k user_id \
+	    -i in.ndjson -o out.ndjson -- sh -c 'if grep -q "\"u7\""; then exit 9; fi'
+	[ "$stderr" = "refill-transform: sh (job $job): exited with status 9" ]
+	[ ! -e out.ndjson ] && no_temps
+	# A hung copy is stopped with the others.
+	run -4 --separate-stderr "$B/refill-transform" -n t -v 1 -j 2 -k user_id \
+	    --timeout 0.5 -i in.ndjson -o out.ndjson -- sh -c 'cat; exec sleep 30'
+	[ "$stderr" = "refill-transform: sh: did not finish within 0.5 seconds, stopped" ]
+	[ ! -e out.ndjson ] && no_temps
+	run -2 "$B/refill-transform" -n t -v 1 -j 2 -- cat
+	run -2 "$B/refill-transform" -n t -v 1 -j 0 -k user_id -- cat
+	run -2 "$B/refill-transform" -n t -v 1 -j 65 -k user_id -- cat
+	run -2 "$B/refill-transform" -n t -v 1 -k '/a~2' -- cat
+	run -2 "$B/refill-transform" -n t -v 1 -j 2 -k user_id --check-determinism -- cat
+}
+
+# The cache entry of stamp $1, from its definition in refill-transform(1).
+cache_entry() {
+	python3 - "$1" <<'EOP'
+import hashlib, json, sys
+p = json.load(open(sys.argv[1]))
+k = {"inputs": [i["sha256"] for i in p["inputs"]], "transform": p["transform"]["id"]}
+h = hashlib.sha256(json.dumps(k, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+print("cache/%s/%s" % (h[:2], h[2:]))
+EOP
+}
+
+@test "--cache: the same work is never done twice, even under another path" {
+	mkcount
+	run -0 --separate-stderr "$B/refill-transform" -n t -v 1 --cache cache \
+	    -i in.ndjson -o a.ndjson -- ./count.sh
+	[ "$stderr" = "" ]
+	entry=$(cache_entry a.ndjson.prov)
+	cmp a.ndjson "$entry"
+	cmp a.ndjson.prov "$entry.prov"
+	# Another input path with the same bytes, another output: from the cache.
+	mkdir other
+	cp in.ndjson other/copy.ndjson
+	run -0 --separate-stderr "$B/refill-transform" -n t -v 1 --cache cache \
+	    -i other/copy.ndjson -o other/b.ndjson --stats st.json -- ./count.sh
+	[ "$stderr" = "refill-transform: other/b.ndjson: from the cache, $entry" ]
+	[ "$(wc -l < runs)" -eq 1 ]
+	cmp a.ndjson other/b.ndjson
+	python3 - <<'EOP'
+import hashlib, json
+a = json.load(open("a.ndjson.prov"))
+b = json.load(open("other/b.ndjson.prov"))
+assert b["inputs"] == [{"path": "other/copy.ndjson", "records": 10, "sha256": a["inputs"][0]["sha256"]}], b["inputs"]
+assert b["output"]["path"] == "other/b.ndjson"
+for k in ("sha256", "records", "dataset_digest", "bytes"):
+    assert a["output"][k] == b["output"][k], k
+assert a["counts"] == b["counts"] and a["transform"] == b["transform"]
+s = json.load(open("st.json"))
+assert s["records_in"] == 10 and s["records_out"] == 10, s
+EOP
+	# Now up to date: the cache is not even looked at.
+	run -0 --separate-stderr "$B/refill-transform" -n t -v 1 --cache cache \
+	    -i other/copy.ndjson -o other/b.ndjson -- ./count.sh
+	[ "$stderr" = "refill-transform: other/b.ndjson: up to date" ]
+	# Standard output, and gzip made from the plain entry.
+	run -0 --separate-stderr sh -c "'$B/refill-transform' -n t -v 1 --cache cache -i in.ndjson -- ./count.sh > c.ndjson"
+	cmp a.ndjson c.ndjson
+	run -0 "$B/refill-transform" -q -n t -v 1 --cache cache -i in.ndjson \
+	    -o d.ndjson.gz -- ./count.sh
+	run -0 gzip -t d.ndjson.gz
+	[ "$("$B/refill-hash" d.ndjson.gz | cut -d' ' -f1)" = "$("$B/refill-hash" a.ndjson | cut -d' ' -f1)" ]
+	python3 -c 'import hashlib, json; o = json.load(open("d.ndjson.gz.prov"))["output"]; assert o["sha256"] == hashlib.sha256(open("d.ndjson.gz", "rb").read()).hexdigest(), o'
+	[ "$(wc -l < runs)" -eq 1 ]
+	# A changed input, script or version is other work; --force runs.
+	echo '{"user_id":"u11"}' >> other/copy.ndjson
+	run -0 "$B/refill-transform" -q -n t -v 1 --cache cache \
+	    -i other/copy.ndjson -o e.ndjson -- ./count.sh
+	[ "$(wc -l < runs)" -eq 2 ]
+	run -0 "$B/refill-transform" -q -n t -v 2 --cache cache \
+	    -i in.ndjson -o f.ndjson -- ./count.sh
+	[ "$(wc -l < runs)" -eq 3 ]
+	echo '# changed' >> count.sh
+	run -0 "$B/refill-transform" -q -n t -v 1 --cache cache \
+	    -i in.ndjson -o g.ndjson -- ./count.sh
+	[ "$(wc -l < runs)" -eq 4 ]
+	run -0 "$B/refill-transform" -q -n t -v 1 --cache cache -f \
+	    -i in.ndjson -o g.ndjson -- ./count.sh
+	[ "$(wc -l < runs)" -eq 5 ]
+	[ "$(find cache -type f -name '*.prov' | wc -l)" -eq 4 ]
+	no_temps
+	run -0 find cache -name '.tmp-*'
+	[ "$output" = "" ]
+}
+
+@test "--cache: a damaged entry is not used; quarantined work is not kept; an unwritable cache is only said" {
+	mkcount
+	run -0 "$B/refill-transform" -q -n t -v 1 --cache cache \
+	    -i in.ndjson -o a.ndjson -- ./count.sh
+	entry=$(cache_entry a.ndjson.prov)
+	# The entry is the output's inode: changing one in place changes both.
+	echo '{"user_id":"x"}' >> a.ndjson
+	run -0 --separate-stderr "$B/refill-transform" -n t -v 1 --cache cache \
+	    -i in.ndjson -o b.ndjson -- ./count.sh
+	[ "$stderr" = "refill-transform: $entry.prov: a damaged cache entry, not used" ]
+	[ "$(wc -l < runs)" -eq 2 ]
+	diff -u in.ndjson b.ndjson
+	# The run put a sound entry back.
+	run -0 --separate-stderr "$B/refill-transform" -n t -v 1 --cache cache \
+	    -i in.ndjson -o c.ndjson -- ./count.sh
+	[ "$stderr" = "refill-transform: c.ndjson: from the cache, $entry" ]
+	# A run that quarantined a line is not kept.
+	run -0 "$B/refill-transform" -q -n bad -v 1 --cache cache --bad q.ndjson \
+	    -i in.ndjson -o q.ndjson -- sh -c 'cat; echo "{oops"'
+	run -0 "$B/refill-transform" -q -n bad -v 1 --cache cache --bad q.ndjson \
+	    -i in.ndjson -o q2.ndjson -- sh -c 'cat; echo "{oops"'
+	[ "$(wc -l < q.ndjson)" -eq 1 ]
+	[ "$(find cache -type f -name '*.prov' | wc -l)" -eq 1 ]
+	# A cache that cannot be written: the run succeeds and says so.
+	touch notadir
+	run -0 --separate-stderr "$B/refill-transform" -n t -v 1 --cache notadir \
+	    -i in.ndjson -o d.ndjson -- ./count.sh
+	[ "$stderr" = "refill-transform: not kept in the cache: notadir/${entry:6:2}: Not a directory" ]
+	diff -u in.ndjson d.ndjson
+}
