@@ -1089,17 +1089,16 @@ static int
 cmd_show(const char *arg)
 {
 	char dir[PATH_MAX], mp[PATH_MAX];
-	const char *at = strrchr(arg, '@');
 	rf_store *s;
 	rf_manifest m;
-	uint32_t v = 0;
+	uint32_t v;
 	rf_err e;
 	int rc;
 
-	snprintf(dir, sizeof dir, "%.*s", at != NULL ? (int)(at - arg) :
-	    (int)strlen(arg), arg);
-	if (at != NULL && parse_version(at + 1, &v) < 0)
+	if (rf_dataset_arg(arg, dir, sizeof dir, &v, &e) < 0) {
+		rf_warnx("%s", e.msg);
 		return RF_EXIT_USAGE;
+	}
 	if ((rc = rf_store_open(dir, 0, trust(), &s, NULL, &e)) < 0)
 		return fail(rc, &e);
 	if (v == 0 && (v = s->current) == 0) {

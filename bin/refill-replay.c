@@ -495,20 +495,12 @@ main(int argc, char *argv[])
 		usage(RF_EXIT_USAGE);
 	}
 
-	const char *at = strrchr(argv[0], '@');
-	snprintf(dir, sizeof dir, "%.*s", at != NULL ? (int)(at - argv[0]) :
-	    (int)strlen(argv[0]), argv[0]);
+	if (rf_dataset_arg(argv[0], dir, sizeof dir, &v, &e) < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_USAGE;
+	}
 	for (size_t k = strlen(dir); k > 1 && dir[k - 1] == '/'; k--)
 		dir[k - 1] = '\0';
-	if (at != NULL) {
-		uint64_t x;
-		if (rf_parse_uint(at + 1, 1, RF_VERSION_MAX, &x) < 0) {
-			rf_warnx("%s: not a version number (1 to %d)", at + 1,
-			    RF_VERSION_MAX);
-			return RF_EXIT_USAGE;
-		}
-		v = (uint32_t)x;
-	}
 	if (trustfile == NULL)
 		trustfile = getenv("REFILL_TRUSTED");
 	if (trustfile != NULL && *trustfile != '\0') {

@@ -1471,3 +1471,39 @@ rf_json_get(const char *buf, size_t len, const rf_path *path,
 	*vlen = skipval(p, end) - p;
 	return 0;
 }
+
+int
+rf_json_next(const char *v, size_t vlen, size_t *pos, const char **key,
+    size_t *kn, const char **val, size_t *vn)
+{
+	const uchar *b = (const uchar *)v, *end = b + vlen, *p;
+	bool obj;
+
+	if (vlen < 2 || (b[0] != '[' && b[0] != '{'))
+		return RF_EDATA;
+	obj = b[0] == '{';
+	/* Past the opening bracket, or past the element before and its comma. */
+	p = skipws(b + (*pos == 0 ? 1 : *pos), end);
+	if (p < end && *p == ',')
+		p = skipws(p + 1, end);
+	if (p >= end || *p == ']' || *p == '}') {
+		*pos = vlen;
+		return 0;
+	}
+	if (obj) {
+		const uchar *ke = skipstr(p, end);
+		if (key != NULL) {
+			*key = (const char *)p;
+			*kn = ke - p;
+		}
+		p = skipws(ke, end);
+		p = skipws(p + 1, end);		/* ':' */
+		if (p >= end)
+			return RF_EDATA;
+	}
+	const uchar *ve = skipval(p, end);
+	*val = (const char *)p;
+	*vn = ve - p;
+	*pos = ve - b;
+	return 1;
+}

@@ -118,6 +118,19 @@ const char *rf_path_spec(const rf_path *p);
 int rf_json_get(const char *buf, size_t len, const rf_path *path,
     const char **val, size_t *vlen);
 
+/*
+ * Steps through the elements of an array, or the members of an object, of
+ * a validated value v[0..vlen) (no surrounding whitespace).  *pos is 0
+ * before the first call and is advanced by each.  Returns 1 with *val and
+ * *vn set to the next element or member value, and for an object *key and
+ * *kn to the member's name token (quotes and escapes as written; key may
+ * be NULL for an array); 0 after the last; RF_EDATA if v is neither an
+ * array nor an object.  Linear in the value's size over a whole pass,
+ * where rf_json_get with "a.N" is linear for each N.
+ */
+int rf_json_next(const char *v, size_t vlen, size_t *pos, const char **key,
+    size_t *kn, const char **val, size_t *vn);
+
 /* True if s[0..n) is well-formed UTF-8 (RFC 3629). */
 bool rf_utf8_valid(const char *s, size_t n);
 
@@ -557,6 +570,138 @@ int rf_prov_write(const char *path, const rf_prov *p, rf_err *e);
 /* Appends the stamp's one line to out, for a program that writes it itself. */
 int rf_prov_format(const rf_prov *p, rf_buf *out, rf_err *e);
 
+/* ---- reading stamps, and the provenance graph (lib/lineage.c) ------------
+ *
+ * refill-lineage(1) states the rules of the graph; refill-prov(5) the
+ * stamp.  A file is known by the SHA-256 of its bytes (its content).
+ */
+
+typedef struct rf_stamp_input {
+	char *path;			/* as the stamp recorded it */
+	unsigned char sha256[RF_SHA256_LEN];
+	uint64_t records;
+} rf_stamp_input;
+
+/*
+ * What the graph keeps of a stamp: the rest of it (argv, host, user,
+ * counts, the transform's argv, executable, files and environment) is
+ * checked for JSON only and not kept.
+ */
+typedef struct rf_stamp {
+	unsigned char digest[RF_SHA256_LEN];	/* of its canonical form */
+	char *program;			/* program.name */
+	char *tname, *tversion;		/* transform.name, .version; NULL
+					 * when transform is null */
+	unsigned char tid[RF_SHA256_LEN];	/* transform.id */
+	char *started, *ended;
+	char *out_path;			/* output.path */
+	unsigned char out_sha256[RF_SHA256_LEN];
+	rf_dsum out_digest;		/* output.dataset_digest; count is
+					 * output.records */
+	rf_stamp_input *inputs;		/* in the stamp's order */
+	size_t ninputs;
+	/* private: the one block that holds every string above */
+	char *mem;
+} rf_stamp;
+
+/*
+ * Parses a stamp (any JSON text of one object; whitespace and member order
+ * do not matter).  RF_EDATA with the reason for anything that is not a
+ * refill-prov/1 stamp: invalid JSON ("invalid JSON at byte N: ..."), a
+ * format member other than "refill-prov/1", or a member the graph needs
+ * that is missing ("no \"output.sha256\"") or of the wrong kind ("bad
+ * \"inputs.2.records\": not an integer from 0 to 2^53"): program.name,
+ * transform (null, or name, version and id), output.sha256, .records,
+ * .dataset_digest and .path, started and ended (RFC 3339), and inputs, an
+ * array of objects each with path, sha256 and records.  Digests are 64
+ * lower-case hexadecimal digits, counts integers from 0 to 2^53, strings
+ * free of U+0000.  Safe on any bytes: a fuzz target.
+ */
+int rf_stamp_parse(const char *buf, size_t len, rf_stamp *st, rf_err *e);
+void rf_stamp_free(rf_stamp *st);
+
+/* A growable list of node ids. */
+typedef struct rf_ids {
+	uint32_t *v;
+	size_t n, cap;
+} rf_ids;
+
+int rf_ids_add(rf_ids *x, uint32_t id);		/* 0 or RF_ENOMEM */
+void rf_ids_free(rf_ids *x);
+
+/*
+ * A node of the graph: one file.  A node made by a stamp is that stamp's
+ * output, at every place the stamp was found; identical stamps are one
+ * node.  A node without a stamp is a content that no stamp made: an input
+ * read from outside (a source), or a file committed without a stamp, at
+ * the places it was recorded or found.
+ */
+typedef struct rf_lnode {
+	unsigned char sha256[RF_SHA256_LEN];
+	bool has_records, has_digest;
+	uint64_t records;
+	rf_dsum digest;			/* the dataset digest, if has_digest */
+	const rf_stamp *stamp;		/* what made it, or NULL */
+	const char *const *places;	/* sorted by strcmp, each once */
+	size_t nplaces;
+} rf_lnode;
+
+typedef struct rf_lineage rf_lineage;
+
+int rf_lineage_new(rf_lineage **out, rf_err *e);
+void rf_lineage_free(rf_lineage *g);
+/*
+ * Adds a stamp found at place: where the file it describes is (FILE for
+ * FILE.prov, DATASET@NNNNNN/NAME for a committed file).  The graph takes
+ * what st holds and clears it, whatever the result; an identical stamp
+ * (the same digest) found before is the same node, which gains the place.
+ */
+int rf_lineage_add(rf_lineage *g, rf_stamp *st, const char *place,
+    rf_err *e);
+/* Adds a file known without a stamp, with its dataset digest if known. */
+int rf_lineage_add_file(rf_lineage *g, const unsigned char sha[RF_SHA256_LEN],
+    const rf_dsum *digest, const char *place, rf_err *e);
+/*
+ * Links every input to the stamps that made it, once all is added; the
+ * queries below need it, and nothing can be added after it.  Makes a node
+ * for each source.
+ */
+int rf_lineage_link(rf_lineage *g, rf_err *e);
+
+/* Node ids are 0 to rf_lineage_size() - 1. */
+size_t rf_lineage_size(const rf_lineage *g);
+const rf_lnode *rf_lineage_node(const rf_lineage *g, uint32_t id);
+
+/*
+ * Appends the form in which places are compared to out (NUL-terminated):
+ * without leading "./", and with D/versions/NNNNNN/NAME written
+ * D@NNNNNN/NAME.
+ */
+int rf_lineage_norm(const char *place, rf_buf *out);
+
+/*
+ * The nodes that a file with this content at path is, as an input would be
+ * linked: the stamps that made the content whose place or output.path is
+ * path (compared as rf_lineage_norm writes them); if none, or path is
+ * NULL, all stamps that made it, and with bare its node without a stamp.
+ * Appended to out.
+ */
+int rf_lineage_find(rf_lineage *g, const unsigned char sha[RF_SHA256_LEN],
+    const char *path, bool bare, rf_ids *out, rf_err *e);
+/* Appends the nodes that input k of node id was linked to. */
+int rf_lineage_from(const rf_lineage *g, uint32_t id, size_t k, rf_ids *out,
+    rf_err *e);
+/* Appends the nodes made directly from node id, each once, by id. */
+int rf_lineage_to(const rf_lineage *g, uint32_t id, rf_ids *out, rf_err *e);
+/*
+ * Appends the seeds and every node reached from them, upward (what they
+ * were made from) or downward (what was made from them), each once, in no
+ * particular order.  Time and memory are linear in the nodes and links
+ * reached; cycles end.
+ */
+int rf_lineage_walk(const rf_lineage *g, const uint32_t *seeds,
+    size_t nseeds, bool up, rf_ids *out, rf_err *e);
+
 /* ---- signatures (lib/sign.c) -------------------------------------------
  *
  * Ed25519 through libcrypto.  A public key is written as the base64 of its
@@ -746,6 +891,14 @@ uint32_t rf_store_previous(const rf_store *s);
 /* Whether the log records a commit of v. */
 bool rf_store_committed(const rf_store *s, uint32_t v);
 int rf_store_remove_version(rf_store *s, uint32_t v, rf_err *e);
+/*
+ * Splits an operand "DIR[@N]" at its last '@': dir (size bytes) gets DIR as
+ * written, *v the version N, a number from 1 to RF_VERSION_MAX with or
+ * without leading zeros, or 0 when there is no '@'.  RF_EUSAGE for a bad N
+ * ("N: not a version number (1 to 999999)") or a DIR that does not fit.
+ */
+int rf_dataset_arg(const char *arg, char *dir, size_t size, uint32_t *v,
+    rf_err *e);
 /* DATASET/rel and DATASET/versions/NNNNNN[/file]; RF_EUSAGE if too long. */
 int rf_store_path(const rf_store *s, char *dst, const char *rel);
 int rf_version_path(const rf_store *s, uint32_t v, const char *file, char *dst);

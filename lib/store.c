@@ -574,6 +574,28 @@ rf_version_path(const rf_store *s, uint32_t v, const char *file,
 	return 0;
 }
 
+int
+rf_dataset_arg(const char *arg, char *dir, size_t size, uint32_t *v,
+    rf_err *e)
+{
+	const char *at = strrchr(arg, '@');
+	size_t n = at != NULL ? (size_t)(at - arg) : strlen(arg);
+	uint64_t x;
+
+	*v = 0;
+	if (n >= size)
+		return rf_seterr(e, RF_EUSAGE, "%.*s: path too long", (int)n, arg);
+	memcpy(dir, arg, n);
+	dir[n] = '\0';
+	if (at == NULL)
+		return 0;
+	if (rf_parse_uint(at + 1, 1, RF_VERSION_MAX, &x) < 0)
+		return rf_seterr(e, RF_EUSAGE, "%s: not a version number (1 to %d)",
+		    at + 1, RF_VERSION_MAX);
+	*v = (uint32_t)x;
+	return 0;
+}
+
 /* Parses "000042" (exactly six digits, not zero). */
 static uint32_t
 vername(const char *s)

@@ -67,11 +67,13 @@ load helpers
 	make -s -C "$T/.." BUILD="$B" install DESTDIR="$PWD/d" PREFIX=/p MANPREFIX=/p/m > /dev/null
 	(cd d && find . -type f -perm -u+x -path './p/bin/*' | sort) > got
 	printf '%s\n' ./p/bin/refill ./p/bin/refill-commit ./p/bin/refill-hash \
-	    ./p/bin/refill-replay ./p/bin/refill-split ./p/bin/refill-transform > want
+	    ./p/bin/refill-lineage ./p/bin/refill-replay ./p/bin/refill-split \
+	    ./p/bin/refill-transform > want
 	diff -u want got
 	(cd d && find ./p/m -type f | sort) > got
 	printf '%s\n' ./p/m/man1/refill-commit.1 ./p/m/man1/refill-hash.1 \
-	    ./p/m/man1/refill-replay.1 ./p/m/man1/refill-split.1 \
+	    ./p/m/man1/refill-lineage.1 ./p/m/man1/refill-replay.1 \
+	    ./p/m/man1/refill-split.1 \
 	    ./p/m/man1/refill-transform.1 ./p/m/man1/refill.1 \
 	    ./p/m/man5/refill-manifest.5 ./p/m/man5/refill-prov.5 \
 	    ./p/m/man7/refill.7 > want
@@ -81,4 +83,17 @@ load helpers
 	make -s -C "$T/.." BUILD="$B" uninstall DESTDIR="$PWD/d" PREFIX=/p MANPREFIX=/p/m > /dev/null
 	run -0 find d -type f
 	[ -z "$output" ]
+}
+
+@test "every program's usage is the SYNOPSIS of its manual" {
+	for m in "$T"/../man/man1/*.1; do
+		p=$(basename "$m" .1)
+		run -0 "$B/$p" --help
+		printf '%s\n' "$output" | sed '/^$/,$d; s/^usage: //' | tr -s ' \t\n' ' ' |
+		    sed 's/^ //; s/ $//' > got
+		mandoc -Tascii -Owidth=500 "$m" | col -bx |
+		    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
+		    tr -s ' \t\n' ' ' | sed 's/^ //; s/ $//' > want
+		diff -u want got
+	done
 }

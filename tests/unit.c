@@ -658,6 +658,221 @@ test_misc(void)
 	rf_buf_free(&b);
 }
 
+/* ---- stamps and the lineage graph ----------------------------------------- */
+
+#define EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* A stamp of out (SHA-256 hex osha) made by prog from one input. */
+static void
+mkstamp(char *dst, size_t n, const char *out, const char *osha,
+    const char *in, const char *isha, const char *transform)
+{
+	snprintf(dst, n, "{\"format\":\"refill-prov/1\",\"program\":{\"name\":"
+	    "\"p\"},\"transform\":%s,\"started\":\"2026-01-01T00:00:00Z\","
+	    "\"ended\":\"2026-01-01T00:00:01.5Z\",\"inputs\":[{\"path\":\"%s\","
+	    "\"sha256\":\"%s\",\"records\":3}],\"output\":{\"path\":\"%s\","
+	    "\"sha256\":\"%s\",\"records\":0,\"dataset_digest\":\"%064d\"}}",
+	    transform, in, isha, out, osha, 0);
+}
+
+static uint32_t
+add(rf_lineage *g, const char *json, const char *place)
+{
+	rf_stamp st;
+	rf_err e;
+
+	if (rf_stamp_parse(json, strlen(json), &st, &e) < 0 ||
+	    rf_lineage_add(g, &st, place, &e) < 0) {
+		fprintf(stderr, "unit: %s\n", e.msg);
+		exit(2);
+	}
+	return (uint32_t)rf_lineage_size(g) - 1;
+}
+
+static void
+test_lineage(void)
+{
+	char a[2048], x[2048];
+	rf_stamp st;
+	rf_err e;
+	size_t pos = 0, kn, vn;
+	const char *k, *v;
+	int rc;
+
+	/* rf_json_next: elements and members, whitespace and nesting. */
+	const char *arr = "[ 1 , {\"a\":[2,3]} ,\"x\" ]", *obj = "{ \"a\" : 1 , \"b\\u0063\":{} }";
+	CHECK(rf_json_next(arr, strlen(arr), &pos, NULL, NULL, &v, &vn) == 1 &&
+	    vn == 1 && v[0] == '1', "next 1");
+	CHECK(rf_json_next(arr, strlen(arr), &pos, NULL, NULL, &v, &vn) == 1 &&
+	    vn == 11 && strncmp(v, "{\"a\":[2,3]}", 11) == 0, "next 2");
+	CHECK(rf_json_next(arr, strlen(arr), &pos, NULL, NULL, &v, &vn) == 1 &&
+	    vn == 3, "next 3");
+	CHECK(rf_json_next(arr, strlen(arr), &pos, NULL, NULL, &v, &vn) == 0,
+	    "next end");
+	pos = 0;
+	CHECK(rf_json_next(obj, strlen(obj), &pos, &k, &kn, &v, &vn) == 1 &&
+	    kn == 3 && vn == 1, "member 1");
+	CHECK(rf_json_next(obj, strlen(obj), &pos, &k, &kn, &v, &vn) == 1 &&
+	    kn == 9 && vn == 2 && v[0] == '{', "member 2");
+	CHECK(rf_json_next(obj, strlen(obj), &pos, &k, &kn, &v, &vn) == 0,
+	    "member end");
+	pos = 0;
+	CHECK(rf_json_next("[]", 2, &pos, NULL, NULL, &v, &vn) == 0 &&
+	    rf_json_next("12", 2, &pos, NULL, NULL, &v, &vn) == RF_EDATA,
+	    "next: empty, scalar");
+
+	/* rf_dataset_arg, shared by replay, commit show and lineage. */
+	char dir[16];
+	uint32_t ver;
+	CHECK(rf_dataset_arg("ds/", dir, sizeof dir, &ver, &e) == 0 &&
+	    strcmp(dir, "ds/") == 0 && ver == 0, "dataset arg");
+	CHECK(rf_dataset_arg("a@b@000042", dir, sizeof dir, &ver, &e) == 0 &&
+	    strcmp(dir, "a@b") == 0 && ver == 42, "dataset arg @");
+	CHECK(rf_dataset_arg("ds@0", dir, sizeof dir, &ver, &e) == RF_EUSAGE &&
+	    strcmp(e.msg, "0: not a version number (1 to 999999)") == 0,
+	    "dataset arg 0: %s", e.msg);
+	CHECK(rf_dataset_arg("ds@1000000", dir, sizeof dir, &ver, &e) ==
+	    RF_EUSAGE && rf_dataset_arg("a-very-long-name", dir, sizeof dir,
+	    &ver, &e) == RF_EUSAGE, "dataset arg range, length");
+
+	/* The compared form of places. */
+	static const char *norms[][2] = {
+		{ "./a/versions/000001/x/y", "a@000001/x/y" },
+		{ "versions/000002/y", ".@000002/y" },
+		{ "a/versions/12/x", "a/versions/12/x" },
+		{ "a/myversions/000001/x", "a/myversions/000001/x" },
+		{ ".//./b", "b" },
+		{ "ds@000003/x", "ds@000003/x" },
+	};
+	for (size_t i = 0; i < sizeof norms / sizeof norms[0]; i++) {
+		rf_buf b = { 0 };
+		CHECK(rf_lineage_norm(norms[i][0], &b) == 0 &&
+		    strcmp(b.p, norms[i][1]) == 0, "norm %s: %s", norms[i][0],
+		    b.p);
+		rf_buf_free(&b);
+	}
+
+	/* A stamp, in any member order and spacing. */
+	mkstamp(a, sizeof a, "d/o.ndjson", EMPTY, "./i.ndjson", EMPTY,
+	    "{\"name\":\"t\",\"version\":\"1@2\",\"id\":\"" EMPTY "\","
+	    "\"argv\":[\"cat\"]}");
+	CHECK(rf_stamp_parse(a, strlen(a), &st, &e) == 0 &&
+	    strcmp(st.program, "p") == 0 && strcmp(st.tname, "t") == 0 &&
+	    strcmp(st.tversion, "1@2") == 0 && st.ninputs == 1 &&
+	    strcmp(st.inputs[0].path, "./i.ndjson") == 0 &&
+	    st.inputs[0].records == 3 && strcmp(st.out_path, "d/o.ndjson") == 0 &&
+	    strcmp(st.ended, "2026-01-01T00:00:01.5Z") == 0,
+	    "stamp parse: %s", e.msg);
+	rf_stamp_free(&st);
+
+	/*
+	 * Never a crash, and only RF_EDATA, whatever the bytes: every
+	 * prefix, and every byte replaced by one of a few that matter.
+	 */
+	static const char subst[] = { '"', '\\', '{', '}', '[', ',', '0', '-',
+	    'x', ' ', '\0', (char)0xff };
+	size_t n = strlen(a), bad = 0, ok = 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = rf_stamp_parse(a, i, &st, &e)) != RF_EDATA)
+			bad++;
+		rf_stamp_free(&st);
+		for (size_t j = 0; j < sizeof subst; j++) {
+			memcpy(x, a, n);
+			x[i] = subst[j];
+			rc = rf_stamp_parse(x, n, &st, &e);
+			if (rc == 0)
+				ok += st.program != NULL && st.out_path != NULL;
+			else if (rc != RF_EDATA)
+				bad++;
+			rf_stamp_free(&st);
+		}
+	}
+	CHECK(bad == 0 && ok > 0, "stamp mutations: %zu bad codes, %zu ok", bad,
+	    ok);
+	static const char *reasons[][2] = {
+		{ "[1]", "not a JSON object" },
+		{ "{\"format\":\"refill-prov/2\"}", "bad \"format\": not \"refill-prov/1\"" },
+		{ "{\"format\":\"refill-prov/1\"}", "no \"program\"" },
+		{ "{\"format\":\"refill-prov/1\",\"program\":{\"name\":\"a\\u0000\"}}",
+		    "bad \"program.name\": holds a NUL character" },
+	};
+	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+		const char *r = reasons[i][0];
+		CHECK(rf_stamp_parse(r, strlen(r), &st, &e) == RF_EDATA &&
+		    strcmp(e.msg, reasons[i][1]) == 0, "%s: %s", r, e.msg);
+	}
+	/*
+	 * Counts are exact up to 2^53 (refill-prov(5)).  Numbers are doubles
+	 * (I-JSON): 2^53 + 1 is 2^53, and 2^53 + 2 the first one refused.
+	 */
+	const char *r3 = strstr(a, "\"records\":3");
+	snprintf(x, sizeof x, "%.*s\"records\":9007199254740994%s",
+	    (int)(r3 - a), a, r3 + 11);
+	CHECK(rf_stamp_parse(x, strlen(x), &st, &e) == RF_EDATA &&
+	    strcmp(e.msg, "bad \"inputs.0.records\": not an integer from 0 "
+	    "to 2^53") == 0, "2^53 + 2: %s", e.msg);
+	snprintf(x, sizeof x, "%.*s\"records\":9007199254740992%s",
+	    (int)(r3 - a), a, r3 + 11);
+	CHECK(rf_stamp_parse(x, strlen(x), &st, &e) == 0 &&
+	    st.inputs[0].records == (uint64_t)1 << 53, "2^53: %s", e.msg);
+	rf_stamp_free(&st);
+
+	/*
+	 * The graph: two splits each write an empty file (A/p0, B/p2), a
+	 * transform reads each by its path, and c reads an empty file by a
+	 * path no stamp wrote.  t's output is its input's bytes (a cat).
+	 */
+	rf_lineage *g;
+	rf_ids ids = { 0 };
+	char s1[2048], s2[2048], s3[2048], s4[2048], s5[2048];
+	const char *srcA = "1111111111111111111111111111111111111111111111111111111111111111";
+	const char *srcB = "2222222222222222222222222222222222222222222222222222222222222222";
+	rf_lineage_new(&g, &e);
+	mkstamp(s1, sizeof s1, "A/p0", EMPTY, "a.ndjson", srcA, "null");
+	mkstamp(s2, sizeof s2, "B/p2", EMPTY, "b.ndjson", srcB, "null");
+	mkstamp(s3, sizeof s3, "dA/q0", EMPTY, "./A/p0", EMPTY, "null");
+	mkstamp(s4, sizeof s4, "dB/q2", EMPTY, "dsB/versions/000001/p2", EMPTY,
+	    "null");
+	mkstamp(s5, sizeof s5, "c", srcA, "elsewhere", EMPTY, "null");
+	uint32_t n1 = add(g, s1, "A/p0"), n2 = add(g, s2, "dsB@000001/p2");
+	uint32_t n3 = add(g, s3, "dA/q0"), n4 = add(g, s4, "dB/q2");
+	uint32_t n5 = add(g, s5, "c");
+	CHECK(add(g, s1, "copy/p0") == n5 && rf_lineage_size(g) == 5,
+	    "the same stamp twice is one node");
+	CHECK(rf_lineage_link(g, &e) == 0, "link");
+	CHECK(rf_lineage_node(g, n1)->nplaces == 2 &&
+	    strcmp(rf_lineage_node(g, n1)->places[0], "A/p0") == 0,
+	    "places of a stamp found twice");
+	ids.n = 0;
+	rf_lineage_from(g, n3, 0, &ids, &e);
+	CHECK(ids.n == 1 && ids.v[0] == n1, "./A/p0 is A's empty file");
+	ids.n = 0;
+	rf_lineage_from(g, n4, 0, &ids, &e);
+	CHECK(ids.n == 1 && ids.v[0] == n2, "versions/ form matches D@N");
+	ids.n = 0;
+	rf_lineage_from(g, n5, 0, &ids, &e);
+	CHECK(ids.n == 4, "no path matches: all empty files' stamps (%zu)",
+	    ids.n);
+	ids.n = 0;
+	rf_lineage_to(g, n2, &ids, &e);
+	CHECK(ids.n == 2 && ids.v[0] == n4 && ids.v[1] == n5,
+	    "made from B/p2: dB/q2 and c");
+	/* c made srcA, which split A read: a cycle through the sources. */
+	ids.n = 0;
+	rf_lineage_walk(g, &n1, 1, true, &ids, &e);
+	CHECK(ids.n == 6, "walk up from A/p0 ends: %zu", ids.n);
+	ids.n = 0;
+	rf_lineage_walk(g, &n2, 1, false, &ids, &e);
+	CHECK(ids.n == 5, "walk down from B/p2, through both groups: %zu",
+	    ids.n);
+	unsigned char none[RF_SHA256_LEN] = { 0 };
+	ids.n = 0;
+	CHECK(rf_lineage_find(g, none, NULL, true, &ids, &e) == 0 && ids.n == 0,
+	    "an unknown content is no node");
+	rf_ids_free(&ids);
+	rf_lineage_free(g);
+}
+
 /* ---- reader ------------------------------------------------------------- */
 
 static void
@@ -1419,6 +1634,7 @@ main(int argc, char *argv[])
 	test_time();
 	test_cmp();
 	test_misc();
+	test_lineage();
 	test_reader();
 	test_reader_batch();
 	test_sign();
