@@ -360,36 +360,6 @@ struct job {
 	rf_err e;
 };
 
-static int
-copy_file(const char *src, const char *dst, rf_err *e)
-{
-	char buf[1 << 16];
-	int in, out, rc = 0;
-
-	if ((in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return rf_seterr(e, RF_EIO, "%s: %s", src, strerror(errno));
-	if ((out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) < 0) {
-		close(in);
-		return rf_seterr(e, RF_EIO, "%s: %s", dst, strerror(errno));
-	}
-	for (;;) {
-		ssize_t k = read(in, buf, sizeof buf);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			rc = rf_seterr(e, RF_EIO, "%s: %s", src, strerror(errno));
-		if (k <= 0)
-			break;
-		if ((rc = rf_write_all(out, buf, k, e, dst)) < 0)
-			break;
-	}
-	close(in);
-	if (close(out) < 0 && rc == 0)
-		rc = rf_seterr(e, RF_EIO, "%s: %s", dst, strerror(errno));
-	return rc;
-}
-
 /*
  * Reads a stored file: its SHA-256, size, records and dataset digest.
  * Every record must be valid: a version holds nothing unreadable.
@@ -470,17 +440,8 @@ store_file(rf_task *t)
 	rf_err *e = &j->e;
 	int rc;
 
-	if (link(j->st->src, tmp) < 0) {
-		if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
-		    errno != ENOTSUP) {
-			rc = rf_seterr(e, RF_EIO, "%s: %s", j->st->src,
-			    strerror(errno));
-			goto out;
-		}
-		if ((rc = copy_file(j->st->src, tmp, e)) < 0)
-			goto out;
-	}
-	if ((rc = digest_file(tmp, j->st->src, &j->f, e)) < 0 ||
+	if ((rc = rf_link_or_copy(j->st->src, tmp, e)) < 0 ||
+	    (rc = digest_file(tmp, j->st->src, &j->f, e)) < 0 ||
 	    (rc = fsync_path(tmp, e)) < 0)
 		goto out;
 	if (chmod(tmp, 0444) < 0) {
@@ -657,13 +618,12 @@ build_version(rf_store *s, rf_manifest *m, rf_err *e)
 		}
 		if ((rc = mkparents(tmpver, m->f[i].name, e)) < 0)
 			break;
-		if (link(src, dst) == 0)
-			continue;
-		if (errno != EMLINK && errno != EPERM && errno != ENOTSUP)
-			rc = rf_seterr(e, RF_EIO, "%s: %s", src, strerror(errno));
-		else if ((rc = copy_file(src, dst, e)) == 0 &&
+		/* A copy, unlike the object, is neither durable nor sealed yet. */
+		if ((rc = rf_link_or_copy(src, dst, e)) == 1 &&
 		    (rc = fsync_path(dst, e)) == 0 && chmod(dst, 0444) < 0)
 			rc = rf_seterr(e, RF_EIO, "%s: %s", dst, strerror(errno));
+		if (rc < 0)
+			break;
 	}
 	if (rc < 0 || (rc = rf_sums_format(m, &sb, e)) < 0 ||
 	    (rc = put_meta(tmpver, "SHA256SUMS", sb.p, sb.len, e)) < 0)

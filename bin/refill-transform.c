@@ -455,12 +455,17 @@ cache_put(const char *dir, const char *id, const rf_prov_input *pin, int n,
 	    ck + 2);
 	unlink(tmp);
 	rf_cleanup_add(tmp, false);
-	if ((rc = rf_link_or_copy(outpath, tmp, e)) == 0 &&
-	    rename(tmp, data) < 0)
+	/* A copy is readable as the output is, so that a team can share it. */
+	mode_t um = umask(022);
+	umask(um);
+	if ((rc = rf_link_or_copy(outpath, tmp, e)) == 1 &&
+	    chmod(tmp, 0444 & ~um) < 0)
+		rc = rf_seterr(e, RF_EIO, "%s: %s", tmp, strerror(errno));
+	if (rc >= 0 && rename(tmp, data) < 0)
 		rc = rf_seterr(e, RF_EIO, "%s: %s", data, strerror(errno));
 	unlink(tmp);
 	rf_cleanup_remove(tmp);
-	if (rc == 0)
+	if (rc >= 0)
 		rc = rf_write_file(pp, stamp->p, stamp->len, e);
 	return rc;
 }

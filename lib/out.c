@@ -189,7 +189,8 @@ rf_link_or_copy(const char *src, const char *dst, rf_err *e)
 	if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
 	    errno != ENOTSUP)
 		return rf_seterr(e, RF_EIO, "%s: %s", dst, strerror(errno));
-	return copy_file(src, dst, e);
+	int rc = copy_file(src, dst, e);
+	return rc < 0 ? rc : 1;
 }
 
 int

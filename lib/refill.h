@@ -309,8 +309,8 @@ int rf_gzip_member(const void *src, size_t n, int level, rf_buf *dst,
 
 /*
  * Makes dst (which must not exist) a hard link to src, or where the file
- * system cannot link them, a copy (mode 0600, not synced).  Symbolic
- * links are not followed.
+ * system cannot link them, a copy (mode 0600, not synced).  Returns 0 for
+ * a link, 1 for a copy.  Symbolic links are not followed.
  */
 int rf_link_or_copy(const char *src, const char *dst, rf_err *e);
 
