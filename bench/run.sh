@@ -85,6 +85,25 @@ for nf in 64 4096; do
 	run switch-$nf 10 "sync" "sh -c '$bin/refill-commit rollback -q -k $key $w/ds-$nf 1 > /dev/null && $bin/refill-commit publish -q -k $key $w/ds-$nf 2 > /dev/null'"
 done
 
+# refill-transform: what it adds around a command, against the same command
+# run bare on the same files; and --jobs 2 against --jobs 1 on a CPU-bound
+# command, beside two bare jq processes on the two halves (what two cores
+# give this command at best).  jq takes about 13 s a million records, so
+# the jq runs take the first fifth of the data.
+m=$((n / 5))
+sub=$w/events-$m.ndjson
+[ -s "$sub" ] || head -n $m "$data" > "$sub"
+[ -s "$sub.1" ] || { head -n $((m / 2)) "$sub" > "$sub.1"; tail -n +$((m / 2 + 1)) "$sub" > "$sub.2"; }
+tclean="sh -c 'rm -f $w/t.ndjson $w/t.ndjson.prov $w/t1 $w/t2; sync'"
+tr="$bin/refill-transform -q -n t -v 1"
+run transform-cat 5 "$tclean" "$tr -i $data -o $w/t.ndjson -- cat"
+run cat 5 "$tclean" "sh -c 'cat < $data > $w/t.ndjson'"
+run transform-jq 5 "$tclean" "$tr -i $sub -o $w/t.ndjson -- jq -c ."
+run jq-c 5 "$tclean" "sh -c 'jq -c . < $sub > $w/t.ndjson'"
+run transform-jq-j1 5 "$tclean" "$tr -j 1 -k user_id -i $sub -o $w/t.ndjson -- jq -c ."
+run transform-jq-j2 5 "$tclean" "$tr -j 2 -k user_id -i $sub -o $w/t.ndjson -- jq -c ."
+run jq-c-halves 5 "$tclean" "sh -c 'jq -c . < $sub.1 > $w/t1 & jq -c . < $sub.2 > $w/t2; wait'"
+
 t_hash=$(mean hash-records)
 t_sha=$(mean sha256sum)
 t_jq=$(mean jq)
@@ -109,6 +128,9 @@ m_h1=$(rss "$bin/refill-hash" --records "$data")
 m_h4=$(rss "$bin/refill-hash" --records "$big")
 m_s1=$(rss "$bin/refill-split" -k user_id -n 64 -o "$w/o-refill" "$data")
 m_s4=$(rss "$bin/refill-split" -k user_id -n 64 -o "$w/o-refill" "$big")
+m_t1=$(rss $tr -i "$data" -o "$w/t.ndjson" -- cat)
+m_t4=$(rss $tr -i "$big" -o "$w/t.ndjson" -- cat)
+rm -f "$w/t.ndjson" "$w/t.ndjson.prov" "$w/t1" "$w/t2"
 rm -rf "$w/o-refill" "$w/o-split" "$w/o-mlr" "$w/o.gz"
 
 {
@@ -120,7 +142,8 @@ rm -rf "$w/o-refill" "$w/o-split" "$w/o-mlr" "$w/o.gz"
 	printf '%-44s %9s\n' "command" "mean (s)"
 	for t in hash-records sha256sum jq split-refill split-coreutils \
 	    split-mlr split-refill-z1 gzip-1 commit-64 sha256sum-64 replay-gz \
-	    zcat-gz switch-64 switch-4096; do
+	    zcat-gz switch-64 switch-4096 transform-cat cat transform-jq jq-c \
+	    transform-jq-j1 transform-jq-j2 jq-c-halves; do
 		printf '%-44s %9s\n' "$t" "$(mean $t)"
 	done
 	echo
@@ -133,8 +156,13 @@ rm -rf "$w/o-refill" "$w/o-split" "$w/o-mlr" "$w/o.gz"
 	echo "  refill-commit (64 files) vs sha256sum:    $(ratio "$t_commit" "$t_sha64") of its time [<= 1.30]"
 	echo "  refill-replay (64 gzip files) vs zcat:    $(ratio "$t_replay" "$t_zcat") of its time [<= 1.20]"
 	echo "  rollback + publish, 4096 vs 64 files:     $(ratio "$(mean switch-4096)" "$(mean switch-64)") of its time [constant]"
+	echo "  refill-transform -- cat vs cat:           $(ratio "$(mean transform-cat)" "$(mean cat)") of its time [<= 1.15]"
+	echo "  refill-transform -- jq -c . vs jq -c .:   $(ratio "$(mean transform-jq)" "$(mean jq-c)") of its time ($m records)"
+	echo "  refill-transform -j 2 vs -j 1 (jq -c .):  $(ratio "$(mean transform-jq-j1)" "$(mean transform-jq-j2)")x faster [>= 1.70]"
+	echo "  two bare jq on halves vs one jq:          $(ratio "$(mean jq-c)" "$(mean jq-c-halves)")x faster (the machine's ceiling)"
 	echo
 	echo "peak RSS (KiB):           $n records  $((4 * n)) records"
 	printf '  refill-hash --records   %12s  %12s\n' "$m_h1" "$m_h4"
 	printf '  refill-split -n 64      %12s  %12s\n' "$m_s1" "$m_s4"
+	printf '  refill-transform -- cat %12s  %12s\n' "$m_t1" "$m_t4"
 } | tee "$out"

@@ -33,6 +33,7 @@ enum { OPT_CACHE = RF_OPT_PROGRAM, OPT_CHECK, OPT_DEP, OPT_ENV, OPT_LEVEL, OPT_S
 
 #define FEED ((size_t)64 << 10)	/* input gathered for one write */
 #define JOBFEED ((size_t)1 << 20)
+#define MOVE_MIN ((size_t)64 << 10)	/* a poll's worth of work */
 #define GRACE_MS 2000		/* after SIGTERM, before SIGKILL */
 
 static rf_run run;
@@ -1242,7 +1243,7 @@ too_long(struct pump *pu, struct job *j, rf_err *e)
 
 /* Takes what a job wrote into its batch: whole lines, and at its end the rest. */
 static int
-take_output(struct pump *pu, struct job *j, rf_err *e)
+take_output(struct pump *pu, struct job *j, size_t *moved, rf_err *e)
 {
 	rf_batch *b;
 	int rc;
@@ -1269,6 +1270,7 @@ take_output(struct pump *pu, struct job *j, rf_err *e)
 		return submit(pu, j, e);
 	}
 	b->text.len += k;
+	*moved += k;
 	for (char *nl = b->text.p + at;
 	    (nl = memchr(nl, '\n', b->text.p + b->text.len - nl)) != NULL; nl++)
 		if ((rc = add_line(j, nl - b->text.p, e)) < 0)
@@ -1360,23 +1362,32 @@ pump(struct pump *pu, double deadline, rf_err *e)
 		}
 		if ((rc = poll(fds, nfds, ms)) < 0 && errno != EINTR)
 			return rf_seterr(e, RF_EIO, "poll: %s", strerror(errno));
+		size_t moved = 0;
 		for (int i = 0; rc > 0 && i < nfds; i++) {
 			struct job *j = who[i];
 			if (fds[i].revents == 0)
 				continue;
 			if (fds[i].events == POLLIN) {
-				if ((rc = take_output(pu, j, e)) < 0)
+				if ((rc = take_output(pu, j, &moved, e)) < 0)
 					return rc;
 				rc = 1;
 				continue;
 			}
 			ssize_t k = write(j->to, j->feed.p + j->fed, pending(j));
-			if (k > 0)
+			if (k > 0) {
 				j->fed += k;
-			else if (k < 0 && errno != EAGAIN && errno != EINTR)
+				moved += k;
+			} else if (k < 0 && errno != EAGAIN && errno != EINTR)
 				return rf_seterr(e, RF_EIO, "writing to %s: %s",
 				    j->name, strerror(errno));
 		}
+		/*
+		 * A command that writes in small pieces (stdio's 4 KiB to a
+		 * pipe) would wake us for each: let them gather a little in
+		 * the pipe, which holds far more than a millisecond of it.
+		 */
+		if (moved > 0 && moved < MOVE_MIN)
+			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	}
 }
 
