@@ -124,13 +124,9 @@ load_keys(bool writer)
 	rf_err e;
 	int rc;
 
-	if (trustfile == NULL)
-		trustfile = getenv("REFILL_TRUSTED");
-	if (trustfile != NULL && *trustfile != '\0') {
-		if ((rc = rf_trusted_load(trustfile, &trusted, &e)) < 0)
-			return fail(rc, &e);
-		have_trusted = true;
-	}
+	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0)
+		return fail(rc, &e);
+	have_trusted = rc == 1;
 	if (!writer)
 		return RF_EXIT_OK;
 	if (keyfile == NULL && !unsigned_ok)

@@ -1238,13 +1238,9 @@ main(int argc, char *argv[])
 	}
 	if (!impact && argc < 1)
 		usage(RF_EXIT_USAGE);
-	if (trustfile == NULL)
-		trustfile = getenv("REFILL_TRUSTED");
-	if (trustfile != NULL && *trustfile != '\0') {
-		if ((rc = rf_trusted_load(trustfile, &trusted, &e)) < 0)
-			return fail(rc, &e);
-		have_trusted = true;
-	}
+	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0)
+		return fail(rc, &e);
+	have_trusted = rc == 1;
 	if ((rc = rf_lineage_new(&g, &e)) < 0) {
 		status = fail(rc, &e);
 		goto done;

@@ -501,15 +501,11 @@ main(int argc, char *argv[])
 	}
 	for (size_t k = strlen(dir); k > 1 && dir[k - 1] == '/'; k--)
 		dir[k - 1] = '\0';
-	if (trustfile == NULL)
-		trustfile = getenv("REFILL_TRUSTED");
-	if (trustfile != NULL && *trustfile != '\0') {
-		if ((rc = rf_trusted_load(trustfile, &trusted, &e)) < 0) {
-			rf_warnx("%s", e.msg);
-			return rf_status(rc);
-		}
-		have_trusted = true;
+	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		return rf_status(rc);
 	}
+	have_trusted = rc == 1;
 	rf_cleanup_install();
 	if ((rc = rf_store_open(dir, 0, have_trusted ? &trusted : NULL, &s,
 	    NULL, &e)) < 0)

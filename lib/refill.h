@@ -765,6 +765,12 @@ typedef struct rf_trusted {
 } rf_trusted;
 
 int rf_trusted_load(const char *path, rf_trusted *t, rf_err *e);
+/*
+ * The trusted-signers file a program uses: path (its -t option) or else
+ * the REFILL_TRUSTED environment variable; neither, or an empty name,
+ * means none.  Returns 1 with t loaded, 0 for none, or an error.
+ */
+int rf_trusted_default(const char *path, rf_trusted *t, rf_err *e);
 const rf_signer *rf_trusted_find(const rf_trusted *t, const char *pub);
 bool rf_signer_has_role(const rf_signer *s, const char *role);
 void rf_trusted_free(rf_trusted *t);

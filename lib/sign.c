@@ -656,6 +656,18 @@ out:
 	return rc;
 }
 
+int
+rf_trusted_default(const char *path, rf_trusted *t, rf_err *e)
+{
+	int rc;
+
+	if (path == NULL)
+		path = getenv("REFILL_TRUSTED");
+	if (path == NULL || *path == '\0')
+		return 0;
+	return (rc = rf_trusted_load(path, t, e)) < 0 ? rc : 1;
+}
+
 const rf_signer *
 rf_trusted_find(const rf_trusted *t, const char *pub)
 {
