@@ -22,7 +22,8 @@ PROGS = refill refill-commit refill-hash refill-lineage refill-replay \
 LIBOBJ = $(BUILD)/lib/cli.o $(BUILD)/lib/hash.o $(BUILD)/lib/io.o \
          $(BUILD)/lib/json.o $(BUILD)/lib/lineage.o $(BUILD)/lib/out.o \
          $(BUILD)/lib/pool.o $(BUILD)/lib/prov.o $(BUILD)/lib/sign.o \
-         $(BUILD)/lib/store.o $(BUILD)/lib/time.o $(BUILD)/lib/util.o
+         $(BUILD)/lib/spill.o $(BUILD)/lib/store.o $(BUILD)/lib/time.o \
+         $(BUILD)/lib/util.o
 MAN1 = man/man1/refill.1 man/man1/refill-commit.1 man/man1/refill-hash.1 man/man1/refill-split.1 man/man1/refill-replay.1 \
        man/man1/refill-transform.1 man/man1/refill-lineage.1
 MAN5 = man/man5/refill-manifest.5 man/man5/refill-prov.5

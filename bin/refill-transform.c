@@ -609,27 +609,6 @@ spawn(const char *exe, char **argv, char **env, volatile pid_t *pid, int *to,
 	return 0;
 }
 
-/*
- * A scratch file for --check-determinism, unlinked at once: the records
- * fed to the first run, and what it wrote.
- */
-static int
-scratch(rf_err *e)
-{
-	const char *dir = getenv("TMPDIR");
-	char path[PATH_MAX];
-	int fd;
-
-	if (dir == NULL || *dir == '\0')
-		dir = "/tmp";
-	snprintf(path, sizeof path, "%s/refill-transform.XXXXXX", dir);
-	if ((fd = mkstemp(path)) < 0)
-		return rf_seterr(e, RF_EIO, "%s: %s", path, strerror(errno));
-	unlink(path);
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	return fd;
-}
-
 /* Appending to a scratch file through a buffer. */
 struct spool {
 	int fd;
@@ -1984,8 +1963,8 @@ main(int argc, char *argv[])
 		goto fail;
 	pu.inputs = inputs;
 	pu.ninputs = ninputs;
-	if ((pu.check = runs > 1) && ((pu.in.fd = scratch(&e)) < 0 ||
-	    (pu.outs.fd = scratch(&e)) < 0)) {
+	if ((pu.check = runs > 1) && ((pu.in.fd = rf_scratch_file(&e)) < 0 ||
+	    (pu.outs.fd = rf_scratch_file(&e)) < 0)) {
 		rc = pu.in.fd < 0 ? pu.in.fd : pu.outs.fd;
 		goto fail;
 	}
@@ -2009,7 +1988,7 @@ main(int argc, char *argv[])
 			snprintf(j->name, n, "%s", argv[0]);
 		snprintf(j->label, n + 10, "output of %s", j->name);
 		/* The first job's records go straight out, the others wait. */
-		if (i > 0 && (j->outs.fd = scratch(&e)) < 0) {
+		if (i > 0 && (j->outs.fd = rf_scratch_file(&e)) < 0) {
 			rc = j->outs.fd;
 			goto fail;
 		}

@@ -395,6 +395,64 @@ int rf_reader_batch(rf_reader *r, rf_batch *b, uint64_t *blank, rf_err *e);
 void rf_batch_clear(rf_batch *b);
 void rf_batch_free(rf_batch *b);
 
+/* ---- spilling keyed entries to disk (lib/spill.c) ------------------------
+ *
+ * State keyed by records (a keyed diff, a uniqueness check) that may not
+ * fit in memory is written into bucket files by the digest of each key,
+ * and read back one bucket at a time; a bucket still too large is spilled
+ * again at the next level, which looks at other bits of the digest.  The
+ * files are scratch files (rf_scratch_file); nothing stays behind.
+ */
+#define RF_KEYD_LEN 16		/* a key digest: the first 16 bytes of the
+				 * SHA-256 of the key's canonical form */
+#define RF_SPILL_LEVELS 12
+
+/* A file in $TMPDIR (else /tmp), already unlinked: its descriptor. */
+int rf_scratch_file(rf_err *e);
+
+typedef struct rf_spill rf_spill;
+
+/* nbuckets a power of two from 1 to 256; level from 0 to RF_SPILL_LEVELS-1. */
+int rf_spill_new(unsigned nbuckets, unsigned level, rf_spill **out,
+    rf_err *e);
+/*
+ * The bucket an entry with this key digest goes to: by the high bits of
+ * the digest's byte `level`, so that bucket i holds smaller digests than
+ * bucket i + 1.
+ */
+unsigned rf_spill_bucket(const rf_spill *s,
+    const unsigned char keyd[RF_KEYD_LEN]);
+int rf_spill_add(rf_spill *s, const unsigned char keyd[RF_KEYD_LEN],
+    const void *p, size_t n, rf_err *e);
+unsigned rf_spill_count(const rf_spill *s);	/* buckets */
+unsigned rf_spill_level(const rf_spill *s);
+uint64_t rf_spill_size(const rf_spill *s, unsigned i);	/* bytes on disk */
+uint64_t rf_spill_entries(const rf_spill *s, unsigned i);
+
+/* Reading a bucket back, in the order its entries were added. */
+typedef struct rf_spill_iter {
+	/* private */
+	int fd;
+	uint64_t off, left;
+	rf_buf buf;
+	size_t pos;
+	const char *mem;
+	size_t memlen;
+} rf_spill_iter;
+
+/* No entry may be added to s once a bucket is open. */
+int rf_spill_open(rf_spill *s, unsigned i, rf_spill_iter *it, rf_err *e);
+/*
+ * The next entry: 1 with *keyd, *p and *n set (valid until the next
+ * call), 0 after the last, or an error.
+ */
+int rf_spill_next(rf_spill_iter *it, const unsigned char **keyd,
+    const char **p, size_t *n, rf_err *e);
+void rf_spill_close(rf_spill_iter *it);
+/* Frees bucket i's file and buffer, once it has been read. */
+void rf_spill_drop(rf_spill *s, unsigned i);
+void rf_spill_free(rf_spill *s);
+
 /* ---- programs (lib/cli.c) ---------------------------------------------- */
 
 /*

@@ -1615,6 +1615,100 @@ test_cmp(void)
 	}
 }
 
+/*
+ * Spilling: every entry comes back from the bucket its digest names, once,
+ * in the order added, whether the bucket stayed in its buffer or went to
+ * disk, with entries larger than a read; a bucket spilled again at the next
+ * level keeps its entries.
+ */
+static void
+test_spill(void)
+{
+	unsigned char keyd[RF_KEYD_LEN];
+	rf_spill *s, *s2;
+	rf_spill_iter it;
+	rf_err e;
+	const unsigned char *k;
+	const char *p;
+	size_t n, total = 0;
+	uint64_t x = 1;
+	enum { N = 20000 };
+	static unsigned char seen[N];
+	static char big[600 << 10];
+
+	CHECK(rf_spill_new(16, 0, &s, &e) == 0, "spill: %s", e.msg);
+	CHECK(rf_spill_new(3, 0, &s2, &e) == RF_EUSAGE, "3 buckets accepted");
+	memset(big, 'x', sizeof big);
+	for (uint32_t i = 0; i < N; i++) {
+		char rec[64];
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		for (int j = 0; j < RF_KEYD_LEN; j++)
+			keyd[j] = (unsigned char)(x >> (8 * (j % 8)) ^ j);
+		int len = snprintf(rec, sizeof rec, "%u", i);
+		/* A few entries larger than a read, in bucket 5 and others. */
+		if (i % 5000 == 7) {
+			memcpy(big, rec, (size_t)len);
+			CHECK(rf_spill_add(s, keyd, big, sizeof big, &e) == 0,
+			    "add big: %s", e.msg);
+		} else
+			CHECK(rf_spill_add(s, keyd, rec, (size_t)len, &e) == 0,
+			    "add: %s", e.msg);
+	}
+	for (unsigned b = 0; b < rf_spill_count(s); b++) {
+		long last = -1;
+		uint64_t got = 0;
+		CHECK(rf_spill_open(s, b, &it, &e) == 0, "open: %s", e.msg);
+		int rc;
+		while ((rc = rf_spill_next(&it, &k, &p, &n, &e)) == 1) {
+			char num[16];
+			size_t m = n < 15 ? n : strspn(p, "0123456789");
+			memcpy(num, p, m);
+			num[m] = '\0';
+			long i = atol(num);
+			CHECK(i > last && i < N && !seen[i], "bucket %u: entry %ld "
+			    "after %ld", b, i, last);
+			CHECK(rf_spill_bucket(s, k) == b && k[0] >> 4 == b,
+			    "entry %ld (digest %02x...) in bucket %u", i, k[0], b);
+			CHECK(i % 5000 == 7 ? n == sizeof big : n == m,
+			    "entry %ld: %zu bytes", i, n);
+			if (i >= 0 && i < N)
+				seen[i] = 1;
+			last = i;
+			got++;
+		}
+		CHECK(rc == 0, "bucket %u: %s", b, e.msg);
+		CHECK(got == rf_spill_entries(s, b), "bucket %u: %llu of %llu",
+		    b, (unsigned long long)got,
+		    (unsigned long long)rf_spill_entries(s, b));
+		total += got;
+		rf_spill_close(&it);
+	}
+	CHECK(total == N, "%zu entries of %d came back", total, N);
+
+	/* Bucket 0 again, at level 1 into 4 buckets: the same entries. */
+	uint64_t want = rf_spill_entries(s, 0), again = 0;
+	CHECK(rf_spill_new(4, 1, &s2, &e) == 0, "spill: %s", e.msg);
+	CHECK(rf_spill_open(s, 0, &it, &e) == 0, "open: %s", e.msg);
+	while (rf_spill_next(&it, &k, &p, &n, &e) == 1)
+		CHECK(rf_spill_add(s2, k, p, n, &e) == 0, "re-add: %s", e.msg);
+	rf_spill_close(&it);
+	rf_spill_drop(s, 0);
+	CHECK(rf_spill_entries(s, 0) == 0, "dropped bucket still counted");
+	for (unsigned b = 0; b < 4; b++) {
+		CHECK(rf_spill_open(s2, b, &it, &e) == 0, "open: %s", e.msg);
+		while (rf_spill_next(&it, &k, &p, &n, &e) == 1) {
+			CHECK(rf_spill_bucket(s, k) == 0, "re-spilled entry "
+			    "from another bucket");
+			again++;
+		}
+		rf_spill_close(&it);
+	}
+	CHECK(again == want && want > 0, "level 1 holds %llu of %llu",
+	    (unsigned long long)again, (unsigned long long)want);
+	rf_spill_free(s2);
+	rf_spill_free(s);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1638,6 +1732,7 @@ main(int argc, char *argv[])
 	test_reader();
 	test_reader_batch();
 	test_sign();
+	test_spill();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }
