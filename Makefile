@@ -18,17 +18,19 @@ ALL_CFLAGS = $(WARN) -Ilib $(CFLAGS)
 LIBS   = -lcrypto -lz -lpthread -lm
 
 PROGS = refill refill-commit refill-hash refill-lineage refill-replay \
-        refill-split refill-transform
-LIBOBJ = $(BUILD)/lib/cli.o $(BUILD)/lib/hash.o $(BUILD)/lib/io.o \
+        refill-split refill-transform refill-verify
+LIBOBJ = $(BUILD)/lib/cli.o $(BUILD)/lib/diff.o $(BUILD)/lib/hash.o \
+         $(BUILD)/lib/io.o \
          $(BUILD)/lib/json.o $(BUILD)/lib/lineage.o $(BUILD)/lib/out.o \
          $(BUILD)/lib/pool.o $(BUILD)/lib/prov.o $(BUILD)/lib/sign.o \
          $(BUILD)/lib/spill.o $(BUILD)/lib/store.o $(BUILD)/lib/time.o \
-         $(BUILD)/lib/util.o
+         $(BUILD)/lib/util.o $(BUILD)/lib/rules.o
 MAN1 = man/man1/refill.1 man/man1/refill-commit.1 man/man1/refill-hash.1 man/man1/refill-split.1 man/man1/refill-replay.1 \
-       man/man1/refill-transform.1 man/man1/refill-lineage.1
-MAN5 = man/man5/refill-manifest.5 man/man5/refill-prov.5
+       man/man1/refill-transform.1 man/man1/refill-lineage.1 \
+       man/man1/refill-verify.1
+MAN5 = man/man5/refill-manifest.5 man/man5/refill-prov.5 man/man5/refill-rules.5
 MAN7 = man/man7/refill.7
-DEBS = zlib1g-dev libssl-dev bats mandoc clang libclang-rt-14-dev python3 \
+DEBS = zlib1g-dev libssl-dev bats mandoc clang libclang-rt-14-dev python3 iso-codes \
        gzip coreutils hyperfine jq miller time
 
 all: $(PROGS:%=$(BUILD)/%)

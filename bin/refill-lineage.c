@@ -105,19 +105,6 @@ tidy(char *s)
 	return s;
 }
 
-static bool
-is_dataset(const char *dir)
-{
-	char p[PATH_MAX];
-	struct stat st;
-
-	if (snprintf(p, sizeof p, "%s/log", dir) >= (int)sizeof p ||
-	    stat(p, &st) < 0 || !S_ISREG(st.st_mode))
-		return false;
-	snprintf(p, sizeof p, "%s/versions", dir);
-	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 /* ---- reading stamps ------------------------------------------------------ */
 
 /* A stamp that is not one is bad input, named by where it was read. */
@@ -320,7 +307,7 @@ walk(const char *dir)
 			rf_warnx("%s: %s", p, strerror(errno));
 			status = RF_EXIT_IO;
 		} else if (S_ISDIR(st.st_mode))
-			status = is_dataset(p) ? read_dataset(p, 0, false, NULL) :
+			status = rf_is_dataset(p) ? read_dataset(p, 0, false, NULL) :
 			    walk(p);
 		else if (S_ISREG(st.st_mode) && ends_with(p, ".prov"))
 			status = read_prov(p);
@@ -348,7 +335,7 @@ read_source(const char *arg)
 	p = tidy(buf);
 	if (stat(p, &st) == 0) {
 		if (S_ISDIR(st.st_mode))
-			return is_dataset(p) ? read_dataset(p, 0, true, NULL) :
+			return rf_is_dataset(p) ? read_dataset(p, 0, true, NULL) :
 			    walk(p);
 		if (S_ISREG(st.st_mode) && ends_with(p, ".prov"))
 			return read_prov(p);
@@ -432,7 +419,7 @@ committed_name(const char *s, char *dir, size_t size, uint32_t *v,
 			x = x * 10 + (uint64_t)(p[skip + i] - '0');
 		char *t = tidy(dir);
 		memmove(dir, t, strlen(t) + 1);
-		if (x == 0 || x > RF_VERSION_MAX || !is_dataset(dir))
+		if (x == 0 || x > RF_VERSION_MAX || !rf_is_dataset(dir))
 			continue;
 		*v = (uint32_t)x;
 		*name = p + skip + k + 1;

@@ -32,7 +32,6 @@
 #define PART_FLUSH ((size_t)1 << 20)	/* a partition's buffer is written at this size */
 #define MAX_PARTS 65536
 
-enum { WIN_HOUR, WIN_DAY, WIN_MONTH };
 
 struct part {
 	char *name;		/* "part-00042.ndjson.gz", relative to -o */
@@ -325,50 +324,20 @@ free_parts(void)
 static int
 time_window(const char *v, size_t n, int64_t *win, const char **why)
 {
-	int64_t secs, days, y;
-	unsigned m, d;
+	int64_t secs;
 
 	if (rf_json_time(v, n, epoch_unit, &secs, why) < 0)
 		return -1;
-	days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-	rf_civil_from_days(days, &y, &m, &d);
-	if (y < 0 || y > 9999) {
-		*why = "timestamp out of range";
-		return -1;
-	}
-	switch (window) {
-	case WIN_HOUR:
-		*win = days * 24 + (secs - days * 86400) / 3600;
-		break;
-	case WIN_DAY:
-		*win = days;
-		break;
-	default:
-		*win = y * 12 + (m - 1);
-	}
-	return 0;
+	return rf_time_window(secs, window, win, why);
 }
 
 static void
 window_name(int64_t win, char *dst, size_t n)
 {
-	const char *ext = level >= 0 ? ".ndjson.gz" : ".ndjson";
-	int64_t y, days = win;
-	unsigned m, d;
+	char w[32];
 
-	if (window == WIN_MONTH) {
-		snprintf(dst, n, "%04lld-%02lld%s", (long long)(win / 12),
-		    (long long)(win % 12 + 1), ext);
-		return;
-	}
-	if (window == WIN_HOUR)
-		days = win >= 0 ? win / 24 : -((-win + 23) / 24);
-	rf_civil_from_days(days, &y, &m, &d);
-	if (window == WIN_HOUR)
-		snprintf(dst, n, "%04lld-%02u-%02uT%02lld%s", (long long)y, m,
-		    d, (long long)(win - days * 24), ext);
-	else
-		snprintf(dst, n, "%04lld-%02u-%02u%s", (long long)y, m, d, ext);
+	rf_window_name(win, window, w, sizeof w);
+	snprintf(dst, n, "%s%s", w, level >= 0 ? ".ndjson.gz" : ".ndjson");
 }
 
 static uint64_t
@@ -857,13 +826,7 @@ main(int argc, char *argv[])
 		case 'V':
 			return rf_print_version();
 		case 'w':
-			if (strcmp(optarg, "hour") == 0)
-				window = WIN_HOUR;
-			else if (strcmp(optarg, "day") == 0)
-				window = WIN_DAY;
-			else if (strcmp(optarg, "month") == 0)
-				window = WIN_MONTH;
-			else {
+			if ((window = rf_window_parse(optarg)) < 0) {
 				rf_warnx("--window: not hour, day or month: %s",
 				    optarg);
 				return RF_EXIT_USAGE;

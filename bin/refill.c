@@ -22,7 +22,7 @@ static const struct {
 	{ "replay", "stream a committed version back out, verified" },
 	{ "split", "partition records into batch files by key hash or time" },
 	{ "transform", "run a derivation over a batch, with provenance" },
-	{ "verify", "compare old and new output keyed by primary key" },
+	{ "verify", "decide whether a backfill may be published" },
 };
 
 static char dir[PATH_MAX];	/* this executable's directory, or "" */

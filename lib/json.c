@@ -1507,3 +1507,337 @@ rf_json_next(const char *v, size_t vlen, size_t *pos, const char **key,
 	*pos = ve - b;
 	return 1;
 }
+
+/* ---- removing fields, and comparing records field by field ---------------- */
+
+/*
+ * The paths still being followed inside a value: path k has matched its
+ * first at[k] segments.
+ */
+struct strip {
+	rf_path *const *paths;
+	size_t np;
+};
+
+static bool
+seg_matches(const struct seg *g, const uchar *key, const uchar *keyend,
+    long long idx)
+{
+	if (key == NULL)
+		return g->idx >= 0 && g->idx == idx;
+	return key_eq(key, keyend, g);
+}
+
+static int
+strip_val(const struct strip *s, const uchar *v, const uchar *ve,
+    const size_t *at, rf_buf *out)
+{
+	size_t pos = 0, vn, kn = 0, *next;
+	const char *val, *key = NULL;
+	bool obj = *v == '{', first = true;
+	long long idx = 0;
+	int rc;
+
+	if ((next = malloc(s->np * sizeof *next)) == NULL)
+		return RF_ENOMEM;
+	rc = rf_buf_addc(out, (char)*v);
+	while (rc == 0 && (rc = rf_json_next((const char *)v, ve - v, &pos,
+	    obj ? &key : NULL, &kn, &val, &vn)) == 1) {
+		const uchar *k = obj ? (const uchar *)key : NULL;
+		bool drop = false, deeper = false;
+
+		rc = 0;
+		for (size_t i = 0; i < s->np; i++) {
+			const rf_path *p = s->paths[i];
+			next[i] = SIZE_MAX;
+			if (at[i] == SIZE_MAX || !seg_matches(&p->seg[at[i]], k,
+			    k != NULL ? k + kn : NULL, idx))
+				continue;
+			if (at[i] + 1 == p->n)
+				drop = true;
+			else {
+				next[i] = at[i] + 1;
+				deeper = true;
+			}
+		}
+		idx++;
+		if (drop)
+			continue;
+		if (!first)
+			rc = rf_buf_addc(out, ',');
+		first = false;
+		if (rc == 0 && obj && ((rc = rf_buf_add(out, key, kn)) == 0))
+			rc = rf_buf_addc(out, ':');
+		if (rc < 0)
+			break;
+		if (deeper && (*val == '{' || *val == '['))
+			rc = strip_val(s, (const uchar *)val,
+			    (const uchar *)val + vn, next, out);
+		else
+			rc = rf_buf_add(out, val, vn);
+	}
+	if (rc == 0)
+		rc = rf_buf_addc(out, obj ? '}' : ']');
+	free(next);
+	return rc < 0 ? RF_ENOMEM : 0;
+}
+
+int
+rf_json_strip(const char *canon, size_t n, rf_path *const *paths, size_t np,
+    rf_buf *out)
+{
+	struct strip s = { paths, np };
+	size_t *at;
+	int rc;
+
+	if (np == 0 || n == 0 || (*canon != '{' && *canon != '['))
+		return rf_buf_add(out, canon, n) < 0 ? RF_ENOMEM : 0;
+	if ((at = calloc(np, sizeof *at)) == NULL)
+		return RF_ENOMEM;
+	rc = strip_val(&s, (const uchar *)canon, (const uchar *)canon + n, at,
+	    out);
+	free(at);
+	return rc;
+}
+
+/* A step of the path being compared: a member's name token, or an index. */
+struct step {
+	const char *tok;
+	size_t toklen;
+	size_t idx;
+};
+
+struct fdiff {
+	double abs_tol, rel_tol;
+	int (*cb)(void *, const char *, size_t, const char *, size_t,
+	    const char *, size_t);
+	void *arg;
+	struct step *st;
+	size_t depth, cap;
+	rf_buf path, name, ka, kb;
+	long found;
+};
+
+static bool
+plain_name(const char *s, size_t n)
+{
+	bool digits = true;
+
+	if (n == 0 || *s == '/')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '.')
+			return false;
+		digits = digits && s[i] >= '0' && s[i] <= '9';
+	}
+	return !digits;
+}
+
+/*
+ * The path of the current step, as a dot path when every name can be
+ * written in one, else as a JSON Pointer (RFC 6901).
+ */
+static int
+fdiff_path(struct fdiff *f)
+{
+	bool dot = true;
+
+	for (int pass = 0; pass < 2; pass++) {
+		f->path.len = 0;
+		for (size_t i = 0; i < f->depth; i++) {
+			const struct step *s = &f->st[i];
+			char num[24];
+			const char *nm = num;
+			size_t nn;
+			if (s->tok == NULL)
+				nn = (size_t)snprintf(num, sizeof num, "%zu", s->idx);
+			else {
+				f->name.len = 0;
+				if (rf_json_unescape(s->tok, s->toklen, &f->name) < 0)
+					return RF_ENOMEM;
+				nm = f->name.p;
+				nn = f->name.len;
+				if (pass == 0 && !plain_name(nm, nn)) {
+					dot = false;
+					break;
+				}
+			}
+			if (dot) {
+				if ((i > 0 && rf_buf_addc(&f->path, '.') < 0) ||
+				    rf_buf_add(&f->path, nm, nn) < 0)
+					return RF_ENOMEM;
+				continue;
+			}
+			if (rf_buf_addc(&f->path, '/') < 0)
+				return RF_ENOMEM;
+			for (size_t j = 0; j < nn; j++) {
+				int rc = nm[j] == '~' ? rf_buf_adds(&f->path, "~0") :
+				    nm[j] == '/' ? rf_buf_adds(&f->path, "~1") :
+				    rf_buf_addc(&f->path, nm[j]);
+				if (rc < 0)
+					return RF_ENOMEM;
+			}
+		}
+		if (dot || pass == 1)
+			break;
+	}
+	return 0;
+}
+
+static int
+fdiff_report(struct fdiff *f, const char *a, size_t an, const char *b,
+    size_t bn)
+{
+	int rc;
+
+	f->found++;
+	if (f->cb == NULL)
+		return 0;
+	if ((rc = fdiff_path(f)) < 0)
+		return rc;
+	return f->cb(f->arg, f->path.p, f->path.len, a, an, b, bn);
+}
+
+static int
+fdiff_push(struct fdiff *f, const char *tok, size_t toklen, size_t idx)
+{
+	if (f->depth == f->cap) {
+		size_t nc = f->cap ? 2 * f->cap : 16;
+		struct step *ns = realloc(f->st, nc * sizeof *ns);
+		if (ns == NULL)
+			return RF_ENOMEM;
+		f->st = ns;
+		f->cap = nc;
+	}
+	f->st[f->depth++] = (struct step){ tok, toklen, idx };
+	return 0;
+}
+
+static bool
+is_number(const char *v)
+{
+	return *v == '-' || (*v >= '0' && *v <= '9');
+}
+
+/* A member name token, decoded where it has escapes, for ordering. */
+static const uchar *
+keyname(const char *tok, size_t n, rf_buf *b, size_t *len)
+{
+	if (memchr(tok, '\\', n) == NULL) {
+		*len = n - 2;
+		return (const uchar *)tok + 1;
+	}
+	b->len = 0;
+	if (rf_json_unescape(tok, n, b) < 0)
+		return NULL;
+	*len = b->len;
+	return (const uchar *)b->p;
+}
+
+static int fdiff_val(struct fdiff *, const char *, size_t, const char *,
+    size_t);
+
+static int
+fdiff_obj(struct fdiff *f, const char *a, size_t an, const char *b, size_t bn)
+{
+	size_t pa = 0, pb = 0, kan = 0, kbn = 0, van = 0, vbn = 0, la = 0, lb = 0;
+	const char *ka = NULL, *kb = NULL, *va = NULL, *vb = NULL;
+	int ra, rb, rc = 0;
+
+	ra = rf_json_next(a, an, &pa, &ka, &kan, &va, &van);
+	rb = rf_json_next(b, bn, &pb, &kb, &kbn, &vb, &vbn);
+	while (rc == 0 && (ra == 1 || rb == 1)) {
+		int c;
+		if (ra != 1)
+			c = 1;
+		else if (rb != 1)
+			c = -1;
+		else {
+			/* Two buffers: the first name must outlive the second. */
+			const uchar *na = keyname(ka, kan, &f->ka, &la);
+			const uchar *nb = keyname(kb, kbn, &f->kb, &lb);
+			if (na == NULL || nb == NULL)
+				return RF_ENOMEM;
+			c = keycmp(na, la, nb, lb);
+		}
+		if ((rc = fdiff_push(f, c <= 0 ? ka : kb, c <= 0 ? kan : kbn,
+		    0)) < 0)
+			return rc;
+		if (c < 0)
+			rc = fdiff_report(f, va, van, NULL, 0);
+		else if (c > 0)
+			rc = fdiff_report(f, NULL, 0, vb, vbn);
+		else
+			rc = fdiff_val(f, va, van, vb, vbn);
+		f->depth--;
+		if (c <= 0)
+			ra = rf_json_next(a, an, &pa, &ka, &kan, &va, &van);
+		if (c >= 0)
+			rb = rf_json_next(b, bn, &pb, &kb, &kbn, &vb, &vbn);
+	}
+	return rc < 0 ? rc : 0;
+}
+
+static int
+fdiff_arr(struct fdiff *f, const char *a, size_t an, const char *b, size_t bn)
+{
+	size_t pa = 0, pb = 0, van, vbn, na = 0, nb = 0, i;
+	const char *va, *vb;
+	int rc = 0;
+
+	/* Arrays of other lengths are one change: indexes no longer pair. */
+	for (pa = 0; rf_json_next(a, an, &pa, NULL, NULL, &va, &van) == 1;)
+		na++;
+	for (pb = 0; rf_json_next(b, bn, &pb, NULL, NULL, &vb, &vbn) == 1;)
+		nb++;
+	if (na != nb)
+		return fdiff_report(f, a, an, b, bn);
+	pa = pb = 0;
+	for (i = 0; rc == 0 && i < na; i++) {
+		rf_json_next(a, an, &pa, NULL, NULL, &va, &van);
+		rf_json_next(b, bn, &pb, NULL, NULL, &vb, &vbn);
+		if ((rc = fdiff_push(f, NULL, 0, i)) < 0)
+			return rc;
+		rc = fdiff_val(f, va, van, vb, vbn);
+		f->depth--;
+	}
+	return rc;
+}
+
+static int
+fdiff_val(struct fdiff *f, const char *a, size_t an, const char *b, size_t bn)
+{
+	if (an == bn && memcmp(a, b, an) == 0)
+		return 0;
+	if (*a == '{' && *b == '{')
+		return fdiff_obj(f, a, an, b, bn);
+	if (*a == '[' && *b == '[')
+		return fdiff_arr(f, a, an, b, bn);
+	if (is_number(a) && is_number(b) &&
+	    (f->abs_tol > 0 || f->rel_tol > 0)) {
+		/* Canonical numbers are what strtod reads back exactly. */
+		double x = strtod(a, NULL), y = strtod(b, NULL);
+		double d = fabs(x - y), m = fmax(fabs(x), fabs(y));
+		if (d <= f->abs_tol || d <= f->rel_tol * m)
+			return 0;
+	}
+	return fdiff_report(f, a, an, b, bn);
+}
+
+long
+rf_json_diff(const char *a, size_t an, const char *b, size_t bn,
+    double abs_tol, double rel_tol,
+    int (*cb)(void *arg, const char *path, size_t pathlen, const char *av,
+    size_t avn, const char *bv, size_t bvn), void *arg)
+{
+	struct fdiff f = { .abs_tol = abs_tol, .rel_tol = rel_tol, .cb = cb,
+	    .arg = arg };
+	int rc = fdiff_val(&f, a, an, b, bn);
+
+	free(f.st);
+	rf_buf_free(&f.path);
+	rf_buf_free(&f.name);
+	rf_buf_free(&f.ka);
+	rf_buf_free(&f.kb);
+	return rc < 0 ? rc : f.found;
+}

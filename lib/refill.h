@@ -131,6 +131,30 @@ int rf_json_get(const char *buf, size_t len, const rf_path *path,
 int rf_json_next(const char *v, size_t vlen, size_t *pos, const char **key,
     size_t *kn, const char **val, size_t *vn);
 
+/*
+ * Appends canon (a value in canonical form) without the members, or array
+ * elements, that paths name: still canonical.  0 or RF_ENOMEM.
+ */
+int rf_json_strip(const char *canon, size_t n, rf_path *const *paths,
+    size_t np, rf_buf *out);
+
+/*
+ * Compares two values in canonical form, field by field: members of
+ * objects by name, elements of arrays of the same length by index; arrays
+ * of other lengths, and values of other kinds, are one difference.  Two
+ * numbers differ only by more than abs_tol, and by more than rel_tol times
+ * the larger magnitude (0 and 0: exact).  Calls cb, unless NULL, for each
+ * difference with its path (a dot path, or a JSON Pointer when a name
+ * cannot be written in one; "" for the values themselves) and the two
+ * values (NULL for a member on one side only); a negative cb result stops
+ * the walk and is returned.  Returns the number of differences, or
+ * RF_ENOMEM.
+ */
+long rf_json_diff(const char *a, size_t an, const char *b, size_t bn,
+    double abs_tol, double rel_tol,
+    int (*cb)(void *arg, const char *path, size_t pathlen, const char *av,
+    size_t avn, const char *bv, size_t bvn), void *arg);
+
 /* True if s[0..n) is well-formed UTF-8 (RFC 3629). */
 bool rf_utf8_valid(const char *s, size_t n);
 
@@ -405,20 +429,23 @@ void rf_batch_free(rf_batch *b);
  */
 #define RF_KEYD_LEN 16		/* a key digest: the first 16 bytes of the
 				 * SHA-256 of the key's canonical form */
-#define RF_SPILL_LEVELS 12
 
 /* A file in $TMPDIR (else /tmp), already unlinked: its descriptor. */
 int rf_scratch_file(rf_err *e);
 
 typedef struct rf_spill rf_spill;
 
-/* nbuckets a power of two from 1 to 256; level from 0 to RF_SPILL_LEVELS-1. */
+/*
+ * nbuckets a power of two from 1 to 256 (w bits); level from 0, while
+ * (level + 1) * w <= 128 (RF_EUSAGE past the digest's last bit).
+ */
 int rf_spill_new(unsigned nbuckets, unsigned level, rf_spill **out,
     rf_err *e);
 /*
- * The bucket an entry with this key digest goes to: by the high bits of
- * the digest's byte `level`, so that bucket i holds smaller digests than
- * bucket i + 1.
+ * The bucket an entry with this key digest goes to: the w bits of the
+ * digest from bit level * w on, so that bucket i holds smaller digests
+ * than bucket i + 1, and a bucket spilled again at level + 1 into as many
+ * buckets keeps that order.
  */
 unsigned rf_spill_bucket(const rf_spill *s,
     const unsigned char keyd[RF_KEYD_LEN]);
@@ -452,6 +479,92 @@ void rf_spill_close(rf_spill_iter *it);
 /* Frees bucket i's file and buffer, once it has been read. */
 void rf_spill_drop(rf_spill *s, unsigned i);
 void rf_spill_free(rf_spill *s);
+
+/* ---- keyed diff (lib/diff.c) ----------------------------------------------
+ *
+ * Two sides of records, old and new, matched by key: records with the same
+ * key and the same canonical form (less the ignored fields) are unchanged;
+ * with numbers within the tolerances, tolerated; otherwise changed.  A key
+ * on one side only is added or removed; a key with more than one record
+ * on either side is a duplicate, and its records are not compared.  Keys
+ * are known by their digest (RF_KEYD_LEN bytes of the SHA-256 of the
+ * canonical key), records by the same of their canonical form.
+ */
+typedef struct rf_diff_opts {
+	rf_path *const *keys;		/* one path, or several: a composite
+					 * key, the JSON array of the values */
+	size_t nkeys;
+	rf_path *const *ignore;		/* fields left out of the comparison */
+	size_t nignore;
+	double abs_tol, rel_tol;	/* rf_json_diff's */
+	size_t memory;			/* entries held before spilling */
+} rf_diff_opts;
+
+/* A record made ready for rf_diff_add, on any thread. */
+typedef struct rf_drec {
+	unsigned char keyd[RF_KEYD_LEN], recd[RF_KEYD_LEN];
+	size_t keyoff, keylen;		/* the canonical key, in out */
+	size_t recoff, reclen;		/* the canonical record, less the
+					 * ignored fields, right after it */
+} rf_drec;
+
+/*
+ * Validates line and appends its canonical key and record to out (scratch
+ * and h are the caller's, one per thread).  RF_EDATA for invalid JSON,
+ * RF_EMISSING ("missing key PATH") for a record without the key.
+ */
+int rf_diff_prepare(const rf_diff_opts *o, const char *line, size_t n,
+    rf_buf *out, rf_buf *scratch, rf_sha256 *h, rf_drec *r, rf_err *e);
+
+typedef struct rf_diff rf_diff;
+
+enum { RF_DIFF_CHANGED = 1, RF_DIFF_ADDED, RF_DIFF_REMOVED,
+	RF_DIFF_DUPLICATE };
+
+/* A key that is not the same on both sides. */
+typedef struct rf_diff_item {
+	int kind;
+	const char *key;		/* canonical */
+	size_t keylen;
+	const char *old, *new_;		/* the first record of the key on each
+					 * side, canonical, or NULL */
+	size_t oldlen, newlen;
+	uint32_t old_file, new_file;	/* as given to rf_diff_add */
+	uint64_t old_line, new_line;
+	uint64_t nold, nnew;		/* records with the key on each side */
+} rf_diff_item;
+
+typedef struct rf_diff_counts {
+	uint64_t old, new_;		/* records on each side */
+	uint64_t unchanged, tolerated, changed, added, removed;
+	uint64_t dup_keys_old, dup_keys_new;	/* keys with more than one
+						 * record on that side */
+	uint64_t dup_records_old, dup_records_new;	/* all records of
+							 * those keys */
+	uint64_t skipped;		/* old records of skipped files */
+	uint64_t spilled;		/* bytes written to scratch files */
+} rf_diff_counts;
+
+/*
+ * old = unchanged + tolerated + changed + removed + dup_records_old, and
+ * new = unchanged + tolerated + changed + added + dup_records_new.
+ * memory bounds the entries held (about 80 bytes and the canonical key
+ * and record each); past it they are spilled to scratch files.
+ */
+int rf_diff_new(const rf_diff_opts *o, rf_diff **out, rf_err *e);
+/* side 0 is old, 1 new; file and line say where the record came from. */
+int rf_diff_add(rf_diff *d, int side, uint32_t file, uint64_t line,
+    const rf_drec *r, const char *buf, rf_err *e);
+/* Records of files known to be the same on both sides, not read. */
+void rf_diff_skip(rf_diff *d, uint64_t old, uint64_t new_);
+/*
+ * Classifies every key and calls cb for each difference, in ascending
+ * order of key digest, the same whatever was spilled.  A nonzero cb
+ * result stops it and is returned.
+ */
+int rf_diff_finish(rf_diff *d, int (*cb)(const rf_diff_item *, void *),
+    void *arg, rf_diff_counts *c, rf_err *e);
+void rf_diff_free(rf_diff *d);
 
 /* ---- programs (lib/cli.c) ---------------------------------------------- */
 
@@ -963,11 +1076,117 @@ int rf_store_remove_version(rf_store *s, uint32_t v, rf_err *e);
  */
 int rf_dataset_arg(const char *arg, char *dir, size_t size, uint32_t *v,
     rf_err *e);
+/* Whether dir is a dataset: it holds a file log and a directory versions. */
+bool rf_is_dataset(const char *dir);
 /* DATASET/rel and DATASET/versions/NNNNNN[/file]; RF_EUSAGE if too long. */
 int rf_store_path(const rf_store *s, char *dst, const char *rel);
 int rf_version_path(const rf_store *s, uint32_t v, const char *file, char *dst);
 /* "objects/ab/cdef...": where a file with this SHA-256 is stored. */
 void rf_object_name(const unsigned char d[RF_SHA256_LEN], char dst[80]);
+
+/* ---- rules files (lib/rules.c) -------------------------------------------
+ *
+ * The format, refill-rules/1, is specified in refill-rules(5), and what
+ * refill-verify rules does with it in refill-verify(1).  A rules file is
+ * compiled once.  Worker threads check records against it, each with a
+ * scratch of its own; the main thread feeds what they found, in input
+ * order, to the state of the whole input, which counts, keeps examples,
+ * and decides the rules that look across records (count, null-ratio,
+ * unique, monotonic).
+ */
+#define RF_RULES_MEMORY_DEFAULT ((size_t)256 << 20)
+#define RF_RULES_MEMORY_MIN ((size_t)1 << 20)
+#define RF_RULES_EXAMPLES_MAX 1000
+
+typedef struct rf_rules rf_rules;
+
+/*
+ * Compiles a rules file's bytes.  name is the file's name for messages,
+ * which read "NAME:LINE: reason" ("NAME: no rules" for a file without
+ * any).  Returns 0, RF_EUSAGE for a malformed file, or RF_ENOMEM.  Safe
+ * on any bytes: a fuzz target.
+ */
+int rf_rules_parse(const char *buf, size_t len, const char *name,
+    rf_rules **out, rf_err *e);
+void rf_rules_free(rf_rules *rs);
+size_t rf_rules_count(const rf_rules *rs);
+/* Rule i's line in the file, and its text as written, without comment. */
+unsigned long rf_rules_line(const rf_rules *rs, size_t i);
+const char *rf_rules_text(const rf_rules *rs, size_t i);
+
+/* Whether s[0..n) is an ISO 4217 alphabetic code (iso-codes' list). */
+bool rf_currency_valid(const char *s, size_t n);
+
+/* What one thread needs to check records: buffers, a SHA-256 context. */
+typedef struct rf_rules_scratch rf_rules_scratch;
+
+int rf_rules_scratch_new(const rf_rules *rs, rf_rules_scratch **out,
+    rf_err *e);
+void rf_rules_scratch_free(rf_rules_scratch *sc);
+
+/*
+ * Checks one record, already validated (rf_json_validate), against every
+ * rule, and appends what it found to out: which rules apply to it, which
+ * it breaks and why, and what the rules across records need of it.  The
+ * bytes are for rf_rules_feed only.  Writes to nothing but sc and out, so
+ * threads may check at once against one rf_rules, each with its own
+ * scratch.  Returns 0 or RF_ENOMEM (out then as it was).
+ */
+int rf_rules_check(const rf_rules *rs, rf_rules_scratch *sc,
+    const char *rec, size_t len, rf_buf *out, rf_err *e);
+
+/*
+ * The state of a whole input.  memory bounds what unique and monotonic
+ * rules hold in memory: it is shared equally between them, each getting
+ * at least half of RF_RULES_MEMORY_MIN; a rule whose state outgrows its
+ * share continues on disk, in scratch files (rf_scratch_file).  examples
+ * is how many offending records to keep for each rule, the first in
+ * input order (at most RF_RULES_EXAMPLES_MAX).
+ */
+typedef struct rf_rules_state rf_rules_state;
+
+int rf_rules_state_new(const rf_rules *rs, size_t memory, size_t examples,
+    rf_rules_state **out, rf_err *e);
+/*
+ * Feeds one record's findings, in input order, with the input's name (it
+ * is copied) and the record's line.  RF_ENOMEM, or RF_EIO for a scratch
+ * file that cannot be written.
+ */
+int rf_rules_feed(rf_rules_state *st, const char *found, size_t len,
+    const char *file, uint64_t line, rf_err *e);
+/* After the last record: decides what waits on disk.  Idempotent. */
+int rf_rules_finish(rf_rules_state *st, rf_err *e);
+uint64_t rf_rules_records(const rf_rules_state *st);	/* records fed */
+uint64_t rf_rules_spilled(const rf_rules_state *st);	/* bytes written to
+							 * scratch files */
+
+typedef struct rf_rule_example {
+	const char *file;
+	uint64_t line;
+	const char *reason;
+} rf_rule_example;
+
+/*
+ * The outcome of rule i, once finished; the strings belong to the state.
+ * applies counts the records the rule applies to (its when holds, and
+ * for most rules its field is present and not null), broken those that
+ * break it.  count applies to every record, and breaks with all of them
+ * or none; null-ratio breaks with its null or missing records when there
+ * are too many, else none.  figures is their text ("80 records, fewer
+ * than 100"; "15% null or missing, more than 10%"), NULL for the others.
+ */
+typedef struct rf_rule_result {
+	unsigned long line;
+	const char *text;
+	bool ok;
+	uint64_t applies, broken;
+	const char *figures;
+	const rf_rule_example *examples;	/* in input order */
+	size_t nexamples;
+} rf_rule_result;
+
+void rf_rules_result(const rf_rules_state *st, size_t i, rf_rule_result *r);
+void rf_rules_state_free(rf_rules_state *st);
 
 /* ---- time (lib/time.c) ------------------------------------------------ */
 
@@ -987,6 +1206,17 @@ int rf_json_time(const char *v, size_t n, int unit, int64_t *secs,
     const char **why);
 /* The unit for rf_json_time named by --epoch: "s" 1, "ms" 1000, else -1. */
 int rf_parse_epoch(const char *s);
+/*
+ * Time windows, numbered: hours and days since the epoch, and months since
+ * year 0 (year * 12 + month - 1), all in UTC.  rf_window_parse takes
+ * "hour", "day" or "month" (-1 for anything else); rf_time_window gives
+ * the window of a time in seconds (-1 with *why outside years 0 to 9999);
+ * rf_window_name writes it as 2025-07-01T13, 2025-07-01 or 2025-07.
+ */
+enum { RF_WIN_HOUR, RF_WIN_DAY, RF_WIN_MONTH };
+int rf_window_parse(const char *s);
+int rf_time_window(int64_t secs, int win, int64_t *out, const char **why);
+void rf_window_name(int64_t w, int win, char *dst, size_t n);
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
 int64_t rf_days_from_civil(int64_t y, unsigned m, unsigned d);
 void rf_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);

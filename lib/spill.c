@@ -28,7 +28,7 @@ struct bucket {
 };
 
 struct rf_spill {
-	unsigned level, nb, shift;	/* nb = 1 << (8 - shift) */
+	unsigned level, nb, w;		/* nb = 1 << w */
 	struct bucket *b;
 };
 
@@ -56,8 +56,12 @@ rf_spill_new(unsigned nbuckets, unsigned level, rf_spill **out, rf_err *e)
 {
 	rf_spill *s;
 
-	if (nbuckets == 0 || nbuckets > 256 || (nbuckets & (nbuckets - 1)) ||
-	    level >= RF_SPILL_LEVELS)
+	unsigned w = 0;
+
+	while (w < 9 && (1u << w) < nbuckets)
+		w++;
+	if (nbuckets == 0 || nbuckets > 256 || (1u << w) != nbuckets ||
+	    (level + 1) * w > 8 * RF_KEYD_LEN)
 		return rf_seterr(e, RF_EUSAGE, "bad spill geometry");
 	if ((s = calloc(1, sizeof *s)) == NULL ||
 	    (s->b = calloc(nbuckets, sizeof *s->b)) == NULL) {
@@ -66,8 +70,7 @@ rf_spill_new(unsigned nbuckets, unsigned level, rf_spill **out, rf_err *e)
 	}
 	s->nb = nbuckets;
 	s->level = level;
-	for (s->shift = 8; (1u << (8 - s->shift)) < nbuckets; s->shift--)
-		;
+	s->w = w;
 	for (unsigned i = 0; i < nbuckets; i++)
 		s->b[i].fd = -1;
 	*out = s;
@@ -78,14 +81,19 @@ unsigned
 rf_spill_bucket(const rf_spill *s, const unsigned char keyd[RF_KEYD_LEN])
 {
 	/*
-	 * The high bits of byte `level`: buckets hold ascending ranges of
-	 * digests, so a reader that goes bucket by bucket, and sorts each,
-	 * sees every key in digest order, as one that never spilled does.
-	 * rf_partition, over a power of two, takes the low bits of byte 7,
-	 * so a file of a dataset split by the same key spreads over all
-	 * buckets.
+	 * The digest's bits from level * w on, w bits, w = log2(buckets):
+	 * buckets hold ascending ranges of digests, and a bucket spilled
+	 * again at the next level into as many buckets splits its range in
+	 * order, so a reader going bucket by bucket, sorting each, sees
+	 * every key in digest order.  rf_partition over a power of two takes
+	 * the low bits of byte 7, so a file of a dataset split by the same
+	 * key spreads over all the buckets of level 0.
 	 */
-	return s->shift == 8 ? 0 : keyd[s->level] >> s->shift;
+	unsigned off = s->level * s->w, byte = off / 8, bit = off % 8;
+	unsigned v = (unsigned)keyd[byte] << 8 |
+	    (byte + 1 < RF_KEYD_LEN ? keyd[byte + 1] : 0);
+
+	return s->w == 0 ? 0 : v >> (16 - bit - s->w) & (s->nb - 1);
 }
 
 static int
@@ -213,7 +221,8 @@ rf_spill_next(rf_spill_iter *it, const unsigned char **keyd,
 			return rf_seterr(e, RF_EIO, "scratch file: cut short");
 		}
 		/* Keep the partial entry, and read at least the rest of it. */
-		memmove(it->buf.p, it->buf.p + it->pos, have);
+		if (have > 0)
+			memmove(it->buf.p, it->buf.p + it->pos, have);
 		it->buf.len = have;
 		it->pos = 0;
 		size_t want = RBUF;

@@ -596,6 +596,19 @@ rf_dataset_arg(const char *arg, char *dir, size_t size, uint32_t *v,
 	return 0;
 }
 
+bool
+rf_is_dataset(const char *dir)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(p, sizeof p, "%s/log", dir) >= (int)sizeof p ||
+	    stat(p, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	snprintf(p, sizeof p, "%s/versions", dir);
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* Parses "000042" (exactly six digits, not zero). */
 static uint32_t
 vername(const char *s)

@@ -1,6 +1,7 @@
 /* RFC 3339 timestamps, normalised to UTC without the C library's tz code. */
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "refill.h"
@@ -153,4 +154,60 @@ rf_parse_epoch(const char *s)
 	if (strcmp(s, "ms") == 0)
 		return 1000;
 	return -1;
+}
+
+int
+rf_window_parse(const char *s)
+{
+	static const char *names[] = { "hour", "day", "month" };
+
+	for (int i = 0; i < 3; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int
+rf_time_window(int64_t secs, int win, int64_t *out, const char **why)
+{
+	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400), y;
+	unsigned m, d;
+
+	rf_civil_from_days(days, &y, &m, &d);
+	if (y < 0 || y > 9999) {
+		*why = "timestamp out of range";
+		return -1;
+	}
+	switch (win) {
+	case RF_WIN_HOUR:
+		*out = days * 24 + (secs - days * 86400) / 3600;
+		break;
+	case RF_WIN_DAY:
+		*out = days;
+		break;
+	default:
+		*out = y * 12 + (m - 1);
+	}
+	return 0;
+}
+
+void
+rf_window_name(int64_t w, int win, char *dst, size_t n)
+{
+	int64_t y, days = w;
+	unsigned m, d;
+
+	if (win == RF_WIN_MONTH) {
+		snprintf(dst, n, "%04lld-%02lld", (long long)(w / 12),
+		    (long long)(w % 12 + 1));
+		return;
+	}
+	if (win == RF_WIN_HOUR)
+		days = w >= 0 ? w / 24 : -((-w + 23) / 24);
+	rf_civil_from_days(days, &y, &m, &d);
+	if (win == RF_WIN_HOUR)
+		snprintf(dst, n, "%04lld-%02u-%02uT%02lld", (long long)y, m, d,
+		    (long long)(w - days * 24));
+	else
+		snprintf(dst, n, "%04lld-%02u-%02u", (long long)y, m, d);
 }

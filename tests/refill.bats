@@ -68,14 +68,15 @@ load helpers
 	(cd d && find . -type f -perm -u+x -path './p/bin/*' | sort) > got
 	printf '%s\n' ./p/bin/refill ./p/bin/refill-commit ./p/bin/refill-hash \
 	    ./p/bin/refill-lineage ./p/bin/refill-replay ./p/bin/refill-split \
-	    ./p/bin/refill-transform > want
+	    ./p/bin/refill-transform ./p/bin/refill-verify > want
 	diff -u want got
 	(cd d && find ./p/m -type f | sort) > got
 	printf '%s\n' ./p/m/man1/refill-commit.1 ./p/m/man1/refill-hash.1 \
 	    ./p/m/man1/refill-lineage.1 ./p/m/man1/refill-replay.1 \
 	    ./p/m/man1/refill-split.1 \
-	    ./p/m/man1/refill-transform.1 ./p/m/man1/refill.1 \
-	    ./p/m/man5/refill-manifest.5 ./p/m/man5/refill-prov.5 \
+	    ./p/m/man1/refill-transform.1 ./p/m/man1/refill-verify.1 \
+	    ./p/m/man1/refill.1 ./p/m/man5/refill-manifest.5 \
+	    ./p/m/man5/refill-prov.5 ./p/m/man5/refill-rules.5 \
 	    ./p/m/man7/refill.7 > want
 	diff -u want got
 	run -0 d/p/bin/refill hash -V

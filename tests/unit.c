@@ -1709,6 +1709,597 @@ test_spill(void)
 	rf_spill_free(s);
 }
 
+/* Collects rf_json_diff's reports as "path: old -> new" lines. */
+static int
+diff_line(void *arg, const char *path, size_t pn, const char *a, size_t an,
+    const char *b, size_t bn)
+{
+	rf_buf *out = arg;
+	char line[512];
+
+	snprintf(line, sizeof line, "%.*s: %.*s -> %.*s\n", (int)pn, path,
+	    a ? (int)an : 1, a ? a : "-", b ? (int)bn : 1, b ? b : "-");
+	return rf_buf_adds(out, line);
+}
+
+/*
+ * Removing ignored fields, and the field-by-field comparison under which
+ * a keyed diff counts records changed or tolerated.
+ */
+static void
+test_json_fields(void)
+{
+	static const struct {
+		const char *in, *paths, *want;
+	} st[] = {
+		{ "{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":[1,2]}", "b.c",
+		  "{\"a\":1,\"b\":{\"d\":3},\"e\":[1,2]}" },
+		{ "{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":[1,2]}", "a b",
+		  "{\"e\":[1,2]}" },
+		{ "{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":[1,2]}", "e.0 x.y",
+		  "{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":[2]}" },
+		{ "{\"a.b\":1,\"c\":2}", "/a.b", "{\"c\":2}" },
+		{ "{\"t\":\"x\"}", "t", "{}" },
+		{ "[1,2]", "a", "[1,2]" },
+	};
+	rf_buf out = { 0 }, c = { 0 };
+	rf_err e;
+
+	for (size_t i = 0; i < sizeof st / sizeof st[0]; i++) {
+		rf_path *p[4];
+		size_t np = 0;
+		char spec[64], *tok, *save;
+		snprintf(spec, sizeof spec, "%s", st[i].paths);
+		for (tok = strtok_r(spec, " ", &save); tok != NULL;
+		    tok = strtok_r(NULL, " ", &save))
+			CHECK(rf_path_compile(tok, &p[np++], &e) == 0, "%s", tok);
+		out.len = c.len = 0;
+		CHECK(rf_json_canon(st[i].in, strlen(st[i].in), &c, &e) == 0 &&
+		    rf_json_strip(c.p, c.len, p, np, &out) == 0 &&
+		    out.len == strlen(st[i].want) &&
+		    memcmp(out.p, st[i].want, out.len) == 0,
+		    "strip %s from %s: %.*s", st[i].paths, st[i].in,
+		    (int)out.len, out.p);
+		while (np > 0)
+			rf_path_free(p[--np]);
+	}
+
+	static const struct {
+		const char *a, *b;
+		double abs, rel;
+		long n;
+		const char *want;
+	} dt[] = {
+		{ "{\"a\":1,\"b\":2}", "{\"a\":1,\"b\":2}", 0, 0, 0, "" },
+		{ "{\"a\":1,\"b\":2}", "{\"a\":1,\"b\":3}", 0, 0, 1,
+		  "b: 2 -> 3\n" },
+		{ "{\"a\":1}", "{\"b\":1}", 0, 0, 2, "a: 1 -> -\nb: - -> 1\n" },
+		{ "{\"p\":{\"q\":[1,{\"r\":true}]}}", "{\"p\":{\"q\":[1,{\"r\":false}]}}",
+		  0, 0, 1, "p.q.1.r: true -> false\n" },
+		{ "{\"t\":[1,2]}", "{\"t\":[1,2,3]}", 0, 0, 1,
+		  "t: [1,2] -> [1,2,3]\n" },
+		{ "{\"x\":12.5}", "{\"x\":12.51}", 0.01, 0, 0, "" },
+		{ "{\"x\":12.5}", "{\"x\":12.52}", 0.01, 0, 1,
+		  "x: 12.5 -> 12.52\n" },
+		{ "{\"x\":1000}", "{\"x\":1001}", 0, 0.001, 0, "" },
+		{ "{\"x\":1000}", "{\"x\":1002}", 0, 0.001, 1,
+		  "x: 1000 -> 1002\n" },
+		{ "{\"x\":\"1\"}", "{\"x\":1}", 1, 1, 1, "x: \"1\" -> 1\n" },
+		{ "{\"a.b\":1}", "{\"a.b\":2}", 0, 0, 1, "/a.b: 1 -> 2\n" },
+		{ "{\"x/y\":{\"0\":1}}", "{\"x/y\":{\"0\":2}}", 0, 0, 1,
+		  "/x~1y/0: 1 -> 2\n" },
+		{ "{\"\\u00e9\":1,\"z\":1}", "{\"\\u00e9\":2,\"z\":1}", 0, 0, 1,
+		  "\xc3\xa9: 1 -> 2\n" },
+		{ "1", "2", 0, 0, 1, ": 1 -> 2\n" },
+	};
+	for (size_t i = 0; i < sizeof dt / sizeof dt[0]; i++) {
+		rf_buf a = { 0 }, b = { 0 };
+		CHECK(rf_json_canon(dt[i].a, strlen(dt[i].a), &a, &e) == 0 &&
+		    rf_json_canon(dt[i].b, strlen(dt[i].b), &b, &e) == 0,
+		    "canon %zu", i);
+		out.len = 0;
+		long n = rf_json_diff(a.p, a.len, b.p, b.len, dt[i].abs,
+		    dt[i].rel, diff_line, &out);
+		CHECK(n == dt[i].n && out.len == strlen(dt[i].want) &&
+		    memcmp(out.p, dt[i].want, out.len) == 0,
+		    "diff %s %s: %ld differences:\n%.*s", dt[i].a, dt[i].b, n,
+		    (int)out.len, out.p);
+		rf_buf_free(&a);
+		rf_buf_free(&b);
+	}
+	rf_buf_free(&out);
+	rf_buf_free(&c);
+}
+
+struct dcoll {
+	rf_buf out;
+};
+
+static int
+dcollect(const rf_diff_item *it, void *arg)
+{
+	struct dcoll *c = arg;
+	char line[512];
+	static const char *kind[] = { "", "changed", "added", "removed",
+	    "duplicate" };
+
+	snprintf(line, sizeof line, "%s %.*s %llu %llu\n", kind[it->kind],
+	    (int)it->keylen, it->key, (unsigned long long)it->nold,
+	    (unsigned long long)it->nnew);
+	return rf_buf_adds(&c->out, line);
+}
+
+/* Feeds generated records to a keyed diff with the given budget. */
+static void
+run_diff(size_t memory, rf_diff_counts *cnt, rf_buf *out)
+{
+	rf_path *key, *ign;
+	rf_diff *d;
+	rf_err e;
+	rf_buf buf = { 0 }, scratch = { 0 };
+	rf_sha256 *h = rf_sha256_new();
+	struct dcoll c = { { 0 } };
+
+	rf_path_compile("id", &key, &e);
+	rf_path_compile("ts", &ign, &e);
+	rf_diff_opts o = { .keys = &key, .nkeys = 1, .ignore = &ign,
+	    .nignore = 1, .abs_tol = 0.005, .memory = memory };
+	CHECK(rf_diff_new(&o, &d, &e) == 0, "diff: %s", e.msg);
+	for (int side = 0; side < 2; side++)
+		for (int i = 0; i < 5000; i++) {
+			char rec[128];
+			int id = i, n = i;
+			double x = i / 10.0;
+			if (side == 1 && i % 100 == 1)
+				n++;			/* changed */
+			if (side == 1 && i % 100 == 2)
+				x += 0.001;		/* tolerated */
+			if (side == 1 && i % 100 == 3)
+				id += 100000;		/* removed and added */
+			if (side == 0 && i % 1000 == 4)
+				id = 5;			/* duplicates in old */
+			snprintf(rec, sizeof rec, "{\"n\":%d, \"x\":%.4f, "
+			    "\"id\":\"k%d\",\"ts\":%d}", n, x, id, side * 7 + i);
+			rf_drec r;
+			buf.len = 0;
+			CHECK(rf_diff_prepare(&o, rec, strlen(rec), &buf,
+			    &scratch, h, &r, &e) == 0, "prepare: %s", e.msg);
+			CHECK(rf_diff_add(d, side, 0, (uint64_t)i + 1, &r,
+			    buf.p, &e) == 0, "add: %s", e.msg);
+		}
+	CHECK(rf_diff_finish(d, dcollect, &c, cnt, &e) == 0, "finish: %s",
+	    e.msg);
+	*out = c.out;
+	rf_diff_free(d);
+	rf_path_free(key);
+	rf_path_free(ign);
+	rf_buf_free(&buf);
+	rf_buf_free(&scratch);
+	rf_sha256_free(h);
+}
+
+/*
+ * The keyed diff: every kind of difference counted, the counts adding up,
+ * and the same differences in the same order when it must spill (also
+ * twice over, with a budget smaller than one bucket).
+ */
+static void
+test_diff(void)
+{
+	rf_diff_counts a, b, c;
+	rf_buf da, db, dc;
+	rf_err e;
+
+	run_diff((size_t)64 << 20, &a, &da);
+	CHECK(a.old == 5000 && a.new_ == 5000, "old %llu new %llu",
+	    (unsigned long long)a.old, (unsigned long long)a.new_);
+	/* k4, k1004, ... moved to k5 in old: in new only, so added. */
+	CHECK(a.changed == 50 && a.tolerated == 50 && a.added == 55 &&
+	    a.removed == 50, "changed %llu tolerated %llu added %llu removed %llu",
+	    (unsigned long long)a.changed, (unsigned long long)a.tolerated,
+	    (unsigned long long)a.added, (unsigned long long)a.removed);
+	/* Five records moved to id k5 in old: k5 is duplicated there. */
+	CHECK(a.dup_keys_old == 1 && a.dup_records_old == 6 &&
+	    a.dup_keys_new == 0 && a.dup_records_new == 1, "duplicates %llu "
+	    "%llu %llu %llu", (unsigned long long)a.dup_keys_old,
+	    (unsigned long long)a.dup_records_old,
+	    (unsigned long long)a.dup_keys_new,
+	    (unsigned long long)a.dup_records_new);
+	CHECK(a.old == a.unchanged + a.tolerated + a.changed + a.removed +
+	    a.dup_records_old && a.new_ == a.unchanged + a.tolerated +
+	    a.changed + a.added + a.dup_records_new, "counts do not add up");
+	CHECK(a.spilled == 0, "spilled with room to spare");
+	run_diff((size_t)64 << 10, &b, &db);
+	run_diff(2000, &c, &dc);
+	CHECK(b.spilled > 0 && c.spilled > b.spilled, "did not spill: %llu %llu",
+	    (unsigned long long)b.spilled, (unsigned long long)c.spilled);
+	CHECK(da.len > 0 && da.len == db.len && memcmp(da.p, db.p, da.len) == 0,
+	    "spilled diff differs");
+	CHECK(da.len == dc.len && memcmp(da.p, dc.p, da.len) == 0,
+	    "diff spilled twice over differs");
+	CHECK(a.changed == b.changed && a.added == c.added &&
+	    a.unchanged == c.unchanged && a.tolerated == c.tolerated,
+	    "spilled counts differ");
+	rf_buf_free(&da);
+	rf_buf_free(&db);
+	rf_buf_free(&dc);
+
+	/* A record without the key, and one that is not JSON. */
+	rf_path *key;
+	rf_buf buf = { 0 }, scratch = { 0 };
+	rf_sha256 *h = rf_sha256_new();
+	rf_drec r;
+	rf_path_compile("id", &key, &e);
+	rf_diff_opts o = { .keys = &key, .nkeys = 1, .memory = 1 << 20 };
+	CHECK(rf_diff_prepare(&o, "{\"x\":1}", 7, &buf, &scratch, h, &r,
+	    &e) == RF_EMISSING && strcmp(e.msg, "missing key id") == 0,
+	    "missing key: %s", e.msg);
+	CHECK(rf_diff_prepare(&o, "{\"x\":", 5, &buf, &scratch, h, &r,
+	    &e) == RF_EDATA && buf.len == 0, "bad JSON");
+	/* A composite key is the array of its values. */
+	rf_path *k2[2];
+	rf_path_compile("a", &k2[0], &e);
+	rf_path_compile("b.c", &k2[1], &e);
+	rf_diff_opts o2 = { .keys = k2, .nkeys = 2, .memory = 1 << 20 };
+	CHECK(rf_diff_prepare(&o2, "{\"b\":{\"c\":1.0},\"a\":\"x\"}", 23, &buf,
+	    &scratch, h, &r, &e) == 0 && r.keylen == 7 &&
+	    memcmp(buf.p + r.keyoff, "[\"x\",1]", 7) == 0,
+	    "composite key: %.*s", (int)r.keylen, buf.p + r.keyoff);
+	rf_path_free(k2[0]);
+	rf_path_free(k2[1]);
+	rf_path_free(key);
+	rf_buf_free(&buf);
+	rf_buf_free(&scratch);
+	rf_sha256_free(h);
+}
+
+/* ---- rules files (lib/rules.c) ------------------------------------------ */
+
+/* Checks records against rules and feeds them in order: a finished state. */
+static rf_rules_state *
+rules_run(const rf_rules *rs, const char *const *recs, size_t n,
+    size_t memory)
+{
+	rf_rules_scratch *sc;
+	rf_rules_state *st;
+	rf_buf out = { 0 };
+	rf_err e;
+
+	if (rf_rules_scratch_new(rs, &sc, &e) < 0 ||
+	    rf_rules_state_new(rs, memory, 5, &st, &e) < 0) {
+		fprintf(stderr, "unit: rules: %s\n", e.msg);
+		exit(2);
+	}
+	for (size_t i = 0; i < n; i++) {
+		out.len = 0;
+		CHECK(rf_json_validate(recs[i], strlen(recs[i]), &e) == 0,
+		    "record %zu: %s", i, e.msg);
+		CHECK(rf_rules_check(rs, sc, recs[i], strlen(recs[i]), &out,
+		    &e) == 0, "check: %s", e.msg);
+		CHECK(rf_rules_feed(st, out.p, out.len, "t.ndjson", i + 1,
+		    &e) == 0, "feed: %s", e.msg);
+	}
+	CHECK(rf_rules_finish(st, &e) == 0, "finish: %s", e.msg);
+	rf_buf_free(&out);
+	rf_rules_scratch_free(sc);
+	return st;
+}
+
+/* One rule over records: "applies broken" and the first reason, as text. */
+static void
+rule_case(const char *rule, const char *const *recs, size_t n,
+    const char *want)
+{
+	rf_rules *rs;
+	rf_rules_state *st;
+	rf_rule_result r;
+	rf_err e;
+	char got[512];
+
+	if (rf_rules_parse(rule, strlen(rule), "R", &rs, &e) < 0) {
+		CHECK(0, "%s: %s", rule, e.msg);
+		return;
+	}
+	st = rules_run(rs, recs, n, RF_RULES_MEMORY_DEFAULT);
+	rf_rules_result(st, 0, &r);
+	snprintf(got, sizeof got, "%llu %llu%s%s", (unsigned long long)r.applies,
+	    (unsigned long long)r.broken, r.nexamples > 0 ? " " : "",
+	    r.nexamples > 0 ? r.examples[0].reason : "");
+	CHECK(strcmp(got, want) == 0, "%s: got '%s', want '%s'", rule, got,
+	    want);
+	CHECK(r.ok == (r.broken == 0) || strncmp(rule, "count", 5) == 0,
+	    "%s: ok and broken disagree", rule);
+	rf_rules_state_free(st);
+	rf_rules_free(rs);
+}
+
+static void
+test_rules(void)
+{
+	static const char good[] =
+	    "# every rule, in a realistic order\n"
+	    "count 1 -\n"
+	    "\n"
+	    "required event_id\n"
+	    "  not-null ts   # a comment\n"
+	    "type user.id string|integer\n"
+	    "enum type purchase view \"log in\" 'sign up' 1 1.0 true null\n"
+	    "min amount 0\n"
+	    "max /amount 1e6 when type purchase\n"
+	    "pattern user.email '^[^@ ]+@[^@ ]+$'\n"
+	    "max-length name 64\n"
+	    "timestamp ts utc\n"
+	    "timestamp received\n"
+	    "currency currency when type purchase\n"
+	    "unique event_id\n"
+	    "unique user.id ts\n"
+	    "monotonic seq by user.id\n"
+	    "monotonic seq by user.id session\n"
+	    "null-ratio coupon 99.5%\n"
+	    "count - 1000000\r\n"
+	    "required \"/a b/c\"";
+	static const unsigned long lines[] = { 2, 4, 5, 6, 7, 8, 9, 10, 11,
+	    12, 13, 14, 15, 16, 17, 18, 19, 20, 21 };
+	rf_rules *rs;
+	rf_err e;
+	int rc;
+
+	rc = rf_rules_parse(good, strlen(good), "R", &rs, &e);
+	CHECK(rc == 0, "good rules: %s", rc < 0 ? e.msg : "");
+	if (rc == 0) {
+		CHECK(rf_rules_count(rs) == sizeof lines / sizeof lines[0],
+		    "%zu rules", rf_rules_count(rs));
+		for (size_t i = 0; i < rf_rules_count(rs) &&
+		    i < sizeof lines / sizeof lines[0]; i++)
+			CHECK(rf_rules_line(rs, i) == lines[i], "rule %zu on "
+			    "line %lu", i, rf_rules_line(rs, i));
+		CHECK(strcmp(rf_rules_text(rs, 2), "not-null ts") == 0,
+		    "text '%s'", rf_rules_text(rs, 2));
+		CHECK(strcmp(rf_rules_text(rs, 4), "enum type purchase view "
+		    "\"log in\" 'sign up' 1 1.0 true null") == 0, "text '%s'",
+		    rf_rules_text(rs, 4));
+		CHECK(strcmp(rf_rules_text(rs, 17), "count - 1000000") == 0,
+		    "text '%s'", rf_rules_text(rs, 17));
+		rf_rules_free(rs);
+	}
+
+	/* Each mistake on line 3, after two good lines: the line is named. */
+	static const char *const bad[][2] = {
+		{ "frob x", "unknown rule 'frob'" },
+		{ "Required x", "unknown rule 'Required'" },
+		{ "\"required\" x", "unknown rule '\"required\"'" },
+		{ "required", "wrong number of operands: required PATH" },
+		{ "required a b", "wrong number of operands" },
+		{ "not-null", "wrong number of operands" },
+		{ "required a..b", "empty segment in field path 'a..b'" },
+		{ "required /a~2", "bad '~' escape" },
+		{ "required \"a\\u0000b\"", "cannot hold U+0000" },
+		{ "type x", "wrong number of operands" },
+		{ "type x strng", "unknown type 'strng'" },
+		{ "type x string||null", "unknown type ''" },
+		{ "enum x", "wrong number of operands" },
+		{ "enum x 1e400", "bad number 1e400" },
+		{ "min x", "wrong number of operands" },
+		{ "min x abc", "not a number: abc" },
+		{ "min x \"5\"", "not a number: \"5\"" },
+		{ "max x 01", "not a number: 01" },
+		{ "max x -1e999", "bad number" },
+		{ "pattern x", "wrong number of operands" },
+		{ "pattern x '('", "bad regular expression" },
+		{ "pattern x 'a{256}'", "repetition count over 255" },
+		{ "pattern x '((a{99}){99}){99}'", "too large" },
+		{ "pattern x '((a?){100}){10}'", "too large" },
+		{ "pattern x 'a++++++++++'", "too large" },
+		{ "pattern x \"a\\u0000\"", "cannot hold U+0000" },
+		{ "max-length x", "wrong number of operands" },
+		{ "max-length x -1", "not a whole number: -1" },
+		{ "max-length x 1.5", "not a whole number" },
+		{ "timestamp x UTC", "takes 'utc' or nothing" },
+		{ "timestamp x utc z", "wrong number of operands" },
+		{ "currency", "wrong number of operands" },
+		{ "unique", "wrong number of operands: unique PATH..." },
+		{ "monotonic x", "wrong number of operands" },
+		{ "monotonic x by", "wrong number of operands" },
+		{ "monotonic x y z", "takes 'by' after its path" },
+		{ "null-ratio x 5", "not a percentage" },
+		{ "null-ratio x 100.1%", "not a percentage" },
+		{ "null-ratio x 1.1234567%", "not a percentage" },
+		{ "null-ratio x .5%", "not a percentage" },
+		{ "null-ratio x 5.%", "not a percentage" },
+		{ "null-ratio x \"5%\"", "not a percentage" },
+		{ "count 1", "wrong number of operands: count MIN MAX" },
+		{ "count 5 1", "the minimum is more than the maximum" },
+		{ "count x -", "not a whole number: x" },
+		{ "count -1 -", "not a whole number: -1" },
+		{ "count - - when a b", "count takes no 'when'" },
+		{ "required x when", "'when' takes a path and a value" },
+		{ "required x when a", "'when' takes a path and a value" },
+		{ "required x when a b c", "'when' takes a path and a value" },
+		{ "required x when a 1e400", "bad number" },
+		{ "required x when a..b c", "empty segment" },
+		{ "enum x \"open", "without its closing quote" },
+		{ "enum x 'open", "without its closing quote" },
+		{ "enum x \"a\"b", "must be followed by a blank" },
+		{ "enum x 'a'b", "must be followed by a blank" },
+		{ "enum x \"\\x\"", "invalid escape" },
+		{ "enum x \"\\ud800\"", "lone surrogate" },
+		{ "enum x \"a\tb\"", "control character in string" },
+		{ "required x\x01", "a control character (0x01)" },
+		{ "required x\xc3", "not valid UTF-8" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char file[512], want[256];
+		snprintf(file, sizeof file, "count - -\n# fine\n%s\nrequired y\n",
+		    bad[i][0]);
+		snprintf(want, sizeof want, "R:3: %s", bad[i][1]);
+		rs = NULL;
+		rc = rf_rules_parse(file, strlen(file), "R", &rs, &e);
+		CHECK(rc == RF_EUSAGE && strncmp(e.msg, "R:3: ", 5) == 0 &&
+		    strstr(e.msg, bad[i][1]) != NULL, "'%s': %d '%s', want "
+		    "'%s'", bad[i][0], rc, rc < 0 ? e.msg : "", want);
+		CHECK(rs == NULL || rc == 0, "a set after an error");
+		if (rc == 0)
+			rf_rules_free(rs);
+	}
+	static const char *const none[] = { "", "\n", "# a\n  # b\n\t\n", "  " };
+	for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+		rc = rf_rules_parse(none[i], strlen(none[i]), "R", &rs, &e);
+		CHECK(rc == RF_EUSAGE && strcmp(e.msg, "R: no rules") == 0,
+		    "'%s': %d '%s'", none[i], rc, rc < 0 ? e.msg : "");
+	}
+
+	/* Quoting: JSON escapes in "...", nothing in '...', # in a word. */
+	static const char *const q[] = {
+		"{\"x\":\"a b\"}", "{\"x\":\"c\\\\d e\"}", "{\"x\":\"f#g\"}",
+		"{\"x\":\"caf\\u00e9\"}", "{\"x\":\"caf\xc3\xa9\"}",
+		"{\"x\":\"it's\"}", "{\"x\":\"#\"}", "{\"x\":\"\\\"\"}",
+	};
+	rule_case("enum x \"a b\" 'c\\d e' f#g \"caf\\u00e9\" \"it's\" "
+	    "\"\\\"\" # \"#\"", q, 8, "8 1 \"#\" is not one of the listed values");
+	rule_case("pattern x '^c.*e$'  # a regex, taken literally", q + 1, 1,
+	    "1 0");
+	rule_case("pattern x \"^caf.{2}$\"", q + 3, 2, "2 0");
+
+	/* integer: no fractional part in the decimal as written. */
+	static const char *const ints[] = {
+		"{\"n\":1}", "{\"n\":1.0}", "{\"n\":1e2}", "{\"n\":-0}",
+		"{\"n\":0.0e-5}", "{\"n\":150e-1}", "{\"n\":100e-2}",
+		"{\"n\":1.25e2}", "{\"n\":-7.000}", "{\"n\":1e-400}",
+		"{\"n\":1.5}", "{\"n\":12345678901234567890.5}",
+	};
+	rule_case("type n integer", ints, 9, "9 0");
+	rule_case("type n integer", ints + 9, 3,
+	    "3 3 1e-400 is not an integer");
+	rule_case("type n integer", ints + 10, 1, "1 1 1.5 is not an integer");
+	rule_case("type n number", ints, 12, "12 0");
+	rule_case("type n string|boolean", ints, 1, "1 1 1 is a number");
+	static const char *const kinds[] = {
+		"{\"v\":\"s\"}", "{\"v\":1}", "{\"v\":true}", "{\"v\":{}}",
+		"{\"v\":[]}", "{\"v\":null}", "{}",
+	};
+	rule_case("type v string|number|boolean|object|array", kinds, 7, "5 0");
+	rule_case("type v null", kinds, 7, "5 5 \"s\" is a string");
+	rule_case("type v object", kinds + 4, 1, "1 1 [...] is an array");
+
+	/* enum: compared in canonical form. */
+	static const char *const ev[] = {
+		"{\"e\":1}", "{\"e\":1.0}", "{\"e\":10e-1}", "{\"e\":\"1\"}",
+		"{\"e\":true}", "{\"e\":\"true\"}", "{\"e\":[1]}",
+	};
+	rule_case("enum e 1", ev, 3, "3 0");
+	rule_case("enum e 1.00", ev + 3, 1, "1 1 \"1\" is not one of the "
+	    "listed values");
+	rule_case("enum e \"1\" true", ev + 3, 3, "3 1 \"true\" is not one "
+	    "of the listed values");
+	rule_case("enum e 1", ev + 6, 1, "1 1 [...] is not one of the listed "
+	    "values");
+	rule_case("enum e x when e 1", ev, 4, "3 3 1 is not one of the listed "
+	    "values");
+
+	/* min, max: exact decimal comparison. */
+	static const char *const nums[] = {
+		"{\"a\":9007199254740993}", "{\"a\":\"9\"}",
+	};
+	rule_case("max a 9007199254740992", nums, 1,
+	    "1 1 9007199254740993 is more than 9007199254740992");
+	rule_case("min a 9007199254740993", nums, 1, "1 0");
+	rule_case("min a 0", nums + 1, 1, "1 1 \"9\" is not a number");
+
+	/* ISO 4217. */
+	static const char *const yes[] = { "EUR", "USD", "JPY", "CHF", "XAU",
+	    "XXX", "AED", "ZWL" };
+	static const char *const no[] = { "eur", "Eur", "EURO", "EU", "",
+	    "ABC", "AAA", "ZZZ", "E\0R" };
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		CHECK(rf_currency_valid(yes[i], strlen(yes[i])), "%s", yes[i]);
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		CHECK(!rf_currency_valid(no[i], i == 8 ? 3 : strlen(no[i])),
+		    "%s", no[i]);
+
+	/* Parser robustness: prefixes and substituted bytes. */
+	static const unsigned char subst[] = { 0, '\n', '\r', '\t', ' ', '"',
+	    '\'', '#', '|', '%', '\\', '{', '(', '.', '/', '~', '-', 'a', '9',
+	    0x80, 0xc3, 0xff };
+	size_t len = strlen(good), ok = 0, usage = 0, other = 0;
+	char *buf = malloc(len);
+	for (size_t n = 0; n <= len; n++) {
+		memcpy(buf, good, n);
+		rc = rf_rules_parse(buf, n, "R", &rs, &e);
+		ok += rc == 0;
+		usage += rc == RF_EUSAGE;
+		other += rc != 0 && rc != RF_EUSAGE;
+		if (rc == 0)
+			rf_rules_free(rs);
+	}
+	for (size_t i = 0; i < len; i++)
+		for (size_t k = 0; k < sizeof subst; k++) {
+			memcpy(buf, good, len);
+			buf[i] = (char)subst[k];
+			rc = rf_rules_parse(buf, len, "R", &rs, &e);
+			ok += rc == 0;
+			usage += rc == RF_EUSAGE || rc == RF_EDATA;
+			other += rc != 0 && rc != RF_EUSAGE && rc != RF_EDATA;
+			if (rc == 0)
+				rf_rules_free(rs);
+			else
+				CHECK(strncmp(e.msg, "R:", 2) == 0,
+				    "message '%s'", e.msg);
+		}
+	free(buf);
+	CHECK(other == 0 && ok > 0 && usage > 0, "robustness: %zu parsed, "
+	    "%zu refused, %zu otherwise", ok, usage, other);
+
+	/* unique: the same answer whether its state spilled or not. */
+	enum { NREC = 60000 };
+	static char recbuf[NREC][48];
+	static const char *recs[NREC];
+	for (size_t i = 0; i < NREC; i++) {
+		snprintf(recbuf[i], sizeof recbuf[i],
+		    "{\"id\":%zu,\"g\":%zu,\"s\":%zu}", i * 7919 % 50021,
+		    i % 97, i * 31 % 1000);
+		recs[i] = recbuf[i];
+	}
+	const char *two = "unique id\nmonotonic s by g\n";
+	rc = rf_rules_parse(two, strlen(two), "R", &rs, &e);
+	CHECK(rc == 0, "%s", e.msg);
+	if (rc == 0) {
+		rf_rules_state *a = rules_run(rs, recs, NREC,
+		    RF_RULES_MEMORY_DEFAULT);
+		rf_rules_state *b = rules_run(rs, recs, NREC,
+		    RF_RULES_MEMORY_MIN);
+		CHECK(rf_rules_spilled(a) == 0 && rf_rules_spilled(b) > 0,
+		    "spilled %llu and %llu bytes",
+		    (unsigned long long)rf_rules_spilled(a),
+		    (unsigned long long)rf_rules_spilled(b));
+		for (size_t i = 0; i < 2; i++) {
+			rf_rule_result x, y;
+			rf_rules_result(a, i, &x);
+			rf_rules_result(b, i, &y);
+			CHECK(x.applies == NREC && x.applies == y.applies &&
+			    x.broken == y.broken && x.nexamples == 5 &&
+			    y.nexamples == 5, "rule %zu: %llu/%llu, %llu/%llu",
+			    i, (unsigned long long)x.broken,
+			    (unsigned long long)x.applies,
+			    (unsigned long long)y.broken,
+			    (unsigned long long)y.applies);
+			for (size_t k = 0; k < x.nexamples && k < y.nexamples; k++)
+				CHECK(x.examples[k].line == y.examples[k].line &&
+				    strcmp(x.examples[k].reason,
+				    y.examples[k].reason) == 0, "example %zu: "
+				    "%s / %s", k, x.examples[k].reason,
+				    y.examples[k].reason);
+		}
+		/* 60000 ids of 50021 values: the rest are duplicates. */
+		rf_rule_result u;
+		rf_rules_result(a, 0, &u);
+		CHECK(u.broken == NREC - 50021, "unique: %llu broken",
+		    (unsigned long long)u.broken);
+		rf_rules_state_free(a);
+		rf_rules_state_free(b);
+		rf_rules_free(rs);
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1733,6 +2324,9 @@ main(int argc, char *argv[])
 	test_reader_batch();
 	test_sign();
 	test_spill();
+	test_rules();
+	test_json_fields();
+	test_diff();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }

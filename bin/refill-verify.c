@@ -1,0 +1,2550 @@
+/*
+ * refill-verify: decides whether a backfill may be published.  diff
+ * compares two sides record by record, by key; rules checks records
+ * against a rules file; drift compares per-group counts and sums; dataset
+ * checks a stored version end to end.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "refill.h"
+
+static rf_run run;
+
+static _Noreturn void
+usage(int status)
+{
+	fprintf(status == RF_EXIT_OK ? stdout : stderr,
+	    "usage: refill-verify diff [-q] [--abs-tol x] [--bad file] [--emit file] [--full]\n"
+	    "                          [--ignore path] [--json] [--max-added n[%%]]\n"
+	    "                          [--max-changed n[%%]] [--max-duplicates n[%%]]\n"
+	    "                          [--max-line size] [--max-removed n[%%]] [--memory size]\n"
+	    "                          [--progress] [--rel-tol x] [--stats file] [-t trusted]\n"
+	    "                          -k path old new\n"
+	    "       refill-verify rules [-q] [--bad file] [--examples n] [--json] [--max-line size]\n"
+	    "                           [--memory size] [--progress] [--stats file] rules [file ...]\n"
+	    "       refill-verify drift [-q] [--bad file] [--json] [--max-line size] [--memory size]\n"
+	    "                           [--progress] [--stats file] [--sum path] [-t trusted]\n"
+	    "                           [--window hour|day|month] --by path --max-change p%% old new\n"
+	    "       refill-verify dataset [-q] [--all] [--json] [-t trusted] dataset[@version]\n");
+	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
+}
+
+/* Says why, and gives the status the error stands for. */
+static int
+fail_msg(int rc, const rf_err *e)
+{
+	rf_warnx("%s", e->msg);
+	return rf_status(rc);
+}
+
+/* ---- rules ---------------------------------------------------------------- */
+
+/*
+ * A batch of records and what the workers found in them: the findings of
+ * record i end at end[i] in found; a line that is not a record has instead
+ * the offset of its reason in why (bad[i] >= 0).
+ */
+struct rules_batch {
+	rf_batch b;
+	rf_rules_scratch *sc;
+	rf_buf found, why;
+	size_t *end;
+	int *bad;
+	bool nomem;			/* the batch could not be finished */
+};
+
+#define RULES_NBATCH 8		/* batches in flight: enough to keep the pool busy */
+#define RULES_FILE_MAX ((size_t)16 << 20)
+
+static rf_rules *rules_set;
+static rf_rules_state *rules_state;
+static rf_pool *rules_pool;
+static struct rules_batch rules_batches[RULES_NBATCH];
+static rf_batch *rules_ring[RULES_NBATCH];
+
+static void
+rules_work(rf_task *t)
+{
+	struct rules_batch *rb = (struct rules_batch *)t;
+	rf_batch *b = &rb->b;
+	rf_err e;
+
+	rb->found.len = rb->why.len = 0;
+	rb->nomem = false;
+	for (size_t i = 0; i < b->n; i++) {
+		const char *p = b->text.p + b->line[i].off;
+		size_t len = b->line[i].len;
+		int rc;
+
+		rb->bad[i] = -1;
+		if ((rc = rf_json_validate(p, len, &e)) == 0)
+			rc = rf_rules_check(rules_set, rb->sc, p, len,
+			    &rb->found, &e);
+		if (rc == RF_ENOMEM) {
+			rb->nomem = true;
+			return;
+		}
+		if (rc < 0) {
+			rb->bad[i] = (int)rb->why.len;
+			if (rf_buf_add(&rb->why, e.msg, strlen(e.msg) + 1) < 0) {
+				rb->nomem = true;
+				return;
+			}
+		}
+		rb->end[i] = rb->found.len;
+	}
+}
+
+/* Runs on the main thread, in input order. */
+static int
+rules_deliver(rf_batch *b, void *arg)
+{
+	struct rules_batch *rb = (struct rules_batch *)b;
+	size_t from = 0;
+	rf_err e;
+	int rc, status;
+
+	(void)arg;
+	if (rb->nomem) {
+		rf_warnx("%s: out of memory", b->file);
+		return RF_EXIT_IO;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (rb->bad[i] >= 0) {
+			status = rf_run_bad(&run, b->file, b->line[i].lineno,
+			    b->text.p + b->line[i].off, b->line[i].len,
+			    rb->why.p + rb->bad[i]);
+			if (status != RF_EXIT_OK)
+				return status;
+			continue;
+		}
+		if ((rc = rf_rules_feed(rules_state, rb->end[i] > from ?
+		    rb->found.p + from : NULL, rb->end[i] - from, b->file,
+		    b->line[i].lineno, &e)) < 0) {
+			rf_warnx("%s", e.msg);
+			return rf_status(rc);
+		}
+		from = rb->end[i];
+		run.records_out++;
+	}
+	return RF_EXIT_OK;
+}
+
+static int
+rules_setup(void)
+{
+	rf_err e;
+
+	if (rf_pool_new(0, &rules_pool, &e) < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_IO;
+	}
+	for (int i = 0; i < RULES_NBATCH; i++) {
+		struct rules_batch *rb = &rules_batches[i];
+		rb->b.task.fn = rules_work;
+		rb->end = malloc(RF_BATCH_LINES * sizeof *rb->end);
+		rb->bad = malloc(RF_BATCH_LINES * sizeof *rb->bad);
+		if (rb->end == NULL || rb->bad == NULL) {
+			rf_warnx("out of memory");
+			return RF_EXIT_IO;
+		}
+		if (rf_rules_scratch_new(rules_set, &rb->sc, &e) < 0) {
+			rf_warnx("%s", e.msg);
+			return RF_EXIT_IO;
+		}
+		rules_ring[i] = &rb->b;
+	}
+	return RF_EXIT_OK;
+}
+
+static void
+rules_teardown(void)
+{
+	if (rules_pool != NULL)
+		rf_pool_free(rules_pool);
+	for (int i = 0; i < RULES_NBATCH; i++) {
+		struct rules_batch *rb = &rules_batches[i];
+		rf_batch_free(&rb->b);
+		rf_rules_scratch_free(rb->sc);
+		free(rb->end);
+		free(rb->bad);
+		rf_buf_free(&rb->found);
+		rf_buf_free(&rb->why);
+	}
+	rf_rules_state_free(rules_state);
+	rf_rules_free(rules_set);
+}
+
+/* Reads the rules file whole; "-" is standard input. */
+static int
+rules_read(const char *path, rf_buf *out)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char tmp[65536];
+	size_t k;
+	int status = RF_EXIT_OK;
+
+	if (f == NULL) {
+		rf_warnx("%s: %s", path, strerror(errno));
+		return RF_EXIT_IO;
+	}
+	while (status == RF_EXIT_OK && (k = fread(tmp, 1, sizeof tmp, f)) > 0) {
+		if (out->len + k > RULES_FILE_MAX) {
+			rf_warnx("%s: a rules file of more than 16M", path);
+			status = RF_EXIT_USAGE;
+		} else if (rf_buf_add(out, tmp, k) < 0) {
+			rf_warnx("out of memory");
+			status = RF_EXIT_IO;
+		}
+	}
+	if (status == RF_EXIT_OK && ferror(f)) {
+		rf_warnx("%s: %s", path, strerror(errno));
+		status = RF_EXIT_IO;
+	}
+	if (f != stdin)
+		fclose(f);
+	return status;
+}
+
+static int
+rules_input(const char *name)
+{
+	rf_reader *r;
+	rf_err e;
+	int status;
+
+	if (rf_reader_open(name, run.max_line, 0, &r, &e) < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_IO;
+	}
+	status = rf_run_batches(&run, r, rules_pool, rules_ring, RULES_NBATCH,
+	    rules_deliver, NULL);
+	run.bytes_in += rf_reader_pos(r);
+	rf_reader_close(r);
+	return status;
+}
+
+static int
+rules_addnum(rf_buf *b, const char *member, uint64_t v)
+{
+	char num[64];
+
+	snprintf(num, sizeof num, "\"%s\":%llu", member, (unsigned long long)v);
+	return rf_buf_adds(b, num);
+}
+
+/* One canonical JSON object: members are written in sorted order. */
+static int
+rules_json(rf_buf *b, size_t nbroken)
+{
+	bool nomem = false;
+
+	nomem |= rf_buf_addc(b, '{') < 0;
+	nomem |= rules_addnum(b, "broken", nbroken) < 0;
+	nomem |= rf_buf_addc(b, ',') < 0;
+	nomem |= rules_addnum(b, "records", rf_rules_records(rules_state)) < 0;
+	nomem |= rf_buf_adds(b, ",\"rules\":[") < 0;
+	for (size_t i = 0; i < rf_rules_count(rules_set); i++) {
+		rf_rule_result r;
+		rf_rules_result(rules_state, i, &r);
+		nomem |= rf_buf_adds(b, i > 0 ? ",{" : "{") < 0;
+		nomem |= rules_addnum(b, "applies", r.applies) < 0;
+		nomem |= rf_buf_addc(b, ',') < 0;
+		nomem |= rules_addnum(b, "broken", r.broken) < 0;
+		nomem |= rf_buf_adds(b, ",\"examples\":[") < 0;
+		for (size_t k = 0; k < r.nexamples; k++) {
+			const rf_rule_example *x = &r.examples[k];
+			nomem |= rf_buf_adds(b, k > 0 ? ",{\"file\":" :
+			    "{\"file\":") < 0;
+			nomem |= rf_json_addstr_lossy(b, x->file,
+			    strlen(x->file)) < 0;
+			nomem |= rf_buf_addc(b, ',') < 0;
+			nomem |= rules_addnum(b, "line", x->line) < 0;
+			nomem |= rf_buf_adds(b, ",\"reason\":") < 0;
+			nomem |= rf_json_addstr_lossy(b, x->reason,
+			    strlen(x->reason)) < 0;
+			nomem |= rf_buf_addc(b, '}') < 0;
+		}
+		nomem |= rf_buf_addc(b, ']') < 0;
+		if (r.figures != NULL) {
+			nomem |= rf_buf_adds(b, ",\"figures\":") < 0;
+			nomem |= rf_json_addstr(b, r.figures,
+			    strlen(r.figures)) < 0;
+		}
+		nomem |= rf_buf_addc(b, ',') < 0;
+		nomem |= rules_addnum(b, "line", r.line) < 0;
+		nomem |= rf_buf_adds(b, r.ok ? ",\"ok\":true,\"rule\":" :
+		    ",\"ok\":false,\"rule\":") < 0;
+		nomem |= rf_json_addstr(b, r.text, strlen(r.text)) < 0;
+		nomem |= rf_buf_addc(b, '}') < 0;
+	}
+	nomem |= rf_buf_adds(b, "]}") < 0;
+	return nomem ? RF_ENOMEM : 0;
+}
+
+/*
+ * Prints the report: for each broken rule its line and counts, then its
+ * figures or its first offending records; or the JSON object.  Returns
+ * an exit status: 1 when a rule is broken.
+ */
+static int
+rules_report(const char *path, bool json, size_t *nbroken)
+{
+	size_t n = rf_rules_count(rules_set);
+	rf_buf b = { 0 }, c = { 0 };
+	rf_err e;
+	int status = RF_EXIT_OK;
+
+	*nbroken = 0;
+	for (size_t i = 0; i < n; i++) {
+		rf_rule_result r;
+		rf_rules_result(rules_state, i, &r);
+		*nbroken += !r.ok;
+	}
+	if (json) {
+		/* Canonical by construction; rf_json_canon proves it. */
+		if (rules_json(&b, *nbroken) < 0 ||
+		    rf_json_canon(b.p, b.len, &c, &e) < 0 ||
+		    c.len != b.len || memcmp(b.p, c.p, b.len) != 0) {
+			rf_warnx("out of memory, or a report that is not "
+			    "canonical JSON");
+			status = RF_EXIT_IO;
+		} else {
+			fwrite(c.p, 1, c.len, stdout);
+			putchar('\n');
+		}
+		rf_buf_free(&b);
+		rf_buf_free(&c);
+	} else
+		for (size_t i = 0; i < n; i++) {
+			rf_rule_result r;
+			rf_rules_result(rules_state, i, &r);
+			if (r.ok)
+				continue;
+			printf("%s:%lu: %s: %llu of %llu records\n", path,
+			    r.line, r.text, (unsigned long long)r.broken,
+			    (unsigned long long)r.applies);
+			if (r.figures != NULL)
+				printf("  %s\n", r.figures);
+			for (size_t k = 0; k < r.nexamples; k++)
+				printf("  %s:%llu: %s\n", r.examples[k].file,
+				    (unsigned long long)r.examples[k].line,
+				    r.examples[k].reason);
+		}
+	if (status == RF_EXIT_OK && *nbroken > 0)
+		status = RF_EXIT_CHECK;
+	return status;
+}
+
+static int
+cmd_rules(int argc, char *argv[])
+{
+	enum { R_EXAMPLES = RF_OPT_PROGRAM, R_JSON, R_MEMORY };
+	static const struct option longopts[] = {
+		{ "examples", required_argument, NULL, R_EXAMPLES },
+		{ "json", no_argument, NULL, R_JSON },
+		{ "memory", required_argument, NULL, R_MEMORY },
+		RF_RUN_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	static char prog[] = "refill-verify", *stdin_only[] = { "-", NULL };
+	size_t memory = RF_RULES_MEMORY_DEFAULT, nbroken = 0;
+	uint64_t examples = 3;
+	bool json = false;
+	const char *path;
+	char **inputs;
+	int ninputs, ch, rc, status;
+	rf_buf text = { 0 };
+	rf_err e;
+
+	/* getopt_long names argv[0] in its messages: the program, not "rules". */
+	argv[0] = prog;
+	while ((ch = getopt_long(argc, argv, "hqV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case R_EXAMPLES:
+			if (rf_parse_uint(optarg, 0, RF_RULES_EXAMPLES_MAX,
+			    &examples) < 0) {
+				rf_warnx("--examples: not a number from 0 to "
+				    "%d: %s", RF_RULES_EXAMPLES_MAX, optarg);
+				return RF_EXIT_USAGE;
+			}
+			break;
+		case R_JSON:
+			json = true;
+			break;
+		case R_MEMORY:
+			if (rf_parse_size(optarg, &memory) < 0 ||
+			    memory < RF_RULES_MEMORY_MIN) {
+				rf_warnx("--memory: invalid size (at least 1M): "
+				    "%s", optarg);
+				return RF_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage(RF_EXIT_OK);
+		case 'V':
+			return rf_print_version();
+		default:
+			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
+				return RF_EXIT_USAGE;
+			if (rc == 0)
+				usage(RF_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	if (argc < 1) {
+		rf_warnx("rules: no rules file");
+		usage(RF_EXIT_USAGE);
+	}
+	path = argv[0];
+	inputs = argv + 1;
+	ninputs = argc - 1;
+	if (ninputs == 0) {
+		inputs = stdin_only;
+		ninputs = 1;
+	}
+	for (int i = 0; i < ninputs && strcmp(path, "-") == 0; i++)
+		if (strcmp(inputs[i], "-") == 0) {
+			rf_warnx("rules: standard input cannot hold both the "
+			    "rules and the records");
+			return RF_EXIT_USAGE;
+		}
+	if ((status = rules_read(path, &text)) != RF_EXIT_OK) {
+		rf_buf_free(&text);
+		return status;
+	}
+	rc = rf_rules_parse(text.p, text.len, path, &rules_set, &e);
+	rf_buf_free(&text);
+	if (rc < 0 || (rc = rf_rules_state_new(rules_set, memory,
+	    (size_t)examples, &rules_state, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		rf_rules_free(rules_set);
+		return rf_status(rc);
+	}
+
+	/* The --bad, --stats and --metrics temporaries go on a signal. */
+	rf_cleanup_install();
+	if ((status = rf_run_start(&run, ninputs, inputs)) == RF_EXIT_OK)
+		status = rules_setup();
+	for (int i = 0; status == RF_EXIT_OK && i < ninputs; i++)
+		status = rules_input(inputs[i]);
+	if (status == RF_EXIT_OK &&
+	    (rc = rf_rules_finish(rules_state, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		status = rf_status(rc);
+	}
+	if (status == RF_EXIT_OK)
+		status = rules_report(path, json, &nbroken);
+	if (status == RF_EXIT_OK || status == RF_EXIT_CHECK) {
+		rf_stat extra[] = {
+			{ "rules", "Rules in the rules file.",
+			    rf_rules_count(rules_set) },
+			{ "rules_broken", "Rules broken.", nbroken },
+			{ "spilled_bytes", "Bytes of unique and monotonic "
+			    "state written to scratch files.",
+			    rf_rules_spilled(rules_state) },
+		};
+		if ((rc = rf_run_finish(&run, extra,
+		    sizeof extra / sizeof extra[0])) != RF_EXIT_OK)
+			status = rc;
+		else if (run.progress >= 0)
+			rf_warnx("%llu records, %zu rules, %zu broken",
+			    (unsigned long long)rf_rules_records(rules_state),
+			    rf_rules_count(rules_set), nbroken);
+	} else
+		rf_run_abort(&run);
+	rules_teardown();
+	rc = rf_close_stdout();
+	return rc != RF_EXIT_OK ? rc : status;
+}
+
+/* ---- diff ----------------------------------------------------------------- */
+
+enum { D_ABS_TOL = RF_OPT_PROGRAM, D_EMIT, D_FULL, D_IGNORE, D_JSON,
+	D_MAX_ADDED, D_MAX_CHANGED, D_MAX_DUP, D_MAX_REMOVED, D_MEMORY,
+	D_REL_TOL };
+
+#define DIFF_MEMORY ((size_t)1 << 30)	/* --memory's default */
+#define NEXAMPLE 3			/* examples shown of each kind */
+#define MAXFIELDS 10000			/* changed fields counted apart */
+
+/* One file of a side. */
+struct dfile {
+	char *path;			/* opened */
+	char *shown;			/* in messages */
+	const char *name;		/* in its version, for the fast path */
+	bool has_sha, skip;
+	unsigned char sha[RF_SHA256_LEN];
+	uint64_t records;
+};
+
+/* OLD or NEW: a file, a directory of batch files, or a dataset version. */
+struct dside {
+	const char *arg;
+	struct dfile *f;
+	size_t n, skipped;
+	bool dataset;
+	rf_manifest m;			/* of a dataset version */
+};
+
+/* A --max-* limit: a count, or a percentage of OLD's records. */
+struct limit {
+	const char *opt, *arg;
+	bool pct;
+	double v;
+};
+
+struct field {
+	char *path;
+	uint64_t n;
+	rf_buf ex;			/* up to NEXAMPLE lines */
+	size_t nex;
+};
+
+/* What the report is made of, gathered in key-digest order. */
+struct dreport {
+	struct dside *side[2];
+	struct field *fields;
+	size_t nfields, capfields;
+	uint64_t otherfields;		/* past MAXFIELDS */
+	rf_buf keys[5];			/* first keys of each kind, by kind */
+	size_t nkeys[5];
+	rf_out *emit;
+	rf_buf line, canon;
+	const rf_diff_item *it;		/* while its fields are walked */
+	rf_err e;
+};
+
+struct dbatch {
+	rf_batch b;
+	rf_sha256 *sha;
+	rf_buf out, scratch, why;
+	rf_drec *r;
+	int *bad;			/* offset of the reason in why, or -1 */
+	bool nomem;
+};
+
+#define NDBATCH 8
+
+static rf_diff_opts dopts;
+static rf_pool *dpool;
+static struct dbatch dbatches[NDBATCH];
+static rf_batch *dring[NDBATCH];
+
+static void
+diff_work(rf_task *t)
+{
+	struct dbatch *db = (struct dbatch *)t;
+	rf_batch *b = &db->b;
+	rf_err e;
+
+	db->out.len = db->why.len = 0;
+	db->nomem = false;
+	for (size_t i = 0; i < b->n; i++) {
+		int rc = rf_diff_prepare(&dopts, b->text.p + b->line[i].off,
+		    b->line[i].len, &db->out, &db->scratch, db->sha, &db->r[i],
+		    &e);
+		db->bad[i] = -1;
+		if (rc == 0)
+			continue;
+		db->bad[i] = (int)db->why.len;
+		if (rc == RF_ENOMEM ||
+		    rf_buf_add(&db->why, e.msg, strlen(e.msg) + 1) < 0) {
+			db->nomem = true;
+			return;
+		}
+	}
+}
+
+static int
+diff_setup(void)
+{
+	rf_err e;
+
+	if (rf_pool_new(0, &dpool, &e) < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_IO;
+	}
+	for (int i = 0; i < NDBATCH; i++) {
+		struct dbatch *db = &dbatches[i];
+		db->b.task.fn = diff_work;
+		db->sha = rf_sha256_new();
+		db->r = malloc(RF_BATCH_LINES * sizeof *db->r);
+		db->bad = malloc(RF_BATCH_LINES * sizeof *db->bad);
+		if (db->sha == NULL || db->r == NULL || db->bad == NULL) {
+			rf_warnx("out of memory");
+			return RF_EXIT_IO;
+		}
+		dring[i] = &db->b;
+	}
+	return RF_EXIT_OK;
+}
+
+static void
+diff_teardown(void)
+{
+	rf_pool_free(dpool);
+	for (int i = 0; i < NDBATCH; i++) {
+		struct dbatch *db = &dbatches[i];
+		rf_batch_free(&db->b);
+		rf_sha256_free(db->sha);
+		rf_buf_free(&db->out);
+		rf_buf_free(&db->scratch);
+		rf_buf_free(&db->why);
+		free(db->r);
+		free(db->bad);
+	}
+}
+
+/* Where the records of a batch go: the diff, as side and file. */
+struct dwhere {
+	rf_diff *d;
+	int side;
+	uint32_t file;
+	const char *shown;
+};
+
+static int
+diff_deliver(rf_batch *b, void *arg)
+{
+	struct dbatch *db = (struct dbatch *)b;
+	struct dwhere *w = arg;
+	rf_err e;
+	int rc;
+
+	if (db->nomem) {
+		rf_warnx("out of memory");
+		return RF_EXIT_IO;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (db->bad[i] >= 0) {
+			int st = rf_run_bad(&run, w->shown, b->line[i].lineno,
+			    b->text.p + b->line[i].off, b->line[i].len,
+			    db->why.p + db->bad[i]);
+			if (st != RF_EXIT_OK)
+				return st;
+			continue;
+		}
+		if ((rc = rf_diff_add(w->d, w->side, w->file, b->line[i].lineno,
+		    &db->r[i], db->out.p, &e)) < 0) {
+			rf_warnx("%s", e.msg);
+			return rf_status(rc);
+		}
+	}
+	return RF_EXIT_OK;
+}
+
+static int
+namecmp(const void *a, const void *b)
+{
+	return strcmp(((const struct dfile *)a)->shown,
+	    ((const struct dfile *)b)->shown);
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static int
+add_file(struct dside *sd, const char *path, const char *shown)
+{
+	struct dfile *nf = realloc(sd->f, (sd->n + 1) * sizeof *nf);
+
+	if (nf == NULL)
+		return -1;
+	sd->f = nf;
+	memset(&sd->f[sd->n], 0, sizeof *sd->f);
+	if ((sd->f[sd->n].path = strdup(path)) == NULL ||
+	    (sd->f[sd->n].shown = strdup(shown)) == NULL)
+		return -1;
+	sd->n++;
+	return 0;
+}
+
+/* The files directly in dir: not hidden, not stamps; sorted. */
+static int
+list_dir(struct dside *sd, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int status = RF_EXIT_OK;
+
+	if (d == NULL) {
+		rf_warnx("%s: %s", dir, strerror(errno));
+		return RF_EXIT_IO;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char p[PATH_MAX];
+		struct stat st;
+		if (de->d_name[0] == '.' || ends_with(de->d_name, ".prov"))
+			continue;
+		if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >=
+		    (int)sizeof p) {
+			rf_warnx("%s/%s: path too long", dir, de->d_name);
+			status = RF_EXIT_USAGE;
+			break;
+		}
+		if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (add_file(sd, p, p) < 0) {
+			rf_warnx("out of memory");
+			status = RF_EXIT_IO;
+			break;
+		}
+	}
+	closedir(d);
+	if (sd->n > 1)
+		qsort(sd->f, sd->n, sizeof *sd->f, namecmp);
+	return status;
+}
+
+static int
+open_version(struct dside *sd, const char *dir, uint32_t v,
+    const rf_trusted *trusted)
+{
+	rf_store *s;
+	rf_err e;
+	int rc, status = RF_EXIT_OK;
+
+	if ((rc = rf_store_open(dir, 0, trusted, &s, NULL, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		return rf_status(rc);
+	}
+	if (v == 0 && (v = s->current) == 0) {
+		rf_warnx("%s: no current version", dir);
+		rf_store_close(s);
+		return RF_EXIT_USAGE;
+	}
+	if (!rf_store_committed(s, v)) {
+		rf_warnx("%s: no version %06u", dir, (unsigned)v);
+		rf_store_close(s);
+		return RF_EXIT_USAGE;
+	}
+	if ((rc = rf_store_load(s, v, trusted, &sd->m, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		rf_store_close(s);
+		return rf_status(rc);
+	}
+	sd->dataset = true;
+	for (size_t i = 0; i < sd->m.n && status == RF_EXIT_OK; i++) {
+		const rf_mfile *f = &sd->m.f[i];
+		char p[PATH_MAX], shown[PATH_MAX];
+		if (rf_version_path(s, v, f->name, p) < 0 ||
+		    snprintf(shown, sizeof shown, "%s@%06u/%s", dir,
+		    (unsigned)v, f->name) >= (int)sizeof shown) {
+			rf_warnx("%s: path too long", f->name);
+			status = RF_EXIT_USAGE;
+		} else if (add_file(sd, p, shown) < 0) {
+			rf_warnx("out of memory");
+			status = RF_EXIT_IO;
+		} else {
+			struct dfile *df = &sd->f[sd->n - 1];
+			df->name = f->name;
+			df->has_sha = true;
+			memcpy(df->sha, f->sha256, RF_SHA256_LEN);
+			df->records = f->digest.count;
+		}
+	}
+	rf_store_close(s);
+	return status;
+}
+
+/*
+ * A side's operand: DATASET@VERSION, a dataset directory (its current
+ * version), another directory (its files), a file, or - .
+ */
+static int
+open_side(struct dside *sd, const char *arg, const rf_trusted *trusted)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	uint32_t v;
+	rf_err e;
+
+	sd->arg = arg;
+	if (strcmp(arg, "-") == 0)
+		return add_file(sd, "-", "-") < 0 ? RF_EXIT_IO : RF_EXIT_OK;
+	if (stat(arg, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return rf_is_dataset(arg) ?
+			    open_version(sd, arg, 0, trusted) : list_dir(sd, arg);
+		return add_file(sd, arg, arg) < 0 ? RF_EXIT_IO : RF_EXIT_OK;
+	}
+	if (strchr(arg, '@') != NULL &&
+	    rf_dataset_arg(arg, dir, sizeof dir, &v, &e) == 0 &&
+	    rf_is_dataset(dir))
+		return open_version(sd, dir, v, trusted);
+	rf_warnx("%s: %s", arg, strerror(errno));
+	return RF_EXIT_IO;
+}
+
+static void
+free_side(struct dside *sd)
+{
+	for (size_t i = 0; i < sd->n; i++) {
+		free(sd->f[i].path);
+		free(sd->f[i].shown);
+	}
+	free(sd->f);
+	if (sd->dataset)
+		rf_manifest_free(&sd->m);
+}
+
+/*
+ * Two versions' files of the same name and SHA-256 hold the same records:
+ * they are counted as unchanged and not read.  Their keys are then not
+ * looked for in other files (refill-verify(1)).
+ */
+static void
+fast_path(struct dside *o, struct dside *n, rf_diff *d)
+{
+	size_t i = 0, j = 0;
+
+	while (i < o->n && j < n->n) {
+		int c = strcmp(o->f[i].name, n->f[j].name);
+		if (c == 0 && memcmp(o->f[i].sha, n->f[j].sha,
+		    RF_SHA256_LEN) == 0) {
+			o->f[i].skip = n->f[j].skip = true;
+			o->skipped++;
+			n->skipped++;
+			rf_diff_skip(d, o->f[i].records, n->f[j].records);
+		}
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			j++;
+	}
+}
+
+/* Reads one side's files into the diff. */
+static int
+read_side(struct dside *sd, int side, rf_diff *d)
+{
+	int status = RF_EXIT_OK;
+
+	for (size_t i = 0; i < sd->n && status == RF_EXIT_OK; i++) {
+		struct dfile *f = &sd->f[i];
+		struct dwhere w = { d, side, (uint32_t)i, f->shown };
+		unsigned char sha[RF_SHA256_LEN];
+		rf_reader *r;
+		rf_err e;
+		int rc;
+
+		if (f->skip)
+			continue;
+		if ((rc = rf_reader_open(f->path, run.max_line,
+		    f->has_sha ? RF_READ_SHA256 : 0, &r, &e)) < 0) {
+			rf_warnx("%s", e.msg);
+			return rf_status(rc);
+		}
+		status = rf_run_batches(&run, r, dpool, dring, NDBATCH,
+		    diff_deliver, &w);
+		run.bytes_in += rf_reader_pos(r);
+		if (status == RF_EXIT_OK && f->has_sha) {
+			rf_reader_sha256(r, sha);
+			if (memcmp(sha, f->sha, RF_SHA256_LEN) != 0) {
+				rf_warnx("%s: its SHA-256 is not the one in the "
+				    "MANIFEST", f->shown);
+				status = RF_EXIT_CHECK;
+			}
+		}
+		rf_reader_close(r);
+	}
+	return status;
+}
+
+static int
+parse_limit(struct limit *l, const char *opt, const char *arg)
+{
+	char *end;
+	size_t n = strlen(arg);
+
+	l->opt = opt;
+	l->arg = arg;
+	l->pct = n > 0 && arg[n - 1] == '%';
+	errno = 0;
+	l->v = strtod(arg, &end);
+	if (errno != 0 || end == arg || end != arg + n - l->pct ||
+	    !(l->v >= 0) || (l->pct && l->v > 100) || (!l->pct &&
+	    l->v != (double)(uint64_t)l->v)) {
+		rf_warnx("%s %s: not a count, nor a percentage from 0%% to 100%%",
+		    opt, arg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_tol(const char *opt, const char *arg, double *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtod(arg, &end);
+	if (errno != 0 || end == arg || *end != '\0' || !(*v >= 0) ||
+	    *v > 1e300) {
+		rf_warnx("%s %s: not a number from 0", opt, arg);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *const kindname[] = { "", "changed", "added", "removed",
+	"duplicate" };
+
+static int
+addloc(rf_buf *b, const struct dside *sd, uint32_t file, uint64_t line)
+{
+	char num[24];
+
+	snprintf(num, sizeof num, ":%llu", (unsigned long long)line);
+	rf_buf_addc(b, '"');
+	/* File names are bytes; a JSON string holds UTF-8. */
+	rf_buf tmp = { 0 };
+	int rc = rf_json_addstr_lossy(&tmp, sd->f[file].shown,
+	    strlen(sd->f[file].shown));
+	if (rc == 0)
+		rc = rf_buf_add(b, tmp.p + 1, tmp.len - 2);
+	rf_buf_free(&tmp);
+	if (rc == 0)
+		rc = rf_buf_adds(b, num);
+	if (rc == 0)
+		rc = rf_buf_addc(b, '"');
+	return rc;
+}
+
+/* One changed field of the record at hand: counted, kept, emitted. */
+static int
+field_cb(void *arg, const char *path, size_t pn, const char *a, size_t an,
+    const char *b, size_t bn)
+{
+	struct dreport *r = arg;
+	struct field *f = NULL;
+
+	for (size_t i = 0; i < r->nfields; i++)
+		if (strlen(r->fields[i].path) == pn &&
+		    memcmp(r->fields[i].path, path, pn) == 0) {
+			f = &r->fields[i];
+			break;
+		}
+	if (f == NULL && r->nfields < MAXFIELDS) {
+		if (r->nfields == r->capfields) {
+			size_t nc = r->capfields ? 2 * r->capfields : 16;
+			struct field *nf = realloc(r->fields, nc * sizeof *nf);
+			if (nf == NULL)
+				return RF_ENOMEM;
+			r->fields = nf;
+			r->capfields = nc;
+		}
+		f = &r->fields[r->nfields];
+		memset(f, 0, sizeof *f);
+		if ((f->path = strndup(path, pn)) == NULL)
+			return RF_ENOMEM;
+		r->nfields++;
+	}
+	if (f == NULL)
+		r->otherfields++;
+	else {
+		f->n++;
+		if (f->nex < NEXAMPLE) {
+			/* "KEY": OLD -> NEW, a value on one side only as (none). */
+			const rf_diff_item *it = r->it;
+			rf_buf_add(&f->ex, it->key, it->keylen);
+			rf_buf_adds(&f->ex, ": ");
+			rf_buf_add(&f->ex, a != NULL ? a : "(none)",
+			    a != NULL ? an : 6);
+			rf_buf_adds(&f->ex, " -> ");
+			rf_buf_add(&f->ex, b != NULL ? b : "(none)",
+			    b != NULL ? bn : 6);
+			if (rf_buf_addc(&f->ex, '\n') < 0)
+				return RF_ENOMEM;
+			f->nex++;
+		}
+	}
+	if (r->emit == NULL)
+		return 0;
+	/* The member of "fields" in the emitted line. */
+	rf_buf *l = &r->line;
+	if (l->p[l->len - 1] != '{')
+		rf_buf_addc(l, ',');
+	rf_json_addstr(l, path, pn);
+	rf_buf_adds(l, ":{");
+	if (b != NULL) {
+		rf_buf_adds(l, "\"new\":");
+		rf_buf_add(l, b, bn);
+	}
+	if (a != NULL) {
+		rf_buf_adds(l, b != NULL ? ",\"old\":" : "\"old\":");
+		rf_buf_add(l, a, an);
+	}
+	return rf_buf_addc(l, '}') < 0 ? RF_ENOMEM : 0;
+}
+
+static int
+diff_item(const rf_diff_item *it, void *arg)
+{
+	struct dreport *r = arg;
+	rf_buf *l = &r->line;
+	int rc = 0;
+
+	if (r->nkeys[it->kind] < NEXAMPLE) {
+		rf_buf_add(&r->keys[it->kind], it->key, it->keylen);
+		rf_buf_addc(&r->keys[it->kind], '\n');
+		r->nkeys[it->kind]++;
+	}
+	l->len = 0;
+	rf_buf_adds(l, "{\"kind\":\"");
+	rf_buf_adds(l, kindname[it->kind]);
+	rf_buf_adds(l, "\",\"key\":");
+	rf_buf_add(l, it->key, it->keylen);
+	if (it->kind == RF_DIFF_CHANGED) {
+		rf_buf_adds(l, ",\"fields\":{");
+		r->it = it;
+		long n = rf_json_diff(it->old, it->oldlen, it->new_, it->newlen,
+		    dopts.abs_tol, dopts.rel_tol, field_cb, r);
+		if (n < 0)
+			return rf_seterr(&r->e, RF_ENOMEM, "out of memory");
+		rf_buf_addc(l, '}');
+	}
+	if (r->emit == NULL)
+		return 0;
+	if (it->kind == RF_DIFF_ADDED) {
+		rf_buf_adds(l, ",\"new\":");
+		rf_buf_add(l, it->new_, it->newlen);
+	} else if (it->kind == RF_DIFF_REMOVED) {
+		rf_buf_adds(l, ",\"old\":");
+		rf_buf_add(l, it->old, it->oldlen);
+	} else if (it->kind == RF_DIFF_DUPLICATE) {
+		char num[64];
+		snprintf(num, sizeof num, ",\"records\":{\"new\":%llu,\"old\":%llu}",
+		    (unsigned long long)it->nnew, (unsigned long long)it->nold);
+		rf_buf_adds(l, num);
+	}
+	rf_buf_adds(l, ",\"where\":{");
+	if (it->nnew > 0) {
+		rf_buf_adds(l, "\"new\":");
+		addloc(l, r->side[1], it->new_file, it->new_line);
+	}
+	if (it->nold > 0) {
+		rf_buf_adds(l, it->nnew > 0 ? ",\"old\":" : "\"old\":");
+		addloc(l, r->side[0], it->old_file, it->old_line);
+	}
+	if (rf_buf_adds(l, "}}") < 0)
+		return rf_seterr(&r->e, RF_ENOMEM, "out of memory");
+	r->canon.len = 0;
+	if ((rc = rf_json_canon(l->p, l->len, &r->canon, &r->e)) < 0 ||
+	    (rc = rf_buf_addc(&r->canon, '\n') < 0 ? RF_ENOMEM : 0) < 0 ||
+	    (rc = rf_out_write(r->emit, r->canon.p, r->canon.len, &r->e)) < 0)
+		return rc;
+	return 0;
+}
+
+static int
+fieldcmp(const void *x, const void *y)
+{
+	const struct field *a = x, *b = y;
+
+	if (a->n != b->n)
+		return a->n > b->n ? -1 : 1;
+	return strcmp(a->path, b->path);
+}
+
+static double
+pct(uint64_t n, uint64_t of)
+{
+	return of == 0 ? (n == 0 ? 0 : 100) : 100.0 * n / of;
+}
+
+/* Whether n is within a limit; a percentage is of OLD's records. */
+static bool
+within(const struct limit *l, uint64_t n, uint64_t old)
+{
+	if (!l->pct)
+		return n <= l->v;
+	return pct(n, old) <= l->v;
+}
+
+static void
+put_keys(const char *what, const rf_buf *b, size_t n)
+{
+	if (n == 0)
+		return;
+	printf("%s, first keys:", what);
+	for (size_t i = 0, k = 0; k < n; k++) {
+		const char *nl = memchr(b->p + i, '\n', b->len - i);
+		printf(" %.*s", (int)(nl - (b->p + i)), b->p + i);
+		i = nl + 1 - b->p;
+	}
+	putchar('\n');
+}
+
+static void
+text_report(const struct dreport *r, const rf_diff_counts *c,
+    char *const *keyspecs, size_t nkeys)
+{
+	const struct dside *o = r->side[0], *n = r->side[1];
+
+	printf("old: %s, %llu records in %zu files", o->arg,
+	    (unsigned long long)c->old, o->n);
+	if (o->skipped > 0)
+		printf(" (%zu the same in new, not read)", o->skipped);
+	printf("\nnew: %s, %llu records in %zu files\n", n->arg,
+	    (unsigned long long)c->new_, n->n);
+	printf("key:");
+	for (size_t i = 0; i < nkeys; i++)
+		printf("%s %s", i > 0 ? "," : "", keyspecs[i]);
+	putchar('\n');
+	printf("%12llu  unchanged\n", (unsigned long long)c->unchanged);
+	if (dopts.abs_tol > 0 || dopts.rel_tol > 0)
+		printf("%12llu  within tolerance\n",
+		    (unsigned long long)c->tolerated);
+	printf("%12llu  changed\n", (unsigned long long)c->changed);
+	printf("%12llu  added\n", (unsigned long long)c->added);
+	printf("%12llu  removed\n", (unsigned long long)c->removed);
+	printf("%12llu  duplicate keys in old (%llu records)\n",
+	    (unsigned long long)c->dup_keys_old,
+	    (unsigned long long)c->dup_records_old);
+	printf("%12llu  duplicate keys in new (%llu records)\n",
+	    (unsigned long long)c->dup_keys_new,
+	    (unsigned long long)c->dup_records_new);
+	if (r->nfields > 0)
+		printf("changed fields:\n");
+	for (size_t i = 0; i < r->nfields; i++) {
+		const struct field *f = &r->fields[i];
+		const char *p = f->ex.p;
+		printf("%12llu  %s", (unsigned long long)f->n, f->path);
+		for (size_t k = 0; k < f->nex; k++) {
+			const char *nl = memchr(p, '\n', f->ex.p + f->ex.len - p);
+			printf("%s%.*s", k == 0 ? "   e.g. " : "; ",
+			    (int)(nl - p), p);
+			p = nl + 1;
+		}
+		putchar('\n');
+	}
+	if (r->otherfields > 0)
+		printf("%12llu  in other fields\n",
+		    (unsigned long long)r->otherfields);
+	put_keys("added", &r->keys[RF_DIFF_ADDED], r->nkeys[RF_DIFF_ADDED]);
+	put_keys("removed", &r->keys[RF_DIFF_REMOVED],
+	    r->nkeys[RF_DIFF_REMOVED]);
+	put_keys("duplicate", &r->keys[RF_DIFF_DUPLICATE],
+	    r->nkeys[RF_DIFF_DUPLICATE]);
+}
+
+static int
+addnum(rf_buf *b, const char *k, uint64_t v)
+{
+	char num[48];
+
+	snprintf(num, sizeof num, "\"%s\":%llu", k, (unsigned long long)v);
+	return rf_buf_adds(b, num);
+}
+
+static int
+json_report(const struct dreport *r, const rf_diff_counts *c,
+    char *const *keyspecs, size_t nkeys, const char *const *failed,
+    size_t nfailed)
+{
+	rf_buf b = { 0 }, out = { 0 };
+	rf_err e;
+	int rc;
+
+	rf_buf_addc(&b, '{');
+	addnum(&b, "added", c->added);
+	rf_buf_adds(&b, ",\"duplicate_keys\":{");
+	addnum(&b, "new", c->dup_keys_new);
+	rf_buf_addc(&b, ',');
+	addnum(&b, "old", c->dup_keys_old);
+	rf_buf_adds(&b, "},\"duplicate_records\":{");
+	addnum(&b, "new", c->dup_records_new);
+	rf_buf_addc(&b, ',');
+	addnum(&b, "old", c->dup_records_old);
+	rf_buf_adds(&b, "},\"failed\":[");
+	for (size_t i = 0; i < nfailed; i++) {
+		if (i > 0)
+			rf_buf_addc(&b, ',');
+		rf_json_addstr(&b, failed[i], strlen(failed[i]));
+	}
+	rf_buf_adds(&b, "],\"fields\":[");
+	for (size_t i = 0; i < r->nfields; i++) {
+		const struct field *f = &r->fields[i];
+		if (i > 0)
+			rf_buf_addc(&b, ',');
+		rf_buf_adds(&b, "{\"path\":");
+		rf_json_addstr(&b, f->path, strlen(f->path));
+		rf_buf_addc(&b, ',');
+		addnum(&b, "records", f->n);
+		rf_buf_addc(&b, '}');
+	}
+	rf_buf_adds(&b, "],\"key\":[");
+	for (size_t i = 0; i < nkeys; i++) {
+		if (i > 0)
+			rf_buf_addc(&b, ',');
+		rf_json_addstr_lossy(&b, keyspecs[i], strlen(keyspecs[i]));
+	}
+	rf_buf_adds(&b, "]");
+	for (int s = 0; s < 2; s++) {
+		const struct dside *sd = r->side[s];
+		rf_buf_adds(&b, s == 0 ? ",\"old\":{" : ",\"new\":{");
+		addnum(&b, "files", sd->n);
+		rf_buf_adds(&b, ",\"name\":");
+		rf_json_addstr_lossy(&b, sd->arg, strlen(sd->arg));
+		rf_buf_addc(&b, ',');
+		addnum(&b, "records", s == 0 ? c->old : c->new_);
+		rf_buf_addc(&b, ',');
+		addnum(&b, "skipped_files", sd->skipped);
+		rf_buf_addc(&b, '}');
+	}
+	rf_buf_addc(&b, ',');
+	addnum(&b, "other_fields", r->otherfields);
+	rf_buf_addc(&b, ',');
+	addnum(&b, "removed", c->removed);
+	rf_buf_addc(&b, ',');
+	addnum(&b, "tolerated", c->tolerated);
+	rf_buf_addc(&b, ',');
+	addnum(&b, "changed", c->changed);
+	rf_buf_addc(&b, ',');
+	addnum(&b, "unchanged", c->unchanged);
+	rf_buf_addc(&b, '}');
+	if ((rc = rf_json_canon(b.p, b.len, &out, &e)) < 0)
+		rf_warnx("%s", e.msg);
+	else {
+		fwrite(out.p, 1, out.len, stdout);
+		putchar('\n');
+	}
+	rf_buf_free(&b);
+	rf_buf_free(&out);
+	return rc < 0 ? rf_status(rc) : RF_EXIT_OK;
+}
+
+static int
+cmd_diff(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "abs-tol", required_argument, NULL, D_ABS_TOL },
+		{ "emit", required_argument, NULL, D_EMIT },
+		{ "full", no_argument, NULL, D_FULL },
+		{ "ignore", required_argument, NULL, D_IGNORE },
+		{ "json", no_argument, NULL, D_JSON },
+		{ "key", required_argument, NULL, 'k' },
+		{ "max-added", required_argument, NULL, D_MAX_ADDED },
+		{ "max-changed", required_argument, NULL, D_MAX_CHANGED },
+		{ "max-duplicates", required_argument, NULL, D_MAX_DUP },
+		{ "max-removed", required_argument, NULL, D_MAX_REMOVED },
+		{ "memory", required_argument, NULL, D_MEMORY },
+		{ "rel-tol", required_argument, NULL, D_REL_TOL },
+		{ "trusted", required_argument, NULL, 't' },
+		RF_RUN_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct limit lim[4] = {
+		{ "--max-changed", "0", false, 0 },
+		{ "--max-added", "0", false, 0 },
+		{ "--max-removed", "0", false, 0 },
+		{ "--max-duplicates", "0", false, 0 },
+	};
+	static rf_path **keys, **ignore;
+	static char **keyspecs;
+	size_t nkeys = 0, nignore = 0;
+	const char *emitpath = NULL, *trustfile = NULL, *failed[4];
+	bool json = false, full = false;
+	struct dside side[2];
+	struct dreport rep;
+	rf_trusted trusted;
+	rf_diff *d = NULL;
+	rf_diff_counts c;
+	rf_err e;
+	size_t nfailed = 0;
+	int ch, rc, status = RF_EXIT_OK;
+
+	memset(side, 0, sizeof side);
+	memset(&rep, 0, sizeof rep);
+	dopts.memory = DIFF_MEMORY;
+	if ((keys = calloc(argc, sizeof *keys)) == NULL ||
+	    (keyspecs = calloc(argc, sizeof *keyspecs)) == NULL ||
+	    (ignore = calloc(argc, sizeof *ignore)) == NULL) {
+		rf_warnx("out of memory");
+		return RF_EXIT_IO;
+	}
+	while ((ch = getopt_long(argc, argv, "hk:qt:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case D_ABS_TOL:
+			if (parse_tol("--abs-tol", optarg, &dopts.abs_tol) < 0)
+				return RF_EXIT_USAGE;
+			break;
+		case D_EMIT:
+			emitpath = optarg;
+			break;
+		case D_FULL:
+			full = true;
+			break;
+		case D_IGNORE:
+			if (rf_path_compile(optarg, &ignore[nignore], &e) < 0) {
+				rf_warnx("--ignore: %s", e.msg);
+				return RF_EXIT_USAGE;
+			}
+			nignore++;
+			break;
+		case D_JSON:
+			json = true;
+			break;
+		case 'h':
+			usage(RF_EXIT_OK);
+		case 'k':
+			if (rf_path_compile(optarg, &keys[nkeys], &e) < 0) {
+				rf_warnx("--key: %s", e.msg);
+				return RF_EXIT_USAGE;
+			}
+			keyspecs[nkeys++] = optarg;
+			break;
+		case D_MAX_ADDED:
+			if (parse_limit(&lim[1], "--max-added", optarg) < 0)
+				return RF_EXIT_USAGE;
+			break;
+		case D_MAX_CHANGED:
+			if (parse_limit(&lim[0], "--max-changed", optarg) < 0)
+				return RF_EXIT_USAGE;
+			break;
+		case D_MAX_DUP:
+			if (parse_limit(&lim[3], "--max-duplicates", optarg) < 0)
+				return RF_EXIT_USAGE;
+			break;
+		case D_MAX_REMOVED:
+			if (parse_limit(&lim[2], "--max-removed", optarg) < 0)
+				return RF_EXIT_USAGE;
+			break;
+		case D_MEMORY:
+			if (rf_parse_size(optarg, &dopts.memory) < 0 ||
+			    dopts.memory < ((size_t)1 << 16)) {
+				rf_warnx("--memory %s: not a size of 64k or more",
+				    optarg);
+				return RF_EXIT_USAGE;
+			}
+			break;
+		case D_REL_TOL: {
+			size_t n = strlen(optarg);
+			char buf[64];
+			bool p = n > 0 && optarg[n - 1] == '%';
+			snprintf(buf, sizeof buf, "%.*s", (int)(n - p), optarg);
+			if (parse_tol("--rel-tol", buf, &dopts.rel_tol) < 0)
+				return RF_EXIT_USAGE;
+			if (p)
+				dopts.rel_tol /= 100;
+			break;
+		}
+		case 't':
+			trustfile = optarg;
+			break;
+		default:
+			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
+				return RF_EXIT_USAGE;
+			if (rc == 0)
+				usage(RF_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	if (nkeys == 0) {
+		rf_warnx("diff needs -k path: the key that matches records");
+		usage(RF_EXIT_USAGE);
+	}
+	if (argc != 2)
+		usage(RF_EXIT_USAGE);
+	if (strcmp(argv[0], "-") == 0 && strcmp(argv[1], "-") == 0) {
+		rf_warnx("old and new cannot both be standard input");
+		return RF_EXIT_USAGE;
+	}
+	if (emitpath != NULL && (rc = rf_out_check(emitpath, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		return rf_status(rc);
+	}
+	dopts.keys = keys;
+	dopts.nkeys = nkeys;
+	dopts.ignore = ignore;
+	dopts.nignore = nignore;
+	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		return rf_status(rc);
+	}
+	rf_cleanup_install();
+	bool have_trusted = rc == 1;
+	for (int s = 0; s < 2 && status == RF_EXIT_OK; s++)
+		status = open_side(&side[s], argv[s], have_trusted ? &trusted :
+		    NULL);
+	if (status != RF_EXIT_OK)
+		goto done;
+	char *inputs[] = { argv[0], argv[1] };
+	if ((status = rf_run_start(&run, 2, inputs)) != RF_EXIT_OK ||
+	    (status = diff_setup()) != RF_EXIT_OK)
+		goto done;
+	if ((rc = rf_diff_new(&dopts, &d, &e)) < 0) {
+		status = rf_status(rc);
+		rf_warnx("%s", e.msg);
+		goto done;
+	}
+	if (side[0].dataset && side[1].dataset && !full)
+		fast_path(&side[0], &side[1], d);
+	for (int s = 0; s < 2 && status == RF_EXIT_OK; s++)
+		status = read_side(&side[s], s, d);
+	if (status != RF_EXIT_OK)
+		goto abort;
+	rep.side[0] = &side[0];
+	rep.side[1] = &side[1];
+	if (emitpath != NULL &&
+	    (rc = rf_out_create(emitpath, ends_with(emitpath, ".gz") ? 6 : -1,
+	    &rep.emit, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		status = rf_status(rc);
+		goto abort;
+	}
+	if ((rc = rf_diff_finish(d, diff_item, &rep, &c, &e)) != 0) {
+		rf_warnx("%s", rep.e.msg[0] != '\0' ? rep.e.msg : e.msg);
+		status = rf_status(rc);
+		goto abort;
+	}
+	if (rep.nfields > 1)
+		qsort(rep.fields, rep.nfields, sizeof *rep.fields, fieldcmp);
+	uint64_t got[4] = { c.changed, c.added, c.removed,
+	    c.dup_keys_old + c.dup_keys_new };
+	for (int i = 0; i < 4; i++)
+		if (!within(&lim[i], got[i], c.old))
+			failed[nfailed++] = lim[i].opt + 6;
+	/* Every record read took part, but for those quarantined. */
+	run.records_out = run.records_in - run.quarantined;
+	if (json)
+		status = json_report(&rep, &c, keyspecs, nkeys, failed, nfailed);
+	else
+		text_report(&rep, &c, keyspecs, nkeys);
+	for (int i = 0; i < 4; i++)
+		if (!within(&lim[i], got[i], c.old))
+			rf_warnx("%s: %llu%s (%.2f%% of old's %llu records) is "
+			    "more than %s %s", lim[i].opt + 6,
+			    (unsigned long long)got[i], i == 3 ? " keys" : "",
+			    pct(got[i], c.old), (unsigned long long)c.old,
+			    lim[i].opt, lim[i].arg);
+	rf_stat extra[] = {
+		{ "unchanged", "Records the same in old and new.", c.unchanged },
+		{ "tolerated", "Records different within the tolerances.",
+		    c.tolerated },
+		{ "changed", "Records changed beyond the tolerances.", c.changed },
+		{ "added", "Keys in new only.", c.added },
+		{ "removed", "Keys in old only.", c.removed },
+		{ "duplicate_keys", "Keys with more than one record on a side.",
+		    c.dup_keys_old + c.dup_keys_new },
+	};
+	if (status == RF_EXIT_OK && rep.emit != NULL &&
+	    (rc = rf_out_commit(rep.emit, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		status = rf_status(rc);
+	}
+	rf_out_free(rep.emit);
+	rep.emit = NULL;
+	if (status == RF_EXIT_OK)
+		status = rf_run_finish(&run, extra, sizeof extra / sizeof extra[0]);
+	if (status == RF_EXIT_OK && nfailed > 0)
+		status = RF_EXIT_CHECK;
+	goto done;
+abort:
+	rf_out_abort(rep.emit);
+	rep.emit = NULL;
+	rf_run_abort(&run);
+done:
+	rf_diff_free(d);
+	if (dpool != NULL)
+		diff_teardown();
+	for (int s = 0; s < 2; s++)
+		free_side(&side[s]);
+	for (size_t i = 0; i < rep.nfields; i++) {
+		free(rep.fields[i].path);
+		rf_buf_free(&rep.fields[i].ex);
+	}
+	free(rep.fields);
+	for (int i = 0; i < 5; i++)
+		rf_buf_free(&rep.keys[i]);
+	rf_buf_free(&rep.line);
+	rf_buf_free(&rep.canon);
+	for (size_t i = 0; i < nkeys; i++)
+		rf_path_free(keys[i]);
+	for (size_t i = 0; i < nignore; i++)
+		rf_path_free(ignore[i]);
+	free(keys);
+	free(keyspecs);
+	free(ignore);
+	if (have_trusted)
+		rf_trusted_free(&trusted);
+	int cs = rf_close_stdout();
+	return status != RF_EXIT_OK ? status : cs;
+}
+
+/* ---- drift ---------------------------------------------------------------- */
+
+enum { G_BY = RF_OPT_PROGRAM, G_JSON, G_MAX_CHANGE, G_MEMORY, G_SUM,
+	G_WINDOW };
+
+#define DRIFT_MEMORY ((size_t)256 << 20)
+
+/* One group's figures on both sides. */
+struct group {
+	unsigned char keyd[RF_KEYD_LEN];
+	uint64_t n[2];
+	double sum[2];
+	uint32_t keyoff, keylen;	/* its canonical value, in the key arena */
+};
+
+/* Groups held in memory: an open-addressed table over an array. */
+struct groups {
+	struct group *g;
+	size_t n, cap;
+	uint32_t *slot;			/* index + 1, 0 empty */
+	size_t nslot;
+	rf_buf keys;
+};
+
+struct drift {
+	rf_path *by, *sum;
+	int window;			/* RF_WIN_*, or -1 */
+	double limit;			/* percent */
+	size_t memory;
+	struct groups gs;
+	rf_spill *spill;		/* partial figures, once memory is full */
+	rf_buf scratch, canon, gkey;
+	rf_sha256 *h;
+	uint64_t records[2], groups_flagged, groups_total;
+	uint64_t appeared, vanished, grew, shrank, sums;
+	bool json;
+	rf_buf out;			/* --json: the flagged groups */
+};
+
+static void
+groups_clear(struct groups *gs)
+{
+	gs->n = 0;
+	gs->keys.len = 0;
+	if (gs->slot != NULL)
+		memset(gs->slot, 0, gs->nslot * sizeof *gs->slot);
+}
+
+static void
+groups_free(struct groups *gs)
+{
+	free(gs->g);
+	free(gs->slot);
+	rf_buf_free(&gs->keys);
+}
+
+static size_t
+groups_held(const struct groups *gs)
+{
+	return gs->cap * sizeof *gs->g + gs->nslot * sizeof *gs->slot +
+	    gs->keys.cap;
+}
+
+/* The group of a key, made when new; NULL when out of memory. */
+static struct group *
+group_get(struct groups *gs, const unsigned char keyd[RF_KEYD_LEN],
+    const char *key, size_t keylen)
+{
+	uint64_t h;
+	size_t i;
+
+	memcpy(&h, keyd, sizeof h);
+	if (2 * (gs->n + 1) > gs->nslot) {
+		size_t ns = gs->nslot ? 2 * gs->nslot : 1024;
+		uint32_t *nt = calloc(ns, sizeof *nt);
+		if (nt == NULL)
+			return NULL;
+		for (size_t k = 0; k < gs->n; k++) {
+			uint64_t hk;
+			memcpy(&hk, gs->g[k].keyd, sizeof hk);
+			for (i = hk & (ns - 1); nt[i] != 0; i = (i + 1) & (ns - 1))
+				;
+			nt[i] = (uint32_t)k + 1;
+		}
+		free(gs->slot);
+		gs->slot = nt;
+		gs->nslot = ns;
+	}
+	for (i = h & (gs->nslot - 1); gs->slot[i] != 0;
+	    i = (i + 1) & (gs->nslot - 1)) {
+		struct group *g = &gs->g[gs->slot[i] - 1];
+		if (memcmp(g->keyd, keyd, RF_KEYD_LEN) == 0)
+			return g;
+	}
+	if (gs->n == gs->cap) {
+		size_t nc = gs->cap ? 2 * gs->cap : 256;
+		struct group *ng = realloc(gs->g, nc * sizeof *ng);
+		if (ng == NULL)
+			return NULL;
+		gs->g = ng;
+		gs->cap = nc;
+	}
+	struct group *g = &gs->g[gs->n];
+	memset(g, 0, sizeof *g);
+	memcpy(g->keyd, keyd, RF_KEYD_LEN);
+	g->keyoff = (uint32_t)gs->keys.len;
+	g->keylen = (uint32_t)keylen;
+	if (rf_buf_add(&gs->keys, key, keylen) < 0)
+		return NULL;
+	gs->slot[i] = (uint32_t)++gs->n;
+	return g;
+}
+
+/* A spilled figure: a group's count and sum on one side, and its key. */
+struct gpart {
+	uint64_t n;
+	double sum;
+	uint8_t side;
+};
+
+/* Memory is full: the partial figures go to disk, to be added up later. */
+static int
+drift_flush(struct drift *dr, rf_err *e)
+{
+	int rc;
+
+	if (dr->spill == NULL && (rc = rf_spill_new(64, 0, &dr->spill, e)) < 0)
+		return rc;
+	for (size_t i = 0; i < dr->gs.n; i++) {
+		const struct group *g = &dr->gs.g[i];
+		for (int s = 0; s < 2; s++) {
+			if (g->n[s] == 0)
+				continue;
+			struct gpart p = { g->n[s], g->sum[s], (uint8_t)s };
+			dr->scratch.len = 0;
+			if (rf_buf_add(&dr->scratch, &p, sizeof p) < 0 ||
+			    rf_buf_add(&dr->scratch, dr->gs.keys.p + g->keyoff,
+			    g->keylen) < 0)
+				return rf_seterr(e, RF_ENOMEM, "out of memory");
+			if ((rc = rf_spill_add(dr->spill, g->keyd, dr->scratch.p,
+			    dr->scratch.len, e)) < 0)
+				return rc;
+		}
+	}
+	groups_clear(&dr->gs);
+	return 0;
+}
+
+/* The group of a record: its --by value, or the window that value is in. */
+static int
+drift_record(struct drift *dr, int side, const char *p, size_t n,
+    const char **why, rf_err *e)
+{
+	const char *v;
+	size_t vn;
+	unsigned char d[RF_SHA256_LEN];
+	int rc;
+
+	dr->canon.len = 0;
+	if ((rc = rf_json_canon(p, n, &dr->canon, e)) < 0) {
+		*why = e->msg;
+		return rc;
+	}
+	dr->gkey.len = 0;
+	if (rf_json_get(dr->canon.p, dr->canon.len, dr->by, &v, &vn) < 0)
+		/* Not a JSON text: the group of records without the field. */
+		rc = rf_buf_adds(&dr->gkey, "(missing)");
+	else if (dr->window >= 0) {
+		int64_t secs, w;
+		char name[32];
+		if (rf_json_time(v, vn, 0, &secs, why) < 0 ||
+		    rf_time_window(secs, dr->window, &w, why) < 0)
+			return RF_EDATA;
+		rf_window_name(w, dr->window, name, sizeof name);
+		rc = rf_buf_addc(&dr->gkey, '"');
+		if (rc == 0 && (rc = rf_buf_adds(&dr->gkey, name)) == 0)
+			rc = rf_buf_addc(&dr->gkey, '"');
+	} else
+		rc = rf_buf_add(&dr->gkey, v, vn);
+	if (rc < 0)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	rf_sha256_once(dr->h, dr->gkey.p, dr->gkey.len, d);
+	struct group *g = group_get(&dr->gs, d, dr->gkey.p, dr->gkey.len);
+	if (g == NULL)
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	g->n[side]++;
+	dr->records[side]++;
+	if (dr->sum != NULL &&
+	    rf_json_get(dr->canon.p, dr->canon.len, dr->sum, &v, &vn) == 0 &&
+	    (*v == '-' || (*v >= '0' && *v <= '9')))
+		g->sum[side] += strtod(v, NULL);
+	if (groups_held(&dr->gs) > dr->memory)
+		return drift_flush(dr, e);
+	return 0;
+}
+
+static int
+drift_side(struct drift *dr, int side, struct dside *sd)
+{
+	int status = RF_EXIT_OK;
+
+	for (size_t i = 0; i < sd->n && status == RF_EXIT_OK; i++) {
+		struct dfile *f = &sd->f[i];
+		unsigned char sha[RF_SHA256_LEN];
+		rf_reader *r;
+		rf_line ln;
+		rf_err e;
+		int rc;
+
+		if ((rc = rf_reader_open(f->path, run.max_line,
+		    f->has_sha ? RF_READ_SHA256 : 0, &r, &e)) < 0) {
+			rf_warnx("%s", e.msg);
+			return rf_status(rc);
+		}
+		while ((rc = rf_reader_next(r, &ln, &e)) == 1) {
+			const char *why = NULL;
+			if (rf_blank(ln.p, ln.len)) {
+				run.blank++;
+				continue;
+			}
+			run.records_in++;
+			if ((rc = drift_record(dr, side, ln.p, ln.len, &why,
+			    &e)) == 0)
+				continue;
+			if (rc == RF_ENOMEM || (rc != RF_EDATA && why == NULL)) {
+				rf_warnx("%s", e.msg);
+				status = rf_status(rc);
+				break;
+			}
+			if ((status = rf_run_bad(&run, f->shown, ln.lineno, ln.p,
+			    ln.len, why)) != RF_EXIT_OK)
+				break;
+		}
+		if (rc < 0 && status == RF_EXIT_OK) {
+			rf_warnx("%s", e.msg);
+			status = rf_status(rc);
+		}
+		run.bytes_in += rf_reader_pos(r);
+		if (status == RF_EXIT_OK && f->has_sha) {
+			rf_reader_sha256(r, sha);
+			if (memcmp(sha, f->sha, RF_SHA256_LEN) != 0) {
+				rf_warnx("%s: its SHA-256 is not the one in the "
+				    "MANIFEST", f->shown);
+				status = RF_EXIT_CHECK;
+			}
+		}
+		rf_reader_close(r);
+	}
+	return status;
+}
+
+/* Groups in the order of their values: days, numbers, names. */
+static const struct groups *sortgs;
+
+static int
+groupcmp(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+	const char *kx = sortgs->keys.p + x->keyoff;
+	const char *ky = sortgs->keys.p + y->keyoff;
+	bool mx = x->keylen == 9 && memcmp(kx, "(missing)", 9) == 0;
+	bool my = y->keylen == 9 && memcmp(ky, "(missing)", 9) == 0;
+
+	if (mx || my)
+		return mx - my;
+	return rf_json_cmp(kx, x->keylen, ky, y->keylen);
+}
+
+static double
+change(double from, double to)
+{
+	return from == 0 ? (to == 0 ? 0 : HUGE_VAL) :
+	    100 * (to - from) / fabs(from);
+}
+
+/* Judges the groups held, in value order, and reports those flagged. */
+static int
+drift_judge(struct drift *dr)
+{
+	struct groups *gs = &dr->gs;
+
+	sortgs = gs;
+	if (gs->n > 1)
+		qsort(gs->g, gs->n, sizeof *gs->g, groupcmp);
+	for (size_t i = 0; i < gs->n; i++) {
+		const struct group *g = &gs->g[i];
+		const char *what = NULL;
+		double c = change((double)g->n[0], (double)g->n[1]);
+		double sc = change(g->sum[0], g->sum[1]);
+		bool sumflag = dr->sum != NULL && fabs(sc) > dr->limit;
+
+		dr->groups_total++;
+		if (g->n[0] == 0) {
+			what = "appeared";
+			dr->appeared++;
+		} else if (g->n[1] == 0) {
+			what = "vanished";
+			dr->vanished++;
+		} else if (fabs(c) > dr->limit) {
+			what = c > 0 ? "grew" : "shrank";
+			if (c > 0)
+				dr->grew++;
+			else
+				dr->shrank++;
+		} else if (sumflag) {
+			what = "sum changed";
+			dr->sums++;
+		} else
+			continue;
+		dr->groups_flagged++;
+		const char *k = gs->keys.p + g->keyoff;
+		if (dr->json) {
+			rf_buf *o = &dr->out;
+			char num[160];
+			if (o->len > 0)
+				rf_buf_addc(o, ',');
+			rf_buf_adds(o, "{\"group\":");
+			if (g->keylen == 9 && memcmp(k, "(missing)", 9) == 0)
+				rf_buf_adds(o, "null,\"missing\":true");
+			else
+				rf_buf_add(o, k, g->keylen);
+			snprintf(num, sizeof num, ",\"new\":%llu,\"old\":%llu,"
+			    "\"what\":", (unsigned long long)g->n[1],
+			    (unsigned long long)g->n[0]);
+			rf_buf_adds(o, num);
+			rf_json_addstr(o, what, strlen(what));
+			if (dr->sum != NULL) {
+				char a[32], b[32];
+				a[rf_fmt_double(g->sum[0], a)] = '\0';
+				b[rf_fmt_double(g->sum[1], b)] = '\0';
+				snprintf(num, sizeof num, ",\"sum_new\":%s,"
+				    "\"sum_old\":%s", b, a);
+				rf_buf_adds(o, num);
+			}
+			rf_buf_addc(o, '}');
+			continue;
+		}
+		printf("  %-24.*s %10llu %10llu", (int)g->keylen, k,
+		    (unsigned long long)g->n[0], (unsigned long long)g->n[1]);
+		if (g->n[0] > 0 && g->n[1] > 0)
+			printf(" %+9.1f%%", c);
+		else
+			printf(" %10s", "");
+		if (dr->sum != NULL)
+			printf("  sum %+.1f%%", isinf(sc) ? 100.0 : sc);
+		printf("  %s\n", what);
+	}
+	groups_clear(gs);
+	return RF_EXIT_OK;
+}
+
+/* The spilled figures, a bucket at a time, added up and judged. */
+static int
+drift_spilled(struct drift *dr, rf_spill *s, rf_err *e)
+{
+	int rc;
+
+	for (unsigned b = 0; b < rf_spill_count(s); b++) {
+		rf_spill_iter it;
+		const unsigned char *keyd;
+		const char *p;
+		size_t pn;
+
+		if (rf_spill_entries(s, b) == 0)
+			continue;
+		if ((rc = rf_spill_open(s, b, &it, e)) < 0)
+			return rc;
+		while ((rc = rf_spill_next(&it, &keyd, &p, &pn, e)) == 1) {
+			struct gpart gp;
+			memcpy(&gp, p, sizeof gp);
+			struct group *g = group_get(&dr->gs, keyd,
+			    p + sizeof gp, pn - sizeof gp);
+			if (g == NULL) {
+				rc = rf_seterr(e, RF_ENOMEM, "out of memory");
+				break;
+			}
+			g->n[gp.side] += gp.n;
+			g->sum[gp.side] += gp.sum;
+		}
+		rf_spill_close(&it);
+		rf_spill_drop(s, b);
+		if (rc < 0)
+			return rc;
+		drift_judge(dr);
+	}
+	return 0;
+}
+
+static int
+cmd_drift(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "by", required_argument, NULL, G_BY },
+		{ "json", no_argument, NULL, G_JSON },
+		{ "max-change", required_argument, NULL, G_MAX_CHANGE },
+		{ "memory", required_argument, NULL, G_MEMORY },
+		{ "sum", required_argument, NULL, G_SUM },
+		{ "trusted", required_argument, NULL, 't' },
+		{ "window", required_argument, NULL, G_WINDOW },
+		RF_RUN_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	/* Static: a usage error returns with its paths still reachable. */
+	static struct drift dr;
+	struct dside side[2];
+	const char *trustfile = NULL, *byspec = NULL, *limitarg = NULL;
+	rf_trusted trusted;
+	bool have_trusted = false;
+	rf_err e;
+	int ch, rc, status = RF_EXIT_OK;
+
+	memset(&dr, 0, sizeof dr);
+	memset(side, 0, sizeof side);
+	dr.window = -1;
+	dr.limit = -1;
+	dr.memory = DRIFT_MEMORY;
+	while ((ch = getopt_long(argc, argv, "hqt:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case G_BY:
+			rf_path_free(dr.by);
+			if (rf_path_compile(optarg, &dr.by, &e) < 0) {
+				rf_warnx("--by: %s", e.msg);
+				return RF_EXIT_USAGE;
+			}
+			byspec = optarg;
+			break;
+		case 'h':
+			usage(RF_EXIT_OK);
+		case G_JSON:
+			dr.json = true;
+			break;
+		case G_MAX_CHANGE: {
+			char *end;
+			errno = 0;
+			dr.limit = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || strcmp(end, "%") != 0 ||
+			    !(dr.limit >= 0)) {
+				rf_warnx("--max-change %s: not a percentage, such "
+				    "as 20%%", optarg);
+				return RF_EXIT_USAGE;
+			}
+			limitarg = optarg;
+			break;
+		}
+		case G_MEMORY:
+			if (rf_parse_size(optarg, &dr.memory) < 0 ||
+			    dr.memory < ((size_t)1 << 16)) {
+				rf_warnx("--memory %s: not a size of 64k or more",
+				    optarg);
+				return RF_EXIT_USAGE;
+			}
+			break;
+		case G_SUM:
+			rf_path_free(dr.sum);
+			if (rf_path_compile(optarg, &dr.sum, &e) < 0) {
+				rf_warnx("--sum: %s", e.msg);
+				return RF_EXIT_USAGE;
+			}
+			break;
+		case 't':
+			trustfile = optarg;
+			break;
+		case G_WINDOW:
+			if ((dr.window = rf_window_parse(optarg)) < 0) {
+				rf_warnx("--window: not hour, day or month: %s",
+				    optarg);
+				return RF_EXIT_USAGE;
+			}
+			break;
+		default:
+			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
+				return RF_EXIT_USAGE;
+			if (rc == 0)
+				usage(RF_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	if (dr.by == NULL || dr.limit < 0) {
+		rf_warnx("drift needs --by path and --max-change p%%");
+		usage(RF_EXIT_USAGE);
+	}
+	if (argc != 2)
+		usage(RF_EXIT_USAGE);
+	if (strcmp(argv[0], "-") == 0 && strcmp(argv[1], "-") == 0) {
+		rf_warnx("old and new cannot both be standard input");
+		return RF_EXIT_USAGE;
+	}
+	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		return rf_status(rc);
+	}
+	have_trusted = rc == 1;
+	rf_cleanup_install();
+	for (int s = 0; s < 2 && status == RF_EXIT_OK; s++)
+		status = open_side(&side[s], argv[s], have_trusted ? &trusted :
+		    NULL);
+	if (status != RF_EXIT_OK)
+		goto done;
+	if ((dr.h = rf_sha256_new()) == NULL) {
+		rf_warnx("out of memory");
+		status = RF_EXIT_IO;
+		goto done;
+	}
+	char *inputs[] = { argv[0], argv[1] };
+	if ((status = rf_run_start(&run, 2, inputs)) != RF_EXIT_OK)
+		goto done;
+	for (int s = 0; s < 2 && status == RF_EXIT_OK; s++)
+		status = drift_side(&dr, s, &side[s]);
+	if (status != RF_EXIT_OK) {
+		rf_run_abort(&run);
+		goto done;
+	}
+	if (!dr.json) {
+		printf("old: %s, %llu records\nnew: %s, %llu records\n",
+		    side[0].arg, (unsigned long long)dr.records[0], side[1].arg,
+		    (unsigned long long)dr.records[1]);
+		printf("by: %s%s%s, more than %s flagged\n", byspec,
+		    dr.window >= 0 ? ", by " : "", dr.window == RF_WIN_HOUR ?
+		    "hour" : dr.window == RF_WIN_DAY ? "day" : dr.window ==
+		    RF_WIN_MONTH ? "month" : "", limitarg);
+	}
+	if (dr.spill != NULL) {
+		if ((rc = drift_flush(&dr, &e)) < 0 ||
+		    (rc = drift_spilled(&dr, dr.spill, &e)) < 0) {
+			rf_warnx("%s", e.msg);
+			status = rf_status(rc);
+			rf_run_abort(&run);
+			goto done;
+		}
+	} else
+		drift_judge(&dr);
+	if (dr.json) {
+		rf_buf b = { 0 }, out = { 0 };
+		char num[256];
+		snprintf(num, sizeof num, "{\"appeared\":%llu,\"flagged\":[",
+		    (unsigned long long)dr.appeared);
+		rf_buf_adds(&b, num);
+		rf_buf_add(&b, dr.out.p, dr.out.len);
+		snprintf(num, sizeof num, "],\"grew\":%llu,\"groups\":%llu,"
+		    "\"new\":%llu,\"old\":%llu,\"shrank\":%llu,"
+		    "\"sum_changed\":%llu,\"vanished\":%llu}",
+		    (unsigned long long)dr.grew,
+		    (unsigned long long)dr.groups_total,
+		    (unsigned long long)dr.records[1],
+		    (unsigned long long)dr.records[0],
+		    (unsigned long long)dr.shrank, (unsigned long long)dr.sums,
+		    (unsigned long long)dr.vanished);
+		rf_buf_adds(&b, num);
+		if ((rc = rf_json_canon(b.p, b.len, &out, &e)) < 0) {
+			rf_warnx("%s", e.msg);
+			status = rf_status(rc);
+		} else {
+			fwrite(out.p, 1, out.len, stdout);
+			putchar('\n');
+		}
+		rf_buf_free(&b);
+		rf_buf_free(&out);
+	} else {
+		printf("%llu groups: %llu appeared, %llu vanished, %llu grew, "
+		    "%llu shrank", (unsigned long long)dr.groups_total,
+		    (unsigned long long)dr.appeared,
+		    (unsigned long long)dr.vanished, (unsigned long long)dr.grew,
+		    (unsigned long long)dr.shrank);
+		if (dr.sum != NULL)
+			printf(", %llu sums changed", (unsigned long long)dr.sums);
+		printf(", %llu within %s\n", (unsigned long long)(dr.groups_total -
+		    dr.groups_flagged), limitarg);
+	}
+	run.records_out = run.records_in - run.quarantined;
+	if (status == RF_EXIT_OK)
+		status = rf_run_finish(&run, NULL, 0);
+	if (status == RF_EXIT_OK && dr.groups_flagged > 0)
+		status = RF_EXIT_CHECK;
+done:
+	for (int s = 0; s < 2; s++)
+		free_side(&side[s]);
+	groups_free(&dr.gs);
+	rf_spill_free(dr.spill);
+	rf_buf_free(&dr.scratch);
+	rf_buf_free(&dr.canon);
+	rf_buf_free(&dr.gkey);
+	rf_buf_free(&dr.out);
+	rf_sha256_free(dr.h);
+	rf_path_free(dr.by);
+	rf_path_free(dr.sum);
+	if (have_trusted)
+		rf_trusted_free(&trusted);
+	int cs = rf_close_stdout();
+	return status != RF_EXIT_OK ? status : cs;
+}
+
+/* ---- dataset -------------------------------------------------------------- */
+
+enum { S_ALL = RF_OPT_PROGRAM, S_JSON };
+
+/* One file of a version, checked on the pool against its manifest line. */
+struct fcheck {
+	rf_task task;
+	char path[PATH_MAX];
+	const rf_mfile *want;
+	size_t maxline;
+	/* results */
+	bool regular;
+	unsigned char sha[RF_SHA256_LEN];
+	uint64_t size;
+	rf_dsum sum;
+	rf_err e;
+	int rc;
+};
+
+static void
+check_file(rf_task *t)
+{
+	struct fcheck *fc = (struct fcheck *)t;
+	struct stat st;
+	rf_reader *r;
+	rf_line ln;
+	rf_buf canon = { 0 };
+	rf_sha256 *h;
+	unsigned char d[RF_SHA256_LEN];
+	int rc;
+
+	rf_dsum_init(&fc->sum);
+	fc->rc = 0;
+	fc->e.msg[0] = '\0';
+	/* A link in a version would make its bytes someone else's. */
+	if (lstat(fc->path, &st) < 0) {
+		fc->rc = rf_seterr(&fc->e, RF_ECHECK, "missing: %s",
+		    strerror(errno));
+		return;
+	}
+	if (!(fc->regular = S_ISREG(st.st_mode))) {
+		fc->rc = rf_seterr(&fc->e, RF_ECHECK, "not a regular file");
+		return;
+	}
+	if ((h = rf_sha256_new()) == NULL) {
+		fc->rc = rf_seterr(&fc->e, RF_ENOMEM, "out of memory");
+		return;
+	}
+	if ((rc = rf_reader_open(fc->path, fc->maxline, RF_READ_SHA256, &r,
+	    &fc->e)) < 0) {
+		fc->rc = rc;
+		rf_sha256_free(h);
+		return;
+	}
+	while ((rc = rf_reader_next(r, &ln, &fc->e)) == 1) {
+		if (rf_blank(ln.p, ln.len))
+			continue;
+		canon.len = 0;
+		if ((rc = rf_json_canon(ln.p, ln.len, &canon, &fc->e)) < 0) {
+			char why[sizeof fc->e.msg];
+			snprintf(why, sizeof why, "%s", fc->e.msg);
+			rc = rf_seterr(&fc->e, RF_ECHECK, "line %llu: %s",
+			    (unsigned long long)ln.lineno, why);
+			break;
+		}
+		rf_sha256_once(h, canon.p, canon.len, d);
+		rf_dsum_add_digest(&fc->sum, d);
+	}
+	if (rc == 0) {
+		rf_reader_sha256(r, fc->sha);
+		fc->size = rf_reader_pos(r);
+	}
+	/* A corrupt gzip stream is a damaged file, not bad data. */
+	fc->rc = rc == RF_EDATA || rc == RF_ETOOLONG ? RF_ECHECK : rc;
+	rf_reader_close(r);
+	rf_buf_free(&canon);
+	rf_sha256_free(h);
+}
+
+/* A problem found: said, and counted.  *st keeps the worst status. */
+struct vreport {
+	const char *name;		/* DATASET@NNNNNN, or DATASET */
+	uint64_t problems;
+	bool json;
+	rf_buf out;			/* --json: the problems */
+};
+
+static void problem(struct vreport *vr, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+problem(struct vreport *vr, const char *fmt, ...)
+{
+	char msg[PATH_MAX + 512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	vr->problems++;
+	if (!vr->json) {
+		printf("%s: %s\n", vr->name, msg);
+		return;
+	}
+	if (vr->out.len > 0)
+		rf_buf_addc(&vr->out, ',');
+	rf_json_addstr_lossy(&vr->out, msg, strlen(msg));
+}
+
+static int
+mfilecmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const rf_mfile *)elem)->name);
+}
+
+/* Files in the version's directory that its manifest does not list. */
+static int
+strays(struct vreport *vr, const rf_manifest *m, const char *root,
+    const char *rel)
+{
+	char dir[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(dir, sizeof dir, "%s%s%s", root, *rel ? "/" : "", rel);
+	if ((d = opendir(dir)) == NULL) {
+		problem(vr, "%s: %s", dir, strerror(errno));
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char name[PATH_MAX], p[PATH_MAX * 2];
+		struct stat st;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(name, sizeof name, "%s%s%s", rel, *rel ? "/" : "",
+		    de->d_name);
+		if (*rel == '\0' && (strcmp(name, "MANIFEST") == 0 ||
+		    strcmp(name, "MANIFEST.sig") == 0 ||
+		    strcmp(name, "SHA256SUMS") == 0))
+			continue;
+		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			strays(vr, m, root, name);
+		else if (bsearch(name, m->f, m->n, sizeof *m->f,
+		    mfilecmp) == NULL)
+			problem(vr, "%s: a file the MANIFEST does not list", name);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Everything about version v; its problems are said and counted. */
+static int
+check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
+    rf_pool *pool, struct vreport *vr, uint64_t *files, uint64_t *records)
+{
+	rf_manifest m;
+	rf_buf sums = { 0 }, have = { 0 };
+	char vdir[PATH_MAX], sp[PATH_MAX];
+	struct fcheck *fc;
+	rf_err e;
+	int rc;
+
+	if (!rf_store_committed(s, v))
+		problem(vr, "no line of the log commits it");
+	if ((rc = rf_store_load(s, v, trusted, &m, &e)) < 0) {
+		if (rc != RF_ECHECK)
+			return fail_msg(rc, &e);
+		problem(vr, "%s", e.msg);
+		return RF_EXIT_OK;
+	}
+	*files += m.n;
+	*records += m.total.count;
+	/* SHA256SUMS is vouched for by the manifest: it must say the same. */
+	rf_version_path(s, v, "SHA256SUMS", sp);
+	if ((rc = rf_sums_format(&m, &sums, &e)) < 0 ||
+	    (rc = rf_read_file(sp, (size_t)1 << 30, &have, &e)) < 0) {
+		rf_manifest_free(&m);
+		rf_buf_free(&sums);
+		rf_buf_free(&have);
+		return fail_msg(rc, &e);
+	}
+	if (have.len != sums.len || memcmp(have.p, sums.p, sums.len) != 0)
+		problem(vr, "SHA256SUMS does not list the files as the MANIFEST "
+		    "does");
+	rf_buf_free(&sums);
+	rf_buf_free(&have);
+	if ((fc = calloc(m.n ? m.n : 1, sizeof *fc)) == NULL) {
+		rf_manifest_free(&m);
+		rf_warnx("out of memory");
+		return RF_EXIT_IO;
+	}
+	for (size_t i = 0; i < m.n; i++) {
+		fc[i].task.fn = check_file;
+		fc[i].want = &m.f[i];
+		fc[i].maxline = run.max_line;
+		rf_version_path(s, v, m.f[i].name, fc[i].path);
+		rf_pool_submit(pool, &fc[i].task);
+	}
+	for (size_t i = 0; i < m.n; i++) {
+		const rf_mfile *f = &m.f[i];
+		char hex[65];
+		rf_pool_wait(pool, &fc[i].task);
+		if (fc[i].rc < 0 && fc[i].rc != RF_ECHECK) {
+			for (size_t k = i + 1; k < m.n; k++)
+				rf_pool_wait(pool, &fc[k].task);
+			rc = fail_msg(fc[i].rc, &fc[i].e);
+			free(fc);
+			rf_manifest_free(&m);
+			return rc;
+		}
+		if (fc[i].rc == RF_ECHECK)
+			problem(vr, "%s: %s", f->name, fc[i].e.msg);
+		else if (memcmp(fc[i].sha, f->sha256, RF_SHA256_LEN) != 0)
+			problem(vr, "%s: its SHA-256 is not the MANIFEST's",
+			    f->name);
+		else if (fc[i].size != f->size)
+			problem(vr, "%s: %llu bytes, not the MANIFEST's %llu",
+			    f->name, (unsigned long long)fc[i].size,
+			    (unsigned long long)f->size);
+		else if (!rf_dsum_equal(&fc[i].sum, &f->digest))
+			problem(vr, "%s: its records are not the MANIFEST's "
+			    "(%llu records and dataset digest)", f->name,
+			    (unsigned long long)fc[i].sum.count);
+		/* The stamp, in the manifest and in lineage/. */
+		rf_stamp st;
+		char lp[PATH_MAX], rel[96];
+		rf_buf lb = { 0 };
+		if (f->prov == NULL) {
+			problem(vr, "%s: no provenance stamp", f->name);
+			continue;
+		}
+		if (rf_stamp_parse(f->prov, strlen(f->prov), &st, &e) < 0) {
+			problem(vr, "%s: its stamp: %s", f->name, e.msg);
+			continue;
+		}
+		if (memcmp(st.out_sha256, f->sha256, RF_SHA256_LEN) != 0)
+			problem(vr, "%s: its stamp is another file's", f->name);
+		rf_stamp_free(&st);
+		rf_hex(f->sha256, RF_SHA256_LEN, hex);
+		snprintf(rel, sizeof rel, "lineage/%s.prov", hex);
+		rf_store_path(s, lp, rel);
+		if (rf_read_file(lp, (size_t)16 << 20, &lb, &e) < 0)
+			problem(vr, "%s: %s: %s", f->name, rel,
+			    errno == ENOENT ? "missing" : e.msg);
+		else if (rf_stamp_parse(lb.p, lb.len, &st, &e) < 0)
+			problem(vr, "%s: %s: %s", f->name, rel, e.msg);
+		else {
+			if (memcmp(st.out_sha256, f->sha256, RF_SHA256_LEN) != 0)
+				problem(vr, "%s: %s is another file's stamp",
+				    f->name, rel);
+			rf_stamp_free(&st);
+		}
+		rf_buf_free(&lb);
+	}
+	free(fc);
+	rf_version_path(s, v, NULL, vdir);
+	strays(vr, &m, vdir, "");
+	rf_manifest_free(&m);
+	return RF_EXIT_OK;
+}
+
+static int
+cmd_dataset(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, S_ALL },
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, S_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "trusted", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *trustfile = NULL;
+	bool all = false, json = false, quiet = false, have_trusted;
+	char dir[PATH_MAX];
+	rf_trusted trusted;
+	rf_store *s = NULL;
+	rf_pool *pool = NULL;
+	uint32_t v, *vs = NULL;
+	size_t nv = 0;
+	uint64_t problems = 0, files = 0, records = 0;
+	rf_buf out = { 0 };
+	rf_err e;
+	int ch, rc, status = RF_EXIT_OK;
+
+	while ((ch = getopt_long(argc, argv, "hqt:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case S_ALL:
+			all = true;
+			break;
+		case 'h':
+			usage(RF_EXIT_OK);
+		case S_JSON:
+			json = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 't':
+			trustfile = optarg;
+			break;
+		default:
+			usage(RF_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	if (argc != 1)
+		usage(RF_EXIT_USAGE);
+	if ((rc = rf_dataset_arg(argv[0], dir, sizeof dir, &v, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_USAGE;
+	}
+	if (all && v != 0) {
+		rf_warnx("--all checks every version: give the dataset alone");
+		return RF_EXIT_USAGE;
+	}
+	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		return rf_status(rc);
+	}
+	have_trusted = rc == 1;
+	struct vreport vr = { .name = dir, .json = json };
+	/* The log: its chain, its signatures and, if given, its signers. */
+	if ((rc = rf_store_open(dir, 0, have_trusted ? &trusted : NULL, &s,
+	    NULL, &e)) < 0) {
+		if (rc != RF_ECHECK) {
+			status = fail_msg(rc, &e);
+			goto done;
+		}
+		problem(&vr, "log: %s", e.msg);
+		problems += vr.problems;
+		goto report;
+	}
+	if ((rc = rf_pool_new(0, &pool, &e)) < 0) {
+		status = fail_msg(rc, &e);
+		goto done;
+	}
+	if (all) {
+		if ((rc = rf_store_versions(s, &vs, &nv, &e)) < 0) {
+			status = fail_msg(rc, &e);
+			goto done;
+		}
+	} else {
+		if (v == 0 && (v = s->current) == 0) {
+			rf_warnx("%s: no current version", dir);
+			status = RF_EXIT_USAGE;
+			goto done;
+		}
+		if ((vs = malloc(sizeof *vs)) == NULL) {
+			rf_warnx("out of memory");
+			status = RF_EXIT_IO;
+			goto done;
+		}
+		vs[nv++] = v;
+	}
+	for (size_t i = 0; i < nv && status == RF_EXIT_OK; i++) {
+		char name[PATH_MAX + 16], vp[PATH_MAX];
+		struct stat st;
+		snprintf(name, sizeof name, "%s@%06u", dir, (unsigned)vs[i]);
+		struct vreport vv = { .name = name, .json = json };
+		uint64_t f0 = files, r0 = records;
+		rf_version_path(s, vs[i], NULL, vp);
+		if (stat(vp, &st) < 0) {
+			rf_warnx("%s: no version %06u", dir, (unsigned)vs[i]);
+			status = RF_EXIT_USAGE;
+			break;
+		}
+		status = check_version(s, vs[i], have_trusted ? &trusted : NULL,
+		    pool, &vv, &files, &records);
+		problems += vv.problems;
+		if (json) {
+			char num[128];
+			if (out.len > 0)
+				rf_buf_addc(&out, ',');
+			snprintf(num, sizeof num, "{\"files\":%llu,\"ok\":%s,"
+			    "\"problems\":[", (unsigned long long)(files - f0),
+			    vv.problems == 0 ? "true" : "false");
+			rf_buf_adds(&out, num);
+			rf_buf_add(&out, vv.out.p, vv.out.len);
+			snprintf(num, sizeof num, "],\"records\":%llu,"
+			    "\"version\":%u}", (unsigned long long)(records - r0),
+			    (unsigned)vs[i]);
+			rf_buf_adds(&out, num);
+		} else if (vv.problems == 0 && !quiet)
+			printf("%s: OK: %llu files, %llu records\n", name,
+			    (unsigned long long)(files - f0),
+			    (unsigned long long)(records - r0));
+		rf_buf_free(&vv.out);
+	}
+	if (status != RF_EXIT_OK)
+		goto done;
+report:
+	if (json) {
+		rf_buf b = { 0 }, c = { 0 };
+		char num[128];
+		rf_buf_adds(&b, "{\"dataset\":");
+		rf_json_addstr_lossy(&b, dir, strlen(dir));
+		rf_buf_adds(&b, ",\"log\":[");
+		rf_buf_add(&b, vr.out.p, vr.out.len);
+		snprintf(num, sizeof num, "],\"ok\":%s,\"versions\":[",
+		    problems == 0 ? "true" : "false");
+		rf_buf_adds(&b, num);
+		rf_buf_add(&b, out.p, out.len);
+		rf_buf_adds(&b, "]}");
+		if ((rc = rf_json_canon(b.p, b.len, &c, &e)) < 0)
+			status = fail_msg(rc, &e);
+		else {
+			fwrite(c.p, 1, c.len, stdout);
+			putchar('\n');
+		}
+		rf_buf_free(&b);
+		rf_buf_free(&c);
+	}
+	if (status == RF_EXIT_OK && problems > 0) {
+		if (!quiet)
+			rf_warnx("%s: %llu problem%s found", dir,
+			    (unsigned long long)problems, problems == 1 ? "" : "s");
+		status = RF_EXIT_CHECK;
+	}
+done:
+	rf_pool_free(pool);
+	rf_store_close(s);
+	free(vs);
+	rf_buf_free(&out);
+	rf_buf_free(&vr.out);
+	if (have_trusted)
+		rf_trusted_free(&trusted);
+	int cs = rf_close_stdout();
+	return status != RF_EXIT_OK ? status : cs;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{ "dataset", cmd_dataset },
+		{ "diff", cmd_diff },
+		{ "drift", cmd_drift },
+		{ "rules", cmd_rules },
+	};
+
+	rf_run_init(&run, "refill-verify");
+	if (argc < 2)
+		usage(RF_EXIT_USAGE);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+		usage(RF_EXIT_OK);
+	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0)
+		return rf_print_version();
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (strcmp(argv[1], cmds[i].name) == 0) {
+			/* The subcommand's options start after its name. */
+			return cmds[i].fn(argc - 1, argv + 1);
+		}
+	rf_warnx("%s: not a command: dataset, diff, drift or rules", argv[1]);
+	usage(RF_EXIT_USAGE);
+}
