@@ -10,7 +10,12 @@
  * top-level key order that varies from record to record, so that the
  * canonicaliser has real sorting to do.
  *
- * usage: gen count [seed]
+ * With -d it writes what a keyed diff compares the plain output with: the
+ * same records, less one in a thousand (removed), with a member added to
+ * one in a hundred (changed), and one in a thousand more at the end
+ * (added); the records it keeps are byte for byte those of the plain run.
+ *
+ * usage: gen [-d] count [seed]
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -136,10 +141,19 @@ main(int argc, char *argv[])
 	static char buf[1 << 16];
 	unsigned long long count, seed = 1;
 	char *end;
+	FILE *out = stdout, *null = NULL;
+	int dflag = argc > 1 && strcmp(argv[1], "-d") == 0;
 
+	argc -= dflag;
+	argv += dflag;
 	if (argc < 2 || argc > 3) {
-		fputs("usage: gen count [seed]\n", stderr);
+		fputs("usage: gen [-d] count [seed]\n", stderr);
 		return 2;
+	}
+	/* A removed record still draws its numbers: the others stay the same. */
+	if (dflag && (null = fopen("/dev/null", "w")) == NULL) {
+		perror("gen: /dev/null");
+		return 1;
 	}
 	count = strtoull(argv[1], &end, 10);
 	if (*end != '\0' || (argc == 3 && (seed = strtoull(argv[2], &end,
@@ -152,14 +166,19 @@ main(int argc, char *argv[])
 	for (unsigned long long i = 0; i < count; i++) {
 		/* A rotation of the member order, different per record. */
 		unsigned rot = pick(NFIELD);
-		fputc('{', stdout);
+		out = dflag && i % 1000 == 7 ? null : stdout;
+		fputc('{', out);
+		if (dflag && i % 100 == 3)
+			fputs("\"fix\":1,", out);
 		for (int k = 0; k < NFIELD; k++) {
 			if (k > 0)
-				fputc(',', stdout);
-			field(stdout, (k + rot) % NFIELD, i);
+				fputc(',', out);
+			field(out, (k + rot) % NFIELD, i);
 		}
-		fputs("}\n", stdout);
+		fputs("}\n", out);
 	}
+	for (unsigned long long i = 0; dflag && i < count / 1000; i++)
+		printf("{\"event_id\":\"n%09llu\",\"amount\":%llu}\n", i, i);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		perror("gen: stdout");
 		return 1;

@@ -8,6 +8,7 @@
 set -eu
 
 n=${1:-1000000}
+here=$(cd "$(dirname "$0")" && pwd)
 bin=$(cd "${REFILL_BIN:-build}" && pwd)
 w=${BENCH_DIR:-$bin/bench}
 mkdir -p "$w"
@@ -104,6 +105,37 @@ run transform-jq-j1 5 "$tclean" "$tr -j 1 -k user_id -i $sub -o $w/t.ndjson -- j
 run transform-jq-j2 5 "$tclean" "$tr -j 2 -k user_id -i $sub -o $w/t.ndjson -- jq -c ."
 run jq-c-halves 5 "$tclean" "sh -c 'jq -c . < $sub.1 > $w/t1 & jq -c . < $sub.2 > $w/t2; wait'"
 
+# refill-verify diff: one million records against the same with 1% changed,
+# 0.1% added and 0.1% removed (bench/gen.c -d), against a Python dict and
+# a jq | sort | join pipeline, each run once (they take half a minute);
+# two versions of the 64 partitions where 3 differ, against --full; and
+# twenty times the records under the default memory bound.
+dnew=$w/events-$n-new.ndjson
+[ -s "$dnew" ] || "$bin/bench-gen" -d "$n" > "$dnew"
+vd="$bin/refill-verify diff -q -k event_id --max-changed 100% --max-added 100% --max-removed 100%"
+run diff-refill 3 "sync" "sh -c '$vd $data $dnew > /dev/null'"
+hyperfine --style basic -N -r 1 --export-json "$w/diff-python.json" -n diff-python \
+    "python3 $here/diff.py event_id $data $dnew" >&2
+hyperfine --style basic -N -r 1 --export-json "$w/diff-jq.json" -n diff-jq \
+    "sh $here/diff-jq.sh event_id $data $dnew $w" >&2
+if [ ! -d "$w/ds-diff" ]; then
+	rm -rf "$w/stage-3"
+	cp -r "$w/stage-plain" "$w/stage-3"
+	for p in 00007 00031 00052; do
+		sed 's/^{/{"fix":1,/' "$w/stage-plain/part-$p.ndjson" > "$w/stage-3/part-$p.ndjson"
+		rm -f "$w/stage-3/part-$p.ndjson.prov"
+	done
+	"$bin/refill-commit" -q -k "$key" -m v1 "$w/ds-diff" "$w/stage-plain" > /dev/null
+	"$bin/refill-commit" -q -k "$key" -m v2 "$w/ds-diff" "$w/stage-3" > /dev/null
+fi
+run diff-3of64 5 "sync" "sh -c '$vd $w/ds-diff@1 $w/ds-diff@2 > /dev/null'"
+run diff-64of64 3 "sync" "sh -c '$vd --full $w/ds-diff@1 $w/ds-diff@2 > /dev/null'"
+b20=$w/events-$((20 * n)).ndjson
+"$bin/bench-gen" $((20 * n)) > "$b20"
+"$bin/bench-gen" -d $((20 * n)) > "$b20.new"
+d20=$( { /usr/bin/time -f '%e %M' $vd "$b20" "$b20.new" > /dev/null; } 2>&1 | tail -1)
+rm -f "$b20" "$b20.new"
+
 t_hash=$(mean hash-records)
 t_sha=$(mean sha256sum)
 t_jq=$(mean jq)
@@ -143,7 +175,8 @@ rm -rf "$w/o-refill" "$w/o-split" "$w/o-mlr" "$w/o.gz"
 	for t in hash-records sha256sum jq split-refill split-coreutils \
 	    split-mlr split-refill-z1 gzip-1 commit-64 sha256sum-64 replay-gz \
 	    zcat-gz switch-64 switch-4096 transform-cat cat transform-jq jq-c \
-	    transform-jq-j1 transform-jq-j2 jq-c-halves; do
+	    transform-jq-j1 transform-jq-j2 jq-c-halves diff-refill diff-python \
+	    diff-jq diff-3of64 diff-64of64; do
 		printf '%-44s %9s\n' "$t" "$(mean $t)"
 	done
 	echo
@@ -160,6 +193,10 @@ rm -rf "$w/o-refill" "$w/o-split" "$w/o-mlr" "$w/o.gz"
 	echo "  refill-transform -- jq -c . vs jq -c .:   $(ratio "$(mean transform-jq)" "$(mean jq-c)") of its time ($m records)"
 	echo "  refill-transform -j 2 vs -j 1 (jq -c .):  $(ratio "$(mean transform-jq-j1)" "$(mean transform-jq-j2)")x faster [>= 1.70]"
 	echo "  two bare jq on halves vs one jq:          $(ratio "$(mean jq-c)" "$(mean jq-c-halves)")x faster (the machine's ceiling)"
+	echo "  refill-verify diff vs jq | sort | join:   $(ratio "$(mean diff-jq)" "$(mean diff-refill)")x faster [>= 10]"
+	echo "  refill-verify diff vs a Python dict:      $(ratio "$(mean diff-python)" "$(mean diff-refill)")x faster [>= 5]"
+	echo "  diff of 3 of 64 partitions vs all 64:     $(ratio "$(mean diff-3of64)" "$(mean diff-64of64)") of its time [<= 0.10]"
+	echo "  diff of $((20 * n)) records, default --memory: ${d20% *} s, peak RSS ${d20#* } KiB"
 	echo
 	echo "peak RSS (KiB):           $n records  $((4 * n)) records"
 	printf '  refill-hash --records   %12s  %12s\n' "$m_h1" "$m_h4"
