@@ -39,6 +39,21 @@ usage(int status)
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
+/* --memory: a size of at least min bytes.  Returns 0, or -1 having said why. */
+static int
+parse_memory(const char *arg, size_t min, size_t *out)
+{
+	if (rf_parse_size(arg, out) == 0 && *out >= min)
+		return 0;
+	if (min >= ((size_t)1 << 20))
+		rf_warnx("--memory: invalid size (at least %zuM): %s", min >> 20,
+		    arg);
+	else
+		rf_warnx("--memory: invalid size (at least %zuk): %s", min >> 10,
+		    arg);
+	return -1;
+}
+
 /* Says why, and gives the status the error stands for. */
 static int
 fail_msg(int rc, const rf_err *e)
@@ -383,12 +398,8 @@ cmd_rules(int argc, char *argv[])
 			json = true;
 			break;
 		case R_MEMORY:
-			if (rf_parse_size(optarg, &memory) < 0 ||
-			    memory < RF_RULES_MEMORY_MIN) {
-				rf_warnx("--memory: invalid size (at least 1M): "
-				    "%s", optarg);
+			if (parse_memory(optarg, RF_RULES_MEMORY_MIN, &memory) < 0)
 				return RF_EXIT_USAGE;
-			}
 			break;
 		case 'h':
 			usage(RF_EXIT_OK);
@@ -794,6 +805,26 @@ open_side(struct dside *sd, const char *arg, const rf_trusted *trusted)
 	return RF_EXIT_IO;
 }
 
+/* Both operands of diff or drift, with -t or REFILL_TRUSTED's signers. */
+static int
+open_sides(struct dside side[2], char *argv[], const char *trustfile,
+    rf_trusted *t, bool *have)
+{
+	rf_err e;
+	int rc, status = RF_EXIT_OK;
+
+	if (strcmp(argv[0], "-") == 0 && strcmp(argv[1], "-") == 0) {
+		rf_warnx("old and new cannot both be standard input");
+		return RF_EXIT_USAGE;
+	}
+	if ((rc = rf_trusted_default(trustfile, t, &e)) < 0)
+		return fail_msg(rc, &e);
+	*have = rc == 1;
+	for (int s = 0; s < 2 && status == RF_EXIT_OK; s++)
+		status = open_side(&side[s], argv[s], *have ? t : NULL);
+	return status;
+}
+
 static void
 free_side(struct dside *sd)
 {
@@ -832,6 +863,25 @@ fast_path(struct dside *o, struct dside *n, rf_diff *d)
 	}
 }
 
+/*
+ * A file read to its end: counted, and for a file of a version, its bytes
+ * checked against the MANIFEST's SHA-256.
+ */
+static int
+done_file(const struct dfile *f, rf_reader *r)
+{
+	unsigned char sha[RF_SHA256_LEN];
+
+	run.bytes_in += rf_reader_pos(r);
+	if (!f->has_sha)
+		return RF_EXIT_OK;
+	rf_reader_sha256(r, sha);
+	if (memcmp(sha, f->sha, RF_SHA256_LEN) == 0)
+		return RF_EXIT_OK;
+	rf_warnx("%s: its SHA-256 is not the one in the MANIFEST", f->shown);
+	return RF_EXIT_CHECK;
+}
+
 /* Reads one side's files into the diff. */
 static int
 read_side(struct dside *sd, int side, rf_diff *d)
@@ -841,7 +891,6 @@ read_side(struct dside *sd, int side, rf_diff *d)
 	for (size_t i = 0; i < sd->n && status == RF_EXIT_OK; i++) {
 		struct dfile *f = &sd->f[i];
 		struct dwhere w = { d, side, (uint32_t)i, f->shown };
-		unsigned char sha[RF_SHA256_LEN];
 		rf_reader *r;
 		rf_err e;
 		int rc;
@@ -855,15 +904,8 @@ read_side(struct dside *sd, int side, rf_diff *d)
 		}
 		status = rf_run_batches(&run, r, dpool, dring, NDBATCH,
 		    diff_deliver, &w);
-		run.bytes_in += rf_reader_pos(r);
-		if (status == RF_EXIT_OK && f->has_sha) {
-			rf_reader_sha256(r, sha);
-			if (memcmp(sha, f->sha, RF_SHA256_LEN) != 0) {
-				rf_warnx("%s: its SHA-256 is not the one in the "
-				    "MANIFEST", f->shown);
-				status = RF_EXIT_CHECK;
-			}
-		}
+		if (status == RF_EXIT_OK)
+			status = done_file(f, r);
 		rf_reader_close(r);
 	}
 	return status;
@@ -1330,12 +1372,8 @@ cmd_diff(int argc, char *argv[])
 				return RF_EXIT_USAGE;
 			break;
 		case D_MEMORY:
-			if (rf_parse_size(optarg, &dopts.memory) < 0 ||
-			    dopts.memory < ((size_t)1 << 16)) {
-				rf_warnx("--memory %s: not a size of 64k or more",
-				    optarg);
+			if (parse_memory(optarg, (size_t)1 << 16, &dopts.memory) < 0)
 				return RF_EXIT_USAGE;
-			}
 			break;
 		case D_REL_TOL: {
 			size_t n = strlen(optarg);
@@ -1367,10 +1405,6 @@ cmd_diff(int argc, char *argv[])
 	}
 	if (argc != 2)
 		usage(RF_EXIT_USAGE);
-	if (strcmp(argv[0], "-") == 0 && strcmp(argv[1], "-") == 0) {
-		rf_warnx("old and new cannot both be standard input");
-		return RF_EXIT_USAGE;
-	}
 	if (emitpath != NULL && (rc = rf_out_check(emitpath, &e)) < 0) {
 		rf_warnx("%s", e.msg);
 		return rf_status(rc);
@@ -1379,16 +1413,10 @@ cmd_diff(int argc, char *argv[])
 	dopts.nkeys = nkeys;
 	dopts.ignore = ignore;
 	dopts.nignore = nignore;
-	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0) {
-		rf_warnx("%s", e.msg);
-		return rf_status(rc);
-	}
 	rf_cleanup_install();
-	bool have_trusted = rc == 1;
-	for (int s = 0; s < 2 && status == RF_EXIT_OK; s++)
-		status = open_side(&side[s], argv[s], have_trusted ? &trusted :
-		    NULL);
-	if (status != RF_EXIT_OK)
+	bool have_trusted = false;
+	if ((status = open_sides(side, argv, trustfile, &trusted,
+	    &have_trusted)) != RF_EXIT_OK)
 		goto done;
 	char *inputs[] = { argv[0], argv[1] };
 	if ((status = rf_run_start(&run, 2, inputs)) != RF_EXIT_OK ||
@@ -1696,7 +1724,6 @@ drift_side(struct drift *dr, int side, struct dside *sd)
 
 	for (size_t i = 0; i < sd->n && status == RF_EXIT_OK; i++) {
 		struct dfile *f = &sd->f[i];
-		unsigned char sha[RF_SHA256_LEN];
 		rf_reader *r;
 		rf_line ln;
 		rf_err e;
@@ -1730,15 +1757,8 @@ drift_side(struct drift *dr, int side, struct dside *sd)
 			rf_warnx("%s", e.msg);
 			status = rf_status(rc);
 		}
-		run.bytes_in += rf_reader_pos(r);
-		if (status == RF_EXIT_OK && f->has_sha) {
-			rf_reader_sha256(r, sha);
-			if (memcmp(sha, f->sha, RF_SHA256_LEN) != 0) {
-				rf_warnx("%s: its SHA-256 is not the one in the "
-				    "MANIFEST", f->shown);
-				status = RF_EXIT_CHECK;
-			}
-		}
+		if (status == RF_EXIT_OK)
+			status = done_file(f, r);
 		rf_reader_close(r);
 	}
 	return status;
@@ -1938,12 +1958,8 @@ cmd_drift(int argc, char *argv[])
 			break;
 		}
 		case G_MEMORY:
-			if (rf_parse_size(optarg, &dr.memory) < 0 ||
-			    dr.memory < ((size_t)1 << 16)) {
-				rf_warnx("--memory %s: not a size of 64k or more",
-				    optarg);
+			if (parse_memory(optarg, (size_t)1 << 16, &dr.memory) < 0)
 				return RF_EXIT_USAGE;
-			}
 			break;
 		case G_SUM:
 			rf_path_free(dr.sum);
@@ -1978,20 +1994,9 @@ cmd_drift(int argc, char *argv[])
 	}
 	if (argc != 2)
 		usage(RF_EXIT_USAGE);
-	if (strcmp(argv[0], "-") == 0 && strcmp(argv[1], "-") == 0) {
-		rf_warnx("old and new cannot both be standard input");
-		return RF_EXIT_USAGE;
-	}
-	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0) {
-		rf_warnx("%s", e.msg);
-		return rf_status(rc);
-	}
-	have_trusted = rc == 1;
 	rf_cleanup_install();
-	for (int s = 0; s < 2 && status == RF_EXIT_OK; s++)
-		status = open_side(&side[s], argv[s], have_trusted ? &trusted :
-		    NULL);
-	if (status != RF_EXIT_OK)
+	if ((status = open_sides(side, argv, trustfile, &trusted,
+	    &have_trusted)) != RF_EXIT_OK)
 		goto done;
 	if ((dr.h = rf_sha256_new()) == NULL) {
 		rf_warnx("out of memory");
