@@ -239,13 +239,6 @@ add_staged(const char *name, const char *src)
 	return 0;
 }
 
-static bool
-ends_with(const char *s, const char *suf)
-{
-	size_t n = strlen(s), k = strlen(suf);
-
-	return n >= k && strcmp(s + n - k, suf) == 0;
-}
 
 /* Lists the regular files under dir; a symbolic link or other kind stops it. */
 static int
@@ -318,7 +311,7 @@ pair_stamps(void)
 
 	qsort(stg, nstg, sizeof *stg, stgcmp);
 	for (size_t i = 0; i < nstg; i++) {
-		if (!ends_with(stg[i].name, ".prov"))
+		if (!rf_ends_with(stg[i].name, ".prov"))
 			continue;
 		struct staged want;
 		want.name = strndup(stg[i].name, strlen(stg[i].name) - 5);
@@ -333,7 +326,7 @@ pair_stamps(void)
 	}
 	/* Then drop the stamps from the list: they travel with their files. */
 	for (size_t i = 0; i < nstg; i++) {
-		if (!ends_with(stg[i].name, ".prov")) {
+		if (!rf_ends_with(stg[i].name, ".prov")) {
 			stg[w++] = stg[i];
 			continue;
 		}

@@ -64,13 +64,6 @@ nomem(void)
 	return RF_EXIT_IO;
 }
 
-static bool
-ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
 
 /* "a" + "/" + "b", or "b" alone in the working directory. */
 static char *
@@ -309,7 +302,7 @@ walk(const char *dir)
 		} else if (S_ISDIR(st.st_mode))
 			status = rf_is_dataset(p) ? read_dataset(p, 0, false, NULL) :
 			    walk(p);
-		else if (S_ISREG(st.st_mode) && ends_with(p, ".prov"))
+		else if (S_ISREG(st.st_mode) && rf_ends_with(p, ".prov"))
 			status = read_prov(p);
 		free(p);
 	}
@@ -337,7 +330,7 @@ read_source(const char *arg)
 		if (S_ISDIR(st.st_mode))
 			return rf_is_dataset(p) ? read_dataset(p, 0, true, NULL) :
 			    walk(p);
-		if (S_ISREG(st.st_mode) && ends_with(p, ".prov"))
+		if (S_ISREG(st.st_mode) && rf_ends_with(p, ".prov"))
 			return read_prov(p);
 		rf_warnx("%s: not a .prov file, a dataset or a directory", arg);
 		return RF_EXIT_USAGE;
@@ -347,7 +340,7 @@ read_source(const char *arg)
 		return RF_EXIT_IO;
 	}
 	/* DATASET@all, or DATASET@N. */
-	if (ends_with(p, "@all")) {
+	if (rf_ends_with(p, "@all")) {
 		p[strlen(p) - 4] = '\0';
 		v = ALL_VERSIONS;
 	} else if (rf_dataset_arg(p, dir, sizeof dir, &v, &e) < 0) {

@@ -664,13 +664,6 @@ namecmp(const void *a, const void *b)
 	    ((const struct dfile *)b)->shown);
 }
 
-static bool
-ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
 
 static int
 add_file(struct dside *sd, const char *path, const char *shown)
@@ -703,7 +696,7 @@ list_dir(struct dside *sd, const char *dir)
 	while ((de = readdir(d)) != NULL) {
 		char p[PATH_MAX];
 		struct stat st;
-		if (de->d_name[0] == '.' || ends_with(de->d_name, ".prov"))
+		if (de->d_name[0] == '.' || rf_ends_with(de->d_name, ".prov"))
 			continue;
 		if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >=
 		    (int)sizeof p) {
@@ -1436,7 +1429,7 @@ cmd_diff(int argc, char *argv[])
 	rep.side[0] = &side[0];
 	rep.side[1] = &side[1];
 	if (emitpath != NULL &&
-	    (rc = rf_out_create(emitpath, ends_with(emitpath, ".gz") ? 6 : -1,
+	    (rc = rf_out_create(emitpath, rf_ends_with(emitpath, ".gz") ? 6 : -1,
 	    &rep.emit, &e)) < 0) {
 		rf_warnx("%s", e.msg);
 		status = rf_status(rc);

@@ -672,6 +672,8 @@ const char *rf_getprog(void);
 /* fflush + ferror + fclose of stdout; returns an exit status. */
 int rf_close_stdout(void);
 
+/* Whether the C string s ends in suffix. */
+bool rf_ends_with(const char *s, const char *suffix);
 /* Parses "64", "64k", "64M", "1G" (powers of 1024). */
 int rf_parse_size(const char *s, size_t *out);
 /* Parses a decimal in [lo, hi]. */

@@ -162,3 +162,11 @@ rf_timestamp(double t, char dst[32])
 	    (long long)y, mo, d, (unsigned)(rem / 3600),
 	    (unsigned)(rem / 60 % 60), (unsigned)(rem % 60), ms % 1000);
 }
+
+bool
+rf_ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
