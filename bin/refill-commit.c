@@ -54,12 +54,6 @@ usage(int status)
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
-static int
-fail(int rc, const rf_err *e)
-{
-	rf_warnx("%s", e->msg);
-	return rf_status(rc);
-}
 
 /*
  * Moves current after the log line that records the move: the line is
@@ -125,7 +119,7 @@ load_keys(bool writer)
 	int rc;
 
 	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	have_trusted = rc == 1;
 	if (!writer)
 		return RF_EXIT_OK;
@@ -150,7 +144,7 @@ load_keys(bool writer)
 	if (keyfile == NULL)
 		return RF_EXIT_OK;
 	if ((rc = rf_key_load(keyfile, &key, &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	if (have_trusted) {
 		char pub[RF_PUBKEY_LEN + 1];
 		const rf_signer *s;
@@ -192,7 +186,7 @@ open_writer(const char *dir, bool create, rf_store **s)
 	}
 	rf_buf_free(&notes);
 	if (rc < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	if (expect_set && (*s)->current != expect) {
 		char want[16] = "none", have[16] = "none";
 		if (expect != 0)
@@ -470,7 +464,7 @@ read_stamp(const struct staged *st, rf_mfile *f)
 
 	snprintf(p, sizeof p, "%s.prov", st->src);
 	if ((rc = rf_read_file(p, (size_t)16 << 20, &b, &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	while (b.len > 0 && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r'))
 		b.len--;
 	if ((rc = rf_json_canon(b.p, b.len, &c, &e)) < 0 || c.p[0] != '{') {
@@ -695,7 +689,7 @@ take_parent(rf_store *s, rf_manifest *m, rf_manifest *parent)
 		return RF_EXIT_USAGE;
 	}
 	if ((rc = rf_store_load(s, s->current, trust(), parent, &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	for (size_t i = 0; i < parent->n; i++) {
 		rf_mfile f = parent->f[i];
 		f.name = strdup(f.name);
@@ -818,7 +812,7 @@ cmd_commit(const char *dir, const char *stagedir)
 	/* The name: the parent's with -u, else --name, else current's. */
 	if (parent.dataset == NULL && dsname == NULL && s->current != 0 &&
 	    (rc = rf_store_check(s, s->current, trust(), &parent, &e)) < 0) {
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 		goto out;
 	}
 	const char *base = strrchr(s->dir, '/');
@@ -836,16 +830,16 @@ cmd_commit(const char *dir, const char *stagedir)
 	}
 	for (size_t i = 0; i < m.n; i++)
 		if (m.f[i].prov != NULL && (rc = put_lineage(s, &m.f[i], &e)) < 0) {
-			status = fail(rc, &e);
+			status = rf_fail(rc, &e);
 			goto out;
 		}
 	if ((rc = build_version(s, &m, &e)) < 0) {
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 		goto out;
 	}
 	rf_manifest loaded;
 	if ((rc = rf_store_load(s, m.version, NULL, &loaded, &e)) < 0) {
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 		goto out;
 	}
 	rf_event ev = {
@@ -857,7 +851,7 @@ cmd_commit(const char *dir, const char *stagedir)
 	rc = rf_store_log(s, &ev, key, &e);
 	rf_manifest_free(&loaded);
 	if (rc < 0) {
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 		goto out;
 	}
 	if (!nopublish && (status = switch_current(s, m.version)) != RF_EXIT_OK)
@@ -924,7 +918,7 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 	}
 	/* A version removed by gc has no MANIFEST left: this says so. */
 	if ((rc = rf_store_check(s, v, trust(), &m, &e)) < 0) {
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 		goto out;
 	}
 	if (v == s->current) {
@@ -941,7 +935,7 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 	};
 	uint32_t from = s->current;
 	if ((rc = rf_store_log(s, &ev, key, &e)) < 0) {
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 		goto out;
 	}
 	if ((status = switch_current(s, v)) != RF_EXIT_OK)
@@ -1009,7 +1003,7 @@ cmd_log(const char *dir)
 	int rc;
 
 	if ((rc = rf_store_open(dir, 0, trust(), &s, NULL, &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	for (size_t i = 0; i < s->nlog; i++) {
 		const rf_logent *l = &s->log[i];
 		char t[64], user[256], msg[1024], signer[128], ver[16], cur[16];
@@ -1049,7 +1043,7 @@ cmd_show(const char *arg)
 		return RF_EXIT_USAGE;
 	}
 	if ((rc = rf_store_open(dir, 0, trust(), &s, NULL, &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	if (v == 0 && (v = s->current) == 0) {
 		rf_warnx("%s: no current version", dir);
 		rf_store_close(s);
@@ -1062,7 +1056,7 @@ cmd_show(const char *arg)
 	}
 	if ((rc = rf_store_load(s, v, trust(), &m, &e)) < 0) {
 		rf_store_close(s);
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	}
 	if (json) {
 		rf_buf b = { 0 };
@@ -1070,7 +1064,7 @@ cmd_show(const char *arg)
 		if ((rc = rf_read_file(mp, (size_t)1 << 30, &b, &e)) < 0) {
 			rf_manifest_free(&m);
 			rf_store_close(s);
-			return fail(rc, &e);
+			return rf_fail(rc, &e);
 		}
 		fwrite(b.p, 1, b.len, stdout);
 		rf_buf_free(&b);
@@ -1180,7 +1174,7 @@ cmd_gc(const char *dir)
 		return status;
 	if ((rc = rf_store_versions(s, &vs, &nv, &e)) < 0 ||
 	    (gone = calloc(nv ? nv : 1, sizeof *gone)) == NULL) {
-		status = rc < 0 ? fail(rc, &e) : RF_EXIT_IO;
+		status = rc < 0 ? rf_fail(rc, &e) : RF_EXIT_IO;
 		goto out;
 	}
 	uint32_t prev = rf_store_previous(s);
@@ -1221,16 +1215,16 @@ cmd_gc(const char *dir)
 	};
 	/* The log first: a crash after it leaves versions gc meant to remove. */
 	if ((rc = rf_store_log(s, &ev, key, &e)) < 0) {
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 		goto out;
 	}
 	for (size_t i = 0; i < ngone; i++)
 		if ((rc = rf_store_remove_version(s, gone[i], &e)) < 0) {
-			status = fail(rc, &e);
+			status = rf_fail(rc, &e);
 			goto out;
 		}
 	if ((rc = sweep_objects(s, kd, nk, &nobj, &e)) < 0) {
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 		goto out;
 	}
 	if (!quiet)
@@ -1259,11 +1253,11 @@ cmd_keygen(const char *path)
 		return RF_EXIT_USAGE;
 	}
 	if ((rc = rf_key_generate(path, pub, &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	snprintf(pem, sizeof pem, "-----BEGIN PUBLIC KEY-----\n%s\n"
 	    "-----END PUBLIC KEY-----\n", pub);
 	if ((rc = rf_write_file(pp, pem, strlen(pem), &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	printf("%s\n", pub);
 	if (!quiet)
 		rf_warnx("wrote %s (private, mode 600) and %s; a trusted-signers "

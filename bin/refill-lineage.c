@@ -50,12 +50,6 @@ usage(int status)
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
-static int
-fail(int rc, const rf_err *e)
-{
-	rf_warnx("%s", e->msg);
-	return rf_status(rc);
-}
 
 static int
 nomem(void)
@@ -105,7 +99,7 @@ static int
 bad_stamp(const char *file, size_t line, int rc, const rf_err *e)
 {
 	if (rc != RF_EDATA)
-		return fail(rc, e);
+		return rf_fail(rc, e);
 	rf_warnx("%s:%zu: %s", file, line, e->msg);
 	return RF_EXIT_DATA;
 }
@@ -121,7 +115,7 @@ read_prov(const char *path)
 
 	if ((rc = rf_read_file(path, RF_MAX_LINE_DEFAULT, &b, &e)) < 0) {
 		rf_buf_free(&b);
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	}
 	rc = rf_stamp_parse(b.p != NULL ? b.p : "", b.len, &st, &e);
 	rf_buf_free(&b);
@@ -135,7 +129,7 @@ read_prov(const char *path)
 	rc = rf_lineage_add(g, &st, place, &e);
 	free(place);
 	rf_stamp_free(&st);
-	return rc < 0 ? fail(rc, &e) : RF_EXIT_OK;
+	return rc < 0 ? rf_fail(rc, &e) : RF_EXIT_OK;
 }
 
 /* A file the operand names in a version, when it names one. */
@@ -156,7 +150,7 @@ read_version(rf_store *s, uint32_t v, struct want *w)
 
 	if ((rc = rf_store_load(s, v, have_trusted ? &trusted : NULL, &m,
 	    &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	rf_version_path(s, v, "MANIFEST", mp);
 	for (size_t i = 0; i < m.n && status == RF_EXIT_OK; i++) {
 		const rf_mfile *f = &m.f[i];
@@ -177,7 +171,7 @@ read_version(rf_store *s, uint32_t v, struct want *w)
 		if (f->prov == NULL) {
 			if ((rc = rf_lineage_add_file(g, f->sha256, &f->digest,
 			    place.p, &e)) < 0)
-				status = fail(rc, &e);
+				status = rf_fail(rc, &e);
 			continue;
 		}
 		rf_stamp st;
@@ -194,7 +188,7 @@ read_version(rf_store *s, uint32_t v, struct want *w)
 			break;
 		}
 		if ((rc = rf_lineage_add(g, &st, place.p, &e)) < 0)
-			status = fail(rc, &e);
+			status = rf_fail(rc, &e);
 		rf_stamp_free(&st);
 	}
 	rf_buf_free(&place);
@@ -218,13 +212,13 @@ read_dataset(const char *dir, uint32_t v, bool named, struct want *w)
 
 	if ((rc = rf_store_open(dir, 0, have_trusted ? &trusted : NULL, &s,
 	    NULL, &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	if (v == ALL_VERSIONS) {
 		uint32_t *vs;
 		size_t nv;
 		if ((rc = rf_store_versions(s, &vs, &nv, &e)) < 0) {
 			rf_store_close(s);
-			return fail(rc, &e);
+			return rf_fail(rc, &e);
 		}
 		/* A version the log does not record is not one (yet). */
 		for (size_t i = 0; i < nv && status == RF_EXIT_OK; i++)
@@ -456,7 +450,7 @@ resolve(const char *arg, struct target *t)
 		return RF_EXIT_OK;
 	}
 	if ((rc = rf_sha256_file(arg, t->sha, &size, &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	if ((buf = malloc(strlen(arg) + 6)) == NULL)
 		return nomem();
 	sprintf(buf, "%s.prov", arg);
@@ -569,7 +563,7 @@ kids(uint32_t id, bool up, rf_ids *out)
 			rc = rf_lineage_from(g, id, k, out, &e);
 	}
 	if (rc < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	sort_unique(out);
 	return RF_EXIT_OK;
 }
@@ -671,7 +665,7 @@ put_json(rf_buf *b)
 
 	if ((rc = rf_json_canon(b->p, b->len, &c, &e)) < 0) {
 		rf_buf_free(&c);
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	}
 	fwrite(c.p, 1, c.len, stdout);
 	putchar('\n');
@@ -884,7 +878,7 @@ put_dot(const rf_ids *ans)
 	if (rc == RF_ENOMEM)
 		status = nomem();
 	else if (rc < 0)
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 	else
 		fwrite(b.p, 1, b.len, stdout);
 	free(rank);
@@ -1015,7 +1009,7 @@ cmd_show(const struct target *t, bool up)
 	int rc, status = RF_EXIT_OK;
 
 	if ((rc = rf_lineage_find(g, t->sha, t->path, !up, &roots, &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	if (up && roots.n == 0) {
 		rf_warnx("%s: no stamp found for it", t->arg);
 		return RF_EXIT_CHECK;
@@ -1027,7 +1021,7 @@ cmd_show(const struct target *t, bool up)
 		for (size_t i = 0; i < roots.n; i++) {
 			k.n = 0;
 			if ((rc = rf_lineage_to(g, roots.v[i], &k, &e)) < 0) {
-				status = fail(rc, &e);
+				status = rf_fail(rc, &e);
 				goto out;
 			}
 			if (k.n > 0)
@@ -1045,7 +1039,7 @@ cmd_show(const struct target *t, bool up)
 		goto out;
 	}
 	if ((rc = rf_lineage_walk(g, roots.v, roots.n, up, &ans, &e)) < 0) {
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 		goto out;
 	}
 	status = put_answer(&ans);
@@ -1089,17 +1083,17 @@ cmd_impact(char **tspecs, size_t nt, const struct target *in, size_t ni)
 		roots.n = 0;
 		if ((rc = rf_lineage_find(g, in[i].sha, in[i].path, true, &roots,
 		    &e)) < 0) {
-			status = fail(rc, &e);
+			status = rf_fail(rc, &e);
 			goto out;
 		}
 		for (size_t j = 0; j < roots.n; j++)
 			if ((rc = rf_lineage_to(g, roots.v[j], &seeds, &e)) < 0) {
-				status = fail(rc, &e);
+				status = rf_fail(rc, &e);
 				goto out;
 			}
 	}
 	if ((rc = rf_lineage_walk(g, seeds.v, seeds.n, false, &ans, &e)) < 0) {
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 		goto out;
 	}
 	if (format == F_TEXT)
@@ -1219,10 +1213,10 @@ main(int argc, char *argv[])
 	if (!impact && argc < 1)
 		usage(RF_EXIT_USAGE);
 	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0)
-		return fail(rc, &e);
+		return rf_fail(rc, &e);
 	have_trusted = rc == 1;
 	if ((rc = rf_lineage_new(&g, &e)) < 0) {
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 		goto done;
 	}
 	/* The operands first: a missing file is reported before any walk. */
@@ -1245,7 +1239,7 @@ main(int argc, char *argv[])
 	if (status != RF_EXIT_OK)
 		goto done;
 	if ((rc = rf_lineage_link(g, &e)) < 0) {
-		status = fail(rc, &e);
+		status = rf_fail(rc, &e);
 		goto done;
 	}
 	if (impact)

@@ -54,13 +54,6 @@ parse_memory(const char *arg, size_t min, size_t *out)
 	return -1;
 }
 
-/* Says why, and gives the status the error stands for. */
-static int
-fail_msg(int rc, const rf_err *e)
-{
-	rf_warnx("%s", e->msg);
-	return rf_status(rc);
-}
 
 /* ---- rules ---------------------------------------------------------------- */
 
@@ -811,7 +804,7 @@ open_sides(struct dside side[2], char *argv[], const char *trustfile,
 		return RF_EXIT_USAGE;
 	}
 	if ((rc = rf_trusted_default(trustfile, t, &e)) < 0)
-		return fail_msg(rc, &e);
+		return rf_fail(rc, &e);
 	*have = rc == 1;
 	for (int s = 0; s < 2 && status == RF_EXIT_OK; s++)
 		status = open_side(&side[s], argv[s], *have ? t : NULL);
@@ -2251,7 +2244,7 @@ check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
 		problem(vr, "no line of the log commits it");
 	if ((rc = rf_store_load(s, v, trusted, &m, &e)) < 0) {
 		if (rc != RF_ECHECK)
-			return fail_msg(rc, &e);
+			return rf_fail(rc, &e);
 		problem(vr, "%s", e.msg);
 		return RF_EXIT_OK;
 	}
@@ -2264,7 +2257,7 @@ check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
 		rf_manifest_free(&m);
 		rf_buf_free(&sums);
 		rf_buf_free(&have);
-		return fail_msg(rc, &e);
+		return rf_fail(rc, &e);
 	}
 	if (have.len != sums.len || memcmp(have.p, sums.p, sums.len) != 0)
 		problem(vr, "SHA256SUMS does not list the files as the MANIFEST "
@@ -2290,7 +2283,7 @@ check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
 		if (fc[i].rc < 0 && fc[i].rc != RF_ECHECK) {
 			for (size_t k = i + 1; k < m.n; k++)
 				rf_pool_wait(pool, &fc[k].task);
-			rc = fail_msg(fc[i].rc, &fc[i].e);
+			rc = rf_fail(fc[i].rc, &fc[i].e);
 			free(fc);
 			rf_manifest_free(&m);
 			return rc;
@@ -2413,7 +2406,7 @@ cmd_dataset(int argc, char *argv[])
 	if ((rc = rf_store_open(dir, 0, have_trusted ? &trusted : NULL, &s,
 	    NULL, &e)) < 0) {
 		if (rc != RF_ECHECK) {
-			status = fail_msg(rc, &e);
+			status = rf_fail(rc, &e);
 			goto done;
 		}
 		problem(&vr, "log: %s", e.msg);
@@ -2421,12 +2414,12 @@ cmd_dataset(int argc, char *argv[])
 		goto report;
 	}
 	if ((rc = rf_pool_new(0, &pool, &e)) < 0) {
-		status = fail_msg(rc, &e);
+		status = rf_fail(rc, &e);
 		goto done;
 	}
 	if (all) {
 		if ((rc = rf_store_versions(s, &vs, &nv, &e)) < 0) {
-			status = fail_msg(rc, &e);
+			status = rf_fail(rc, &e);
 			goto done;
 		}
 	} else {
@@ -2492,7 +2485,7 @@ report:
 		rf_buf_add(&b, out.p, out.len);
 		rf_buf_adds(&b, "]}");
 		if ((rc = rf_json_canon(b.p, b.len, &c, &e)) < 0)
-			status = fail_msg(rc, &e);
+			status = rf_fail(rc, &e);
 		else {
 			fwrite(c.p, 1, c.len, stdout);
 			putchar('\n');

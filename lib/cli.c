@@ -437,3 +437,10 @@ rf_run_abort(rf_run *r)
 		*o[i] = NULL;
 	}
 }
+
+int
+rf_fail(int code, const rf_err *e)
+{
+	rf_warnx("%s", e->msg);
+	return rf_status(code);
+}

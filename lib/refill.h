@@ -664,6 +664,8 @@ int rf_run_batches(rf_run *run, rf_reader *r, rf_pool *pool, rf_batch **b,
 /* Removes the temporary files of --bad, --stats and --metrics. */
 void rf_run_abort(rf_run *r);
 
+/* Prints e's reason as rf_warnx does; returns the exit status of code. */
+int rf_fail(int code, const rf_err *e);
 /* Prints "PROG: msg" to stderr. */
 void rf_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rf_setprog(const char *prog);
