@@ -483,6 +483,7 @@ enum { D_ABS_TOL = RF_OPT_PROGRAM, D_EMIT, D_FULL, D_IGNORE, D_JSON,
 #define DIFF_MEMORY ((size_t)1 << 30)	/* --memory's default */
 #define NEXAMPLE 3			/* examples shown of each kind */
 #define MAXFIELDS 10000			/* changed fields counted apart */
+#define NFSLOT 32768			/* a power of two past 2 * MAXFIELDS */
 
 /* One file of a side. */
 struct dfile {
@@ -512,6 +513,7 @@ struct limit {
 
 struct field {
 	char *path;
+	size_t pathlen;			/* a name may hold U+0000 */
 	uint64_t n;
 	rf_buf ex;			/* up to NEXAMPLE lines */
 	size_t nex;
@@ -522,6 +524,7 @@ struct dreport {
 	struct dside *side[2];
 	struct field *fields;
 	size_t nfields, capfields;
+	uint32_t *fslot;		/* fields by path: index + 1, 0 empty */
 	uint64_t otherfields;		/* past MAXFIELDS */
 	rf_buf keys[5];			/* first keys of each kind, by kind */
 	size_t nkeys[5];
@@ -965,12 +968,25 @@ field_cb(void *arg, const char *path, size_t pn, const char *a, size_t an,
 	struct dreport *r = arg;
 	struct field *f = NULL;
 
-	for (size_t i = 0; i < r->nfields; i++)
-		if (strlen(r->fields[i].path) == pn &&
-		    memcmp(r->fields[i].path, path, pn) == 0) {
-			f = &r->fields[i];
+	/*
+	 * Looked up by a hash of the path: records keyed by ids, such as
+	 * {"counts":{"u17":5}}, make thousands of fields, and a changed
+	 * record must not scan them all.
+	 */
+	uint32_t h = 2166136261u, *slot;
+	for (size_t i = 0; i < pn; i++)
+		h = (h ^ (unsigned char)path[i]) * 16777619u;
+	if (r->fslot == NULL &&
+	    (r->fslot = calloc(NFSLOT, sizeof *r->fslot)) == NULL)
+		return RF_ENOMEM;
+	for (slot = &r->fslot[h & (NFSLOT - 1)]; *slot != 0;
+	    slot = &r->fslot[(slot - r->fslot + 1) & (NFSLOT - 1)]) {
+		struct field *g = &r->fields[*slot - 1];
+		if (g->pathlen == pn && memcmp(g->path, path, pn) == 0) {
+			f = g;
 			break;
 		}
+	}
 	if (f == NULL && r->nfields < MAXFIELDS) {
 		if (r->nfields == r->capfields) {
 			size_t nc = r->capfields ? 2 * r->capfields : 16;
@@ -982,9 +998,12 @@ field_cb(void *arg, const char *path, size_t pn, const char *a, size_t an,
 		}
 		f = &r->fields[r->nfields];
 		memset(f, 0, sizeof *f);
-		if ((f->path = strndup(path, pn)) == NULL)
+		if ((f->path = malloc(pn + 1)) == NULL)
 			return RF_ENOMEM;
-		r->nfields++;
+		memcpy(f->path, path, pn);
+		f->path[pn] = '\0';
+		f->pathlen = pn;
+		*slot = (uint32_t)++r->nfields;
 	}
 	if (f == NULL)
 		r->otherfields++;
@@ -1490,6 +1509,7 @@ done:
 		rf_buf_free(&rep.fields[i].ex);
 	}
 	free(rep.fields);
+	free(rep.fslot);
 	for (int i = 0; i < 5; i++)
 		rf_buf_free(&rep.keys[i]);
 	rf_buf_free(&rep.line);
