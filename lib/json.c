@@ -1532,13 +1532,15 @@ static int
 strip_val(const struct strip *s, const uchar *v, const uchar *ve,
     const size_t *at, rf_buf *out)
 {
-	size_t pos = 0, vn, kn = 0, *next;
+	size_t pos = 0, vn, kn = 0, few[16], *next = few;
 	const char *val, *key = NULL;
 	bool obj = *v == '{', first = true;
 	long long idx = 0;
 	int rc;
 
-	if ((next = malloc(s->np * sizeof *next)) == NULL)
+	/* Called for every record with --ignore: a few paths need no malloc. */
+	if (s->np > sizeof few / sizeof few[0] &&
+	    (next = malloc(s->np * sizeof *next)) == NULL)
 		return RF_ENOMEM;
 	rc = rf_buf_addc(out, (char)*v);
 	while (rc == 0 && (rc = rf_json_next((const char *)v, ve - v, &pos,
@@ -1578,7 +1580,8 @@ strip_val(const struct strip *s, const uchar *v, const uchar *ve,
 	}
 	if (rc == 0)
 		rc = rf_buf_addc(out, obj ? '}' : ']');
-	free(next);
+	if (next != few)
+		free(next);
 	return rc < 0 ? RF_ENOMEM : 0;
 }
 
@@ -1587,16 +1590,19 @@ rf_json_strip(const char *canon, size_t n, rf_path *const *paths, size_t np,
     rf_buf *out)
 {
 	struct strip s = { paths, np };
-	size_t *at;
+	size_t few[16], *at = few;
 	int rc;
 
 	if (np == 0 || n == 0 || (*canon != '{' && *canon != '['))
 		return rf_buf_add(out, canon, n) < 0 ? RF_ENOMEM : 0;
-	if ((at = calloc(np, sizeof *at)) == NULL)
+	if (np > sizeof few / sizeof few[0] &&
+	    (at = malloc(np * sizeof *at)) == NULL)
 		return RF_ENOMEM;
+	memset(at, 0, np * sizeof *at);
 	rc = strip_val(&s, (const uchar *)canon, (const uchar *)canon + n, at,
 	    out);
-	free(at);
+	if (at != few)
+		free(at);
 	return rc;
 }
 
