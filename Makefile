@@ -9,8 +9,10 @@ BUILD   = build
 PREFIX  = /usr/local
 BINDIR  = $(PREFIX)/bin
 MANPREFIX = $(PREFIX)/share/man
+DOCDIR  = $(PREFIX)/share/doc/refill
 DESTDIR =
 BENCH_RECORDS = 1000000
+DEMO_DIR = $(BUILD)/demo
 
 WARN   = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
          -D_POSIX_C_SOURCE=200809L
@@ -30,8 +32,14 @@ MAN1 = man/man1/refill.1 man/man1/refill-commit.1 man/man1/refill-hash.1 man/man
        man/man1/refill-verify.1
 MAN5 = man/man5/refill-manifest.5 man/man5/refill-prov.5 man/man5/refill-rules.5
 MAN7 = man/man7/refill.7
+EXAMPLES = examples/backfill/Makefile examples/demo/demo.sh \
+       examples/demo/gen.py examples/demo/verify-version \
+       examples/parallel/backfill.sh examples/parallel/fake-ssh \
+       examples/slurm/commit.sbatch examples/slurm/submit.sh \
+       examples/slurm/transform.sbatch
 DEBS = zlib1g-dev libssl-dev bats mandoc clang libclang-rt-14-dev python3 iso-codes \
-       gzip coreutils hyperfine jq miller time
+       gzip coreutils hyperfine jq miller time \
+       man-db parallel rsync openssl bsdextrautils bsdutils util-linux
 
 all: $(PROGS:%=$(BUILD)/%)
 
@@ -69,6 +77,10 @@ sanitize:
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    LDFLAGS="-fsanitize=address,undefined" check
 
+# The story of a bug-fix backfill, on generated data; it leaves DEMO_DIR.
+demo: all
+	@PATH="$$(cd $(BUILD) && pwd):$$PATH" sh examples/demo/demo.sh $(DEMO_DIR)
+
 bench: all $(BUILD)/bench-gen
 	REFILL_BIN=$(BUILD) bench/run.sh $(BENCH_RECORDS)
 
@@ -89,14 +101,20 @@ install: all
 	cp -f $(MAN1) $(DESTDIR)$(MANPREFIX)/man1/
 	cp -f $(MAN5) $(DESTDIR)$(MANPREFIX)/man5/
 	cp -f $(MAN7) $(DESTDIR)$(MANPREFIX)/man7/
+	for f in $(EXAMPLES); do d=$(DESTDIR)$(DOCDIR)/$${f%/*}; \
+	    mkdir -p $$d && cp -f $$f $$d/; done
 
 uninstall:
 	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$$p; done
 	for m in $(MAN1); do rm -f $(DESTDIR)$(MANPREFIX)/man1/$${m##*/}; done
 	for m in $(MAN5); do rm -f $(DESTDIR)$(MANPREFIX)/man5/$${m##*/}; done
 	for m in $(MAN7); do rm -f $(DESTDIR)$(MANPREFIX)/man7/$${m##*/}; done
+	for f in $(EXAMPLES); do rm -f $(DESTDIR)$(DOCDIR)/$$f; done
+	for d in backfill demo parallel slurm; do \
+	    rmdir $(DESTDIR)$(DOCDIR)/examples/$$d 2>/dev/null || :; done
+	rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null || :
 
 clean:
 	rm -rf build build-san
 
-.PHONY: all check sanitize bench deps install uninstall clean
+.PHONY: all check sanitize demo bench deps install uninstall clean

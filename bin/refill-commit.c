@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,26 +31,33 @@ static rf_key *key;
 static rf_trusted trusted;
 static bool have_trusted;
 
+/* Progress and figures; the workers add to its counts under runlock. */
+static rf_run run;
+static pthread_mutex_t runlock = PTHREAD_MUTEX_INITIALIZER;
+
 static _Noreturn void
 usage(int status)
 {
 	fprintf(status == RF_EXIT_OK ? stdout : stderr,
 	    "usage: refill-commit [-nqu] [-d name] [-e version] [-k keyfile] "
 	    "[-t trusted]\n"
-	    "                     [--name name] [--unsigned] -m message "
-	    "dataset stagedir\n"
+	    "                     [--metrics file] [--name name] [--progress] "
+	    "[--stats file]\n"
+	    "                     [--unsigned] -m message dataset stagedir\n"
 	    "       refill-commit publish [-q] [-e version] [-k keyfile] "
 	    "[-m message] [-t trusted]\n"
-	    "                     [--unsigned] dataset version\n"
+	    "                     [--metrics file] [--stats file] [--unsigned] "
+	    "dataset version\n"
 	    "       refill-commit rollback [-q] [-e version] [-k keyfile] "
 	    "[-m message] [-t trusted]\n"
-	    "                     [--unsigned] dataset [version]\n"
+	    "                     [--metrics file] [--stats file] [--unsigned] "
+	    "dataset [version]\n"
 	    "       refill-commit log [--json] [-t trusted] dataset\n"
 	    "       refill-commit show [--json] [-t trusted] "
 	    "dataset[@version]\n"
 	    "       refill-commit gc [-q] [-k keyfile] [-m message] "
-	    "[-t trusted] [--unsigned]\n"
-	    "                     --keep n dataset\n"
+	    "[-t trusted] [--metrics file]\n"
+	    "                     [--stats file] [--unsigned] --keep n dataset\n"
 	    "       refill-commit keygen keyfile\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
@@ -281,7 +289,8 @@ scan_stage(const char *root, const char *rel)
 		} else if (add_staged(name, src) < 0) {
 			rf_warnx("out of memory");
 			status = RF_EXIT_IO;
-		}
+		} else if (!rf_ends_with(name, ".prov"))
+			run.bytes_total += st.st_size;
 	}
 	closedir(d);
 	return status;
@@ -339,9 +348,22 @@ struct job {
 	struct staged *st;
 	char tmp[PATH_MAX];	/* its temporary name in objects/ */
 	rf_mfile f;
+	bool reused;		/* objects/ held its content already */
 	int status;
 	rf_err e;
 };
+
+/* A worker's records and bytes since it last said, into run. */
+static void
+progress(uint64_t records, uint64_t bytes)
+{
+	pthread_mutex_lock(&runlock);
+	run.records_in += records;
+	run.records_out += records;
+	run.bytes_in += bytes;
+	rf_run_tick(&run, 0);
+	pthread_mutex_unlock(&runlock);
+}
 
 /*
  * Reads a stored file: its SHA-256, size, records and dataset digest.
@@ -355,6 +377,7 @@ digest_file(const char *path, const char *shown, rf_mfile *f, rf_err *e)
 	rf_buf canon = { 0 };
 	rf_sha256 *h = rf_sha256_new();
 	unsigned char d[RF_SHA256_LEN];
+	uint64_t said = 0;
 	int rc;
 
 	if (h == NULL)
@@ -378,10 +401,15 @@ digest_file(const char *path, const char *shown, rf_mfile *f, rf_err *e)
 		}
 		rf_sha256_once(h, canon.p, canon.len, d);
 		rf_dsum_add_digest(&f->digest, d);
+		if ((f->digest.count & 1023) == 0) {
+			progress(1024, rf_reader_pos(r) - said);
+			said = rf_reader_pos(r);
+		}
 	}
 	if (rc == 0) {
 		rf_reader_sha256(r, f->sha256);
 		f->size = rf_reader_pos(r);
+		progress(f->digest.count & 1023, f->size - said);
 	} else if (rc != RF_EIO && strncmp(e->msg, shown, strlen(shown)) != 0) {
 		char why[sizeof e->msg];
 		snprintf(why, sizeof why, "%s", e->msg);
@@ -440,9 +468,13 @@ store_file(rf_task *t)
 		goto out;
 	}
 	/* The same content may be stored already: keep that inode. */
-	if (link(tmp, final) < 0 && errno != EEXIST) {
-		rc = rf_seterr(e, RF_EIO, "%s: %s", final, strerror(errno));
-		goto out;
+	if (link(tmp, final) < 0) {
+		if (errno != EEXIST) {
+			rc = rf_seterr(e, RF_EIO, "%s: %s", final,
+			    strerror(errno));
+			goto out;
+		}
+		j->reused = true;
 	}
 	rc = rf_fsync_dir(dir, e);
 out:
@@ -828,6 +860,27 @@ cmd_commit(const char *dir, const char *stagedir)
 		status = RF_EXIT_IO;
 		goto out;
 	}
+	uint64_t records = 0, reused = 0;
+	for (size_t i = 0; i < m.n; i++)
+		records += m.f[i].digest.count;
+	for (size_t i = 0; i < nstg; i++)
+		reused += jobs[i].reused;
+	rf_stat extra[] = {
+		{ "files_committed", "Files staged and stored in the version.",
+		    nstg },
+		{ "files_reused", "Files staged whose content was stored "
+		    "already.", reused },
+		{ "files_inherited", "Files taken from the parent version "
+		    "(-u).", m.n - nstg },
+		{ "dataset_version", "The number of the dataset version.",
+		    m.version },
+		{ "version_records", "Records in the version committed.",
+		    records },
+	};
+	/* --stats and --metrics wait under temporary names for the log line. */
+	if ((status = rf_run_prepare(&run, extra,
+	    sizeof extra / sizeof extra[0])) != RF_EXIT_OK)
+		goto out;
 	for (size_t i = 0; i < m.n; i++)
 		if (m.f[i].prov != NULL && (rc = put_lineage(s, &m.f[i], &e)) < 0) {
 			status = rf_fail(rc, &e);
@@ -856,9 +909,6 @@ cmd_commit(const char *dir, const char *stagedir)
 	}
 	if (!nopublish && (status = switch_current(s, m.version)) != RF_EXIT_OK)
 		goto out;
-	uint64_t records = 0;
-	for (size_t i = 0; i < m.n; i++)
-		records += m.f[i].digest.count;
 	printf("%06u\n", (unsigned)m.version);
 	if (!quiet)
 		rf_warnx("%s: version %06u %s: %zu file%s, %llu records%s",
@@ -867,7 +917,10 @@ cmd_commit(const char *dir, const char *stagedir)
 		    "committed and current", m.n, m.n == 1 ? "" : "s",
 		    (unsigned long long)records,
 		    key == NULL ? ", unsigned" : "");
+	status = rf_run_publish(&run);
 out:
+	if (status != RF_EXIT_OK)
+		rf_run_abort(&run);
 	if (pool != NULL)
 		rf_pool_free(pool);
 	if (jobs != NULL)
@@ -921,11 +974,20 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 		status = rf_fail(rc, &e);
 		goto out;
 	}
+	rf_stat extra[] = {
+		{ "dataset_version", "The number of the dataset version.", v },
+		{ "previous_version", "The version current before, 0 for none.",
+		    s->current },
+	};
+	if ((status = rf_run_prepare(&run, extra,
+	    sizeof extra / sizeof extra[0])) != RF_EXIT_OK)
+		goto out;
 	if (v == s->current) {
 		if (!quiet)
 			rf_warnx("%s: version %06u is current already", dir,
 			    (unsigned)v);
 		printf("%06u\n", (unsigned)v);
+		status = rf_run_publish(&run);
 		goto out;
 	}
 	rf_event ev = {
@@ -948,7 +1010,10 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 		rf_warnx("%s: current is version %06u (was %s)", dir,
 		    (unsigned)v, was);
 	}
+	status = rf_run_publish(&run);
 out:
+	if (status != RF_EXIT_OK)
+		rf_run_abort(&run);
 	rf_manifest_free(&m);
 	rf_store_close(s);
 	return status;
@@ -1231,6 +1296,12 @@ cmd_gc(const char *dir)
 		rf_warnx("%s: removed %zu version%s and %llu object%s", dir,
 		    ngone, ngone == 1 ? "" : "s", (unsigned long long)nobj,
 		    nobj == 1 ? "" : "s");
+	/* Known only now, after the work: gc has no all or nothing. */
+	rf_stat extra[] = {
+		{ "versions_removed", "Versions removed by gc.", ngone },
+		{ "objects_removed", "Objects removed by gc.", nobj },
+	};
+	status = rf_run_finish(&run, extra, sizeof extra / sizeof extra[0]);
 out:
 	free(vs);
 	free(gone);
@@ -1282,19 +1353,22 @@ main(int argc, char *argv[])
 		{ "message", required_argument, NULL, 'm' },
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "no-publish", no_argument, NULL, 'n' },
-		{ "quiet", no_argument, NULL, 'q' },
 		{ "trusted", required_argument, NULL, 't' },
 		{ "unsigned", no_argument, NULL, OPT_UNSIGNED },
 		{ "update", no_argument, NULL, 'u' },
 		{ "version", no_argument, NULL, 'V' },
+		RF_RUN_FIGURE_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *cmds[] = { "publish", "rollback", "log", "show",
 	    "gc", "keygen", NULL };
 	const char *cmd = "commit";
-	int ch, status;
+	bool progress = false;
+	int ch, rc, status;
 
-	rf_setprog("refill-commit");
+	char prog[] = "refill-commit";
+
+	rf_run_init(&run, "refill-commit");
 	if (argc > 1)
 		for (int i = 0; cmds[i] != NULL; i++)
 			if (strcmp(argv[1], cmds[i]) == 0) {
@@ -1303,6 +1377,8 @@ main(int argc, char *argv[])
 				argc--;
 				break;
 			}
+	/* getopt_long's messages name argv[0]: the program, not a command. */
+	argv[0] = prog;
 	while ((ch = getopt_long(argc, argv, "d:e:hk:m:nqt:uV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -1351,7 +1427,13 @@ main(int argc, char *argv[])
 			nopublish = true;
 			break;
 		case 'q':
+			/* No summary; and no progress, unless --progress follows. */
 			quiet = true;
+			rf_run_opt(&run, ch, optarg);
+			break;
+		case RF_OPT_PROGRESS:
+			progress = true;
+			rf_run_opt(&run, ch, optarg);
 			break;
 		case 't':
 			trustfile = optarg;
@@ -1365,13 +1447,31 @@ main(int argc, char *argv[])
 		case 'V':
 			return rf_print_version();
 		default:
-			usage(RF_EXIT_USAGE);
+			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
+				return RF_EXIT_USAGE;
+			if (rc == 0)
+				usage(RF_EXIT_USAGE);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 
 	bool commit = strcmp(cmd, "commit") == 0;
+	bool writer = commit || strcmp(cmd, "publish") == 0 ||
+	    strcmp(cmd, "rollback") == 0 || strcmp(cmd, "gc") == 0;
+	if (progress && !commit) {
+		rf_warnx("--progress applies to a commit only");
+		usage(RF_EXIT_USAGE);
+	}
+	if ((run.stats_path != NULL || run.metrics_path != NULL) && !writer) {
+		rf_warnx("--stats and --metrics apply to commit, publish, "
+		    "rollback and gc");
+		usage(RF_EXIT_USAGE);
+	}
+	/* The others read no records: there is no progress to show. */
+	run.command = cmd;
+	if (!commit)
+		run.progress = -1;
 	if (!commit && (update || nopublish || ndeletes > 0 || dsname)) {
 		rf_warnx("-u, -n, -d and --name apply to a commit only");
 		usage(RF_EXIT_USAGE);
@@ -1405,13 +1505,15 @@ main(int argc, char *argv[])
 			rf_warnx("a commit needs a message: -m MESSAGE");
 			usage(RF_EXIT_USAGE);
 		}
-		if ((status = load_keys(true)) == RF_EXIT_OK)
+		if ((status = load_keys(true)) == RF_EXIT_OK &&
+		    (status = rf_run_start(&run, 0, NULL)) == RF_EXIT_OK)
 			status = cmd_commit(argv[0], argv[1]);
 	} else if (strcmp(cmd, "publish") == 0 || strcmp(cmd, "rollback") == 0) {
 		bool rb = cmd[0] == 'r';
 		if (argc != 2 && !(rb && argc == 1))
 			usage(RF_EXIT_USAGE);
-		if ((status = load_keys(true)) == RF_EXIT_OK)
+		if ((status = load_keys(true)) == RF_EXIT_OK &&
+		    (status = rf_run_start(&run, 0, NULL)) == RF_EXIT_OK)
 			status = cmd_switch(rb, argv[0], argc == 2 ? argv[1] : NULL);
 	} else if (strcmp(cmd, "log") == 0 || strcmp(cmd, "show") == 0) {
 		if (argc != 1)
@@ -1422,7 +1524,8 @@ main(int argc, char *argv[])
 	} else if (strcmp(cmd, "gc") == 0) {
 		if (argc != 1)
 			usage(RF_EXIT_USAGE);
-		if ((status = load_keys(true)) == RF_EXIT_OK)
+		if ((status = load_keys(true)) == RF_EXIT_OK &&
+		    (status = rf_run_start(&run, 0, NULL)) == RF_EXIT_OK)
 			status = cmd_gc(argv[0]);
 	} else {
 		if (argc != 1)

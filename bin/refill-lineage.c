@@ -35,18 +35,25 @@ static const char *trustfile;
 static rf_trusted trusted;
 static bool have_trusted;
 static rf_lineage *g;
+/* Progress and figures: a stamp read is a record. */
+static rf_run run;
+static uint64_t listed;		/* files in the answer */
 
 static _Noreturn void
 usage(int status)
 {
 	fprintf(status == RF_EXIT_OK ? stdout : stderr,
-	    "usage: refill-lineage show [-f format] [-t trusted] file|digest "
-	    "[source ...]\n"
-	    "       refill-lineage uses [-f format] [-t trusted] file|digest "
-	    "[source ...]\n"
-	    "       refill-lineage impact [-f format] [-t trusted]\n"
-	    "                      (-T name[@version] | -i file|digest) ... "
-	    "[source ...]\n");
+	    "usage: refill-lineage show [-q] [-f format] [--metrics file] "
+	    "[--progress] [--stats file]\n"
+	    "                           [-t trusted] file|digest [source ...]\n"
+	    "       refill-lineage uses [-q] [-f format] [--metrics file] "
+	    "[--progress] [--stats file]\n"
+	    "                           [-t trusted] file|digest [source ...]\n"
+	    "       refill-lineage impact [-q] [-f format] [--metrics file] "
+	    "[--progress] [--stats file]\n"
+	    "                             [-t trusted] "
+	    "(-T name[@version] | -i file|digest) ...\n"
+	    "                             [source ...]\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
@@ -56,6 +63,15 @@ nomem(void)
 {
 	rf_warnx("out of memory");
 	return RF_EXIT_IO;
+}
+
+static void
+count_stamp(size_t bytes)
+{
+	run.records_in++;
+	run.records_out++;
+	run.bytes_in += bytes;
+	rf_run_tick(&run, 0);
 }
 
 
@@ -118,6 +134,8 @@ read_prov(const char *path)
 		return rf_fail(rc, &e);
 	}
 	rc = rf_stamp_parse(b.p != NULL ? b.p : "", b.len, &st, &e);
+	if (rc == 0)
+		count_stamp(b.len);
 	rf_buf_free(&b);
 	if (rc < 0)
 		return bad_stamp(path, 1, rc, &e);
@@ -187,6 +205,7 @@ read_version(rf_store *s, uint32_t v, struct want *w)
 			status = RF_EXIT_DATA;
 			break;
 		}
+		count_stamp(strlen(f->prov));
 		if ((rc = rf_lineage_add(g, &st, place.p, &e)) < 0)
 			status = rf_fail(rc, &e);
 		rf_stamp_free(&st);
@@ -986,6 +1005,7 @@ put_answer(rf_ids *ans)
 	int status = RF_EXIT_OK;
 
 	sort_unique(ans);
+	listed = ans->n;
 	if (format == F_DOT)
 		return put_dot(ans);
 	for (size_t i = 0; i < ans->n && status == RF_EXIT_OK; i++) {
@@ -1036,6 +1056,8 @@ cmd_show(const struct target *t, bool up)
 		}
 		for (size_t i = 0; i < roots.n && status == RF_EXIT_OK; i++)
 			status = tree(roots.v[i], up, shown);
+		for (size_t i = 0; i < rf_lineage_size(g); i++)
+			listed += shown[i];
 		goto out;
 	}
 	if ((rc = rf_lineage_walk(g, roots.v, roots.n, up, &ans, &e)) < 0) {
@@ -1096,9 +1118,11 @@ cmd_impact(char **tspecs, size_t nt, const struct target *in, size_t ni)
 		status = rf_fail(rc, &e);
 		goto out;
 	}
-	if (format == F_TEXT)
+	if (format == F_TEXT) {
+		sort_unique(&ans);
+		listed = ans.n;
 		status = put_places(&ans);
-	else
+	} else
 		status = put_answer(&ans);
 out:
 	rf_ids_free(&seeds);
@@ -1131,6 +1155,7 @@ main(int argc, char *argv[])
 		{ "transform", required_argument, NULL, 'T' },
 		{ "trusted", required_argument, NULL, 't' },
 		{ "version", no_argument, NULL, 'V' },
+		RF_RUN_FIGURE_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *cmds[] = { "show", "uses", "impact", NULL };
@@ -1142,7 +1167,9 @@ main(int argc, char *argv[])
 	rf_err e;
 	int ch, rc, status = RF_EXIT_OK;
 
-	rf_setprog("refill-lineage");
+	char prog[] = "refill-lineage";
+
+	rf_run_init(&run, "refill-lineage");
 	if (argc > 1)
 		for (int i = 0; cmds[i] != NULL; i++)
 			if (strcmp(argv[1], cmds[i]) == 0) {
@@ -1151,7 +1178,10 @@ main(int argc, char *argv[])
 				argc--;
 				break;
 			}
-	while ((ch = getopt_long(argc, argv, "f:hi:T:t:V", longopts,
+	/* getopt_long's messages name argv[0]: the program, not a command. */
+	argv[0] = prog;
+	run.command = cmd;
+	while ((ch = getopt_long(argc, argv, "f:hi:qT:t:V", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'f':
@@ -1176,7 +1206,8 @@ main(int argc, char *argv[])
 				return nomem();
 			break;
 		case 'T':
-			if (optarg[0] == '\0' || optarg[0] == '@') {
+			if (optarg[0] == '\0' || optarg[0] == '@' ||
+			    rf_ends_with(optarg, "@")) {
 				rf_warnx("-T %s: not name[@version]", optarg);
 				return RF_EXIT_USAGE;
 			}
@@ -1189,7 +1220,10 @@ main(int argc, char *argv[])
 		case 'V':
 			return rf_print_version();
 		default:
-			usage(RF_EXIT_USAGE);
+			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
+				return RF_EXIT_USAGE;
+			if (rc == 0)
+				usage(RF_EXIT_USAGE);
 		}
 	}
 	argc -= optind;
@@ -1215,6 +1249,8 @@ main(int argc, char *argv[])
 	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0)
 		return rf_fail(rc, &e);
 	have_trusted = rc == 1;
+	if ((status = rf_run_start(&run, 0, NULL)) != RF_EXIT_OK)
+		goto done;
 	if ((rc = rf_lineage_new(&g, &e)) < 0) {
 		status = rf_fail(rc, &e);
 		goto done;
@@ -1246,7 +1282,21 @@ main(int argc, char *argv[])
 		status = cmd_impact(tspecs, nt, targets, ni);
 	else
 		status = cmd_show(&targets[0], strcmp(cmd, "show") == 0);
+	if (status == RF_EXIT_OK || status == RF_EXIT_CHECK) {
+		rf_stat extra[] = {
+			{ "stamps_read", "Provenance stamps read.",
+			    run.records_in },
+			{ "files_known", "Files that the stamps read name, made "
+			    "or read.", rf_lineage_size(g) },
+			{ "files_listed", "Files in the answer.", listed },
+		};
+		if ((rc = rf_run_finish(&run, extra,
+		    sizeof extra / sizeof extra[0])) != RF_EXIT_OK)
+			status = rc;
+	}
 done:
+	if (status != RF_EXIT_OK && status != RF_EXIT_CHECK)
+		rf_run_abort(&run);
 	for (size_t i = 0; i < ntargets && targets != NULL; i++)
 		free(targets[i].path);
 	free(targets);

@@ -24,7 +24,7 @@ static size_t nglobs;
 static rf_path *keypath, *mergepath, *timepath;
 static double sample = -1;
 static uint64_t shard_k, shard_n;
-static bool have_from, have_to, zflag, quiet;
+static bool have_from, have_to, zflag;
 static int64_t t_from, t_to;
 static int epoch_unit;
 
@@ -34,10 +34,11 @@ usage(int status)
 	fprintf(status == RF_EXIT_OK ? stdout : stderr,
 	    "usage: refill-replay [-qz] [--files glob] [--from time] "
 	    "[-k path] [--merge-by path]\n"
-	    "                     [-o file] [--sample fraction] [--shard k/n] "
-	    "[-t trusted]\n"
-	    "                     [--time path] [--to time] [--epoch s|ms] "
-	    "dataset[@version]\n");
+	    "                     [--metrics file] [-o file] [--progress] "
+	    "[--sample fraction]\n"
+	    "                     [--shard k/n] [--stats file] [-t trusted] "
+	    "[--time path] [--to time]\n"
+	    "                     [--epoch s|ms] dataset[@version]\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
@@ -116,7 +117,22 @@ static size_t nsrc;
 static rf_out *out;
 static struct sel sel;
 static rf_dsum outsum;
-static uint64_t nin, nout;
+/* records_in: read from the files; records_out: selected and written. */
+static rf_run run;
+
+/* Progress now and then: the files finished, and those being read. */
+static void
+tick(void)
+{
+	uint64_t pos = 0;
+
+	if ((run.records_in & 1023) != 0)
+		return;
+	for (size_t i = 0; i < nsrc; i++)
+		if (srcs[i].r != NULL)
+			pos += rf_reader_pos(srcs[i].r);
+	rf_run_tick(&run, pos);
+}
 
 /* Checks the whole file against the manifest; a mismatch is status 1. */
 static int
@@ -159,7 +175,8 @@ next_record(struct src *x, int *status, rf_err *e)
 		if (rf_blank(x->ln.p, x->ln.len))
 			continue;
 		x->recs++;
-		nin++;
+		run.records_in++;
+		tick();
 		if ((k = selected(x->ln.p, x->ln.len, &sel, &why)) < 0) {
 			rf_warnx("%s:%llu: %s%s%s", x->shown, no, why,
 			    why[0] == 'm' ? " " : "", why[0] != 'm' ? "" :
@@ -210,7 +227,7 @@ emit(const char *p, size_t n, rf_err *e)
 			rf_dsum_add_digest(&outsum, d);
 		}
 	}
-	nout++;
+	run.records_out++;
 	return 0;
 }
 
@@ -221,6 +238,7 @@ finish_src(struct src *x, int *status)
 	unsigned char d[RF_SHA256_LEN];
 
 	rf_reader_sha256(x->r, d);
+	run.bytes_in += rf_reader_pos(x->r);
 	rf_reader_close(x->r);
 	x->r = NULL;
 	if (*status == RF_EXIT_OK && memcmp(d, x->f->sha256, sizeof d) != 0) {
@@ -338,7 +356,6 @@ main(int argc, char *argv[])
 		{ "key", required_argument, NULL, 'k' },
 		{ "merge-by", required_argument, NULL, OPT_MERGE },
 		{ "output", required_argument, NULL, 'o' },
-		{ "quiet", no_argument, NULL, 'q' },
 		{ "sample", required_argument, NULL, OPT_SAMPLE },
 		{ "shard", required_argument, NULL, OPT_SHARD },
 		{ "time", required_argument, NULL, OPT_TIME },
@@ -346,6 +363,7 @@ main(int argc, char *argv[])
 		{ "trusted", required_argument, NULL, 't' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "gzip", no_argument, NULL, 'z' },
+		RF_RUN_FIGURE_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	char dir[PATH_MAX], *end;
@@ -362,7 +380,7 @@ main(int argc, char *argv[])
 	int oargc = argc;
 	char **oargv = argv;
 
-	rf_setprog("refill-replay");
+	rf_run_init(&run, "refill-replay");
 	while ((ch = getopt_long(argc, argv, "hk:o:qt:Vz", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -416,9 +434,6 @@ main(int argc, char *argv[])
 		case 'o':
 			outpath = optarg;
 			break;
-		case 'q':
-			quiet = true;
-			break;
 		case OPT_SAMPLE:
 			sample = strtod(optarg, &end);
 			if (end == optarg || *end != '\0' || !(sample >= 0 &&
@@ -456,7 +471,10 @@ main(int argc, char *argv[])
 			zflag = true;
 			break;
 		default:
-			usage(RF_EXIT_USAGE);
+			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
+				return RF_EXIT_USAGE;
+			if (rc == 0)
+				usage(RF_EXIT_USAGE);
 		}
 	}
 	argc -= optind;
@@ -506,6 +524,8 @@ main(int argc, char *argv[])
 		return rf_status(rc);
 	}
 	have_trusted = rc == 1;
+	if ((status = rf_run_start(&run, 0, NULL)) != RF_EXIT_OK)
+		goto done;
 	rf_cleanup_install();
 	if ((rc = rf_store_open(dir, 0, have_trusted ? &trusted : NULL, &s,
 	    NULL, &e)) < 0)
@@ -563,6 +583,7 @@ main(int argc, char *argv[])
 			goto fail;
 		}
 		srcs[nsrc].f = f;
+		run.bytes_total += f->size;
 		if ((srcs[nsrc].path = strdup(p)) == NULL ||
 		    (srcs[nsrc++].shown = strdup(shown)) == NULL) {
 			rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
@@ -598,12 +619,23 @@ main(int argc, char *argv[])
 		/* No file at all rather than a partial one. */
 		rf_out_abort(out);
 		out = NULL;
+		rf_run_abort(&run);
 		goto done;
 	}
+	rf_stat extra[] = {
+		{ "files_read", "Files read, each checked against the signed "
+		    "manifest first.", nsrc },
+		{ "dataset_version", "The number of the dataset version.", v },
+	};
 	if (outpath == NULL) {
 		/* A stream keeps the files that were checked before the bad one. */
 		if ((rc = rf_out_commit(out, &e)) < 0)
 			goto fail;
+		if (status == RF_EXIT_OK)
+			status = rf_run_finish(&run, extra,
+			    sizeof extra / sizeof extra[0]);
+		else
+			rf_run_abort(&run);
 	} else {
 		char pp[PATH_MAX];
 		if ((rc = rf_out_finish(out, &e)) < 0)
@@ -613,7 +645,7 @@ main(int argc, char *argv[])
 			.inputs = inputs, .ninputs = nsrc, .output = outpath,
 			.out_bytes = rf_out_bytes(out), .out_digest = outsum,
 			/* in = out + quarantined: what the selection let in. */
-			.records_in = nout, .quarantined = 0,
+			.records_in = run.records_out, .quarantined = 0,
 			.start = start, .end = rf_now()
 		};
 		rf_buf pb = { 0 };
@@ -626,6 +658,15 @@ main(int argc, char *argv[])
 		rf_buf_free(&pb);
 		if (rc < 0)
 			goto fail;
+		/* Then --stats and --metrics: all or nothing. */
+		if ((status = rf_run_prepare(&run, extra,
+		    sizeof extra / sizeof extra[0])) != RF_EXIT_OK) {
+			rf_out_abort(po);
+			rf_out_abort(out);
+			out = NULL;
+			rf_run_abort(&run);
+			goto done;
+		}
 		if ((rc = rf_out_commit(out, &e)) < 0) {
 			rf_out_abort(po);
 			goto fail;
@@ -634,16 +675,19 @@ main(int argc, char *argv[])
 		rf_out_free(po);
 		if (rc < 0)
 			goto fail;
+		status = rf_run_publish(&run);
 	}
 	rf_out_free(out);
 	out = NULL;
-	if (!quiet && status == RF_EXIT_OK)
+	if (run.progress >= 0 && status == RF_EXIT_OK)
 		rf_warnx("%s@%06u: %llu of %llu records", dir, (unsigned)v,
-		    (unsigned long long)nout, (unsigned long long)nin);
+		    (unsigned long long)run.records_out,
+		    (unsigned long long)run.records_in);
 	goto done;
 fail:
 	rf_warnx("%s", e.msg);
 	status = rf_status(rc);
+	rf_run_abort(&run);
 	if (out != NULL && outpath == NULL) {
 		/* What was written came from checked files: let it out. */
 		rf_out_commit(out, &e);

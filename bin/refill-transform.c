@@ -37,6 +37,13 @@ enum { OPT_CACHE = RF_OPT_PROGRAM, OPT_CHECK, OPT_DEP, OPT_ENV, OPT_LEVEL, OPT_S
 #define GRACE_MS 2000		/* after SIGTERM, before SIGKILL */
 
 static rf_run run;
+/* The figures of its own, beside the shared ones. */
+static rf_stat extra[] = {
+	{ "up_to_date", "1 if the output was up to date and nothing ran.", 0 },
+	{ "cache_hit", "1 if the output was made from the cache.", 0 },
+	{ "command_runs", "Copies of the command run.", 0 },
+};
+#define NEXTRA (sizeof extra / sizeof extra[0])
 static const char *outpath;
 static int level = -1;
 static double timeout;		/* seconds; 0: none */
@@ -824,7 +831,7 @@ refill_feed(struct pump *pu, rf_err *e)
 	}
 full:
 	if (pu->r != NULL)
-		rf_run_tick(&run, run.bytes_in + rf_reader_pos(pu->r));
+		rf_run_tick(&run, rf_reader_pos(pu->r));
 	return 0;
 }
 
@@ -1927,6 +1934,15 @@ main(int argc, char *argv[])
 	if (outpath != NULL && !force && runs == 1 && up_to_date(&in, id)) {
 		if (run.progress >= 0)
 			rf_warnx("%s: up to date", outpath);
+		/*
+		 * The figures say so, for whoever watches that the job runs;
+		 * the --bad file stays the one of the run that made the output.
+		 */
+		run.bad_path = NULL;
+		run.progress = -1;
+		extra[0].value = 1;
+		if ((status = rf_run_start(&run, 0, NULL)) == RF_EXIT_OK)
+			status = rf_run_finish(&run, extra, NEXTRA);
 		goto done;
 	}
 	char ck[65];
@@ -1946,6 +1962,9 @@ main(int argc, char *argv[])
 		goto fail;
 	}
 	if (cached) {
+		/* The entry's records; the inputs were read for their digests. */
+		extra[1].value = 1;
+		run.bytes_in = run.bytes_total;
 		if ((rc = cache_serve(&hit, &in, &pu.out, pu.pin, &pu.sum,
 		    &e)) < 0)
 			goto fail;
@@ -2002,6 +2021,7 @@ main(int argc, char *argv[])
 		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
 		goto fail;
 	}
+	extra[2].value = (uint64_t)njobs * runs;
 	if ((status = run_once(&pu, exe, argv, env)) != RF_EXIT_OK)
 		goto abort;
 	if (runs > 1) {
@@ -2034,7 +2054,7 @@ publish:
 			goto fail;
 		rf_out_free(pu.out);
 		pu.out = NULL;
-		status = rf_run_finish(&run, NULL, 0);
+		status = rf_run_finish(&run, extra, NEXTRA);
 		goto done;
 	}
 	if ((rc = rf_out_finish(pu.out, &e)) < 0)
@@ -2053,7 +2073,7 @@ publish:
 	if ((rc = rf_prov_format(&pv, &pb, &e)) < 0 ||
 	    (rc = rf_out_prepare(pp, pb.p, pb.len, &po, &e)) < 0)
 		goto fail;
-	if ((status = rf_run_prepare(&run, NULL, 0)) != RF_EXIT_OK)
+	if ((status = rf_run_prepare(&run, extra, NEXTRA)) != RF_EXIT_OK)
 		goto abort;
 	if ((rc = rf_out_commit(pu.out, &e)) < 0)
 		goto fail;

@@ -28,14 +28,17 @@ usage(int status)
 	    "                          [--ignore path] [--json] [--max-added n[%%]]\n"
 	    "                          [--max-changed n[%%]] [--max-duplicates n[%%]]\n"
 	    "                          [--max-line size] [--max-removed n[%%]] [--memory size]\n"
-	    "                          [--progress] [--rel-tol x] [--stats file] [-t trusted]\n"
-	    "                          -k path old new\n"
+	    "                          [--metrics file] [--progress] [--rel-tol x] [--stats file]\n"
+	    "                          [-t trusted] -k path old new\n"
 	    "       refill-verify rules [-q] [--bad file] [--examples n] [--json] [--max-line size]\n"
-	    "                           [--memory size] [--progress] [--stats file] rules [file ...]\n"
+	    "                           [--memory size] [--metrics file] [--progress] [--stats file]\n"
+	    "                           rules [file ...]\n"
 	    "       refill-verify drift [-q] [--bad file] [--json] [--max-line size] [--memory size]\n"
-	    "                           [--progress] [--stats file] [--sum path] [-t trusted]\n"
-	    "                           [--window hour|day|month] --by path --max-change p%% old new\n"
-	    "       refill-verify dataset [-q] [--all] [--json] [-t trusted] dataset[@version]\n");
+	    "                           [--metrics file] [--progress] [--stats file] [--sum path]\n"
+	    "                           [-t trusted] [--window hour|day|month] --by path\n"
+	    "                           --max-change p%% old new\n"
+	    "       refill-verify dataset [-q] [--all] [--json] [--metrics file] [--progress]\n"
+	    "                             [--stats file] [-t trusted] dataset[@version]\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
@@ -1147,12 +1150,12 @@ text_report(const struct dreport *r, const rf_diff_counts *c,
 {
 	const struct dside *o = r->side[0], *n = r->side[1];
 
-	printf("old: %s, %llu records in %zu files", o->arg,
-	    (unsigned long long)c->old, o->n);
+	printf("old: %s, %llu records in %zu file%s", o->arg,
+	    (unsigned long long)c->old, o->n, o->n == 1 ? "" : "s");
 	if (o->skipped > 0)
 		printf(" (%zu the same in new, not read)", o->skipped);
-	printf("\nnew: %s, %llu records in %zu files\n", n->arg,
-	    (unsigned long long)c->new_, n->n);
+	printf("\nnew: %s, %llu records in %zu file%s\n", n->arg,
+	    (unsigned long long)c->new_, n->n, n->n == 1 ? "" : "s");
 	printf("key:");
 	for (size_t i = 0; i < nkeys; i++)
 		printf("%s %s", i > 0 ? "," : "", keyspecs[i]);
@@ -2075,8 +2078,21 @@ cmd_drift(int argc, char *argv[])
 		    dr.groups_flagged), limitarg);
 	}
 	run.records_out = run.records_in - run.quarantined;
+	rf_stat extra[] = {
+		{ "groups", "Groups on either side.", dr.groups_total },
+		{ "groups_flagged", "Groups flagged.", dr.groups_flagged },
+		{ "groups_appeared", "Groups in new only.", dr.appeared },
+		{ "groups_vanished", "Groups in old only.", dr.vanished },
+		{ "groups_grew", "Groups whose count grew past the limit.",
+		    dr.grew },
+		{ "groups_shrank", "Groups whose count shrank past the limit.",
+		    dr.shrank },
+		{ "groups_sum_changed", "Groups whose count held but whose "
+		    "total moved past the limit.", dr.sums },
+	};
 	if (status == RF_EXIT_OK)
-		status = rf_run_finish(&run, NULL, 0);
+		status = rf_run_finish(&run, extra,
+		    sizeof extra / sizeof extra[0]);
 	if (status == RF_EXIT_OK && dr.groups_flagged > 0)
 		status = RF_EXIT_CHECK;
 done:
@@ -2100,6 +2116,9 @@ done:
 /* ---- dataset -------------------------------------------------------------- */
 
 enum { S_ALL = RF_OPT_PROGRAM, S_JSON };
+
+/* Without --all, the size of the version's files is known: an ETA. */
+static bool dataset_sized;
 
 /* One file of a version, checked on the pool against its manifest line. */
 struct fcheck {
@@ -2270,6 +2289,8 @@ check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
 	}
 	*files += m.n;
 	*records += m.total.count;
+	for (size_t i = 0; i < m.n && dataset_sized; i++)
+		run.bytes_total += m.f[i].size;
 	/* SHA256SUMS is vouched for by the manifest: it must say the same. */
 	rf_version_path(s, v, "SHA256SUMS", sp);
 	if ((rc = rf_sums_format(&m, &sums, &e)) < 0 ||
@@ -2300,6 +2321,10 @@ check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
 		const rf_mfile *f = &m.f[i];
 		char hex[65];
 		rf_pool_wait(pool, &fc[i].task);
+		run.records_in += fc[i].sum.count;
+		run.records_out += fc[i].sum.count;
+		run.bytes_in += fc[i].size;
+		rf_run_tick(&run, 0);
 		if (fc[i].rc < 0 && fc[i].rc != RF_ECHECK) {
 			for (size_t k = i + 1; k < m.n; k++)
 				rf_pool_wait(pool, &fc[k].task);
@@ -2366,19 +2391,19 @@ cmd_dataset(int argc, char *argv[])
 		{ "all", no_argument, NULL, S_ALL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, S_JSON },
-		{ "quiet", no_argument, NULL, 'q' },
 		{ "trusted", required_argument, NULL, 't' },
+		RF_RUN_FIGURE_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *trustfile = NULL;
-	bool all = false, json = false, quiet = false, have_trusted;
+	bool all = false, json = false, have_trusted = false;
 	char dir[PATH_MAX];
 	rf_trusted trusted;
 	rf_store *s = NULL;
 	rf_pool *pool = NULL;
 	uint32_t v, *vs = NULL;
 	size_t nv = 0;
-	uint64_t problems = 0, files = 0, records = 0;
+	uint64_t problems = 0, files = 0, records = 0, checked = 0;
 	rf_buf out = { 0 };
 	rf_err e;
 	int ch, rc, status = RF_EXIT_OK;
@@ -2393,16 +2418,17 @@ cmd_dataset(int argc, char *argv[])
 		case S_JSON:
 			json = true;
 			break;
-		case 'q':
-			quiet = true;
-			break;
 		case 't':
 			trustfile = optarg;
 			break;
 		default:
-			usage(RF_EXIT_USAGE);
+			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
+				return RF_EXIT_USAGE;
+			if (rc == 0)
+				usage(RF_EXIT_USAGE);
 		}
 	}
+	bool quiet = run.progress < 0;
 	argc -= optind;
 	argv += optind;
 
@@ -2422,6 +2448,9 @@ cmd_dataset(int argc, char *argv[])
 	}
 	have_trusted = rc == 1;
 	struct vreport vr = { .name = dir, .json = json };
+	dataset_sized = !all;
+	if ((status = rf_run_start(&run, 0, NULL)) != RF_EXIT_OK)
+		goto done;
 	/* The log: its chain, its signatures and, if given, its signers. */
 	if ((rc = rf_store_open(dir, 0, have_trusted ? &trusted : NULL, &s,
 	    NULL, &e)) < 0) {
@@ -2470,6 +2499,7 @@ cmd_dataset(int argc, char *argv[])
 		status = check_version(s, vs[i], have_trusted ? &trusted : NULL,
 		    pool, &vv, &files, &records);
 		problems += vv.problems;
+		checked++;
 		if (json) {
 			char num[128];
 			if (out.len > 0)
@@ -2513,6 +2543,17 @@ report:
 		rf_buf_free(&b);
 		rf_buf_free(&c);
 	}
+	if (status == RF_EXIT_OK) {
+		rf_stat extra[] = {
+			{ "versions_checked", "Dataset versions checked.",
+			    checked },
+			{ "files_checked", "Files that the versions' manifests "
+			    "list.", files },
+			{ "problems", "Problems found.", problems },
+		};
+		status = rf_run_finish(&run, extra,
+		    sizeof extra / sizeof extra[0]);
+	}
 	if (status == RF_EXIT_OK && problems > 0) {
 		if (!quiet)
 			rf_warnx("%s: %llu problem%s found", dir,
@@ -2520,6 +2561,8 @@ report:
 		status = RF_EXIT_CHECK;
 	}
 done:
+	if (status != RF_EXIT_OK && status != RF_EXIT_CHECK)
+		rf_run_abort(&run);
 	rf_pool_free(pool);
 	rf_store_close(s);
 	free(vs);
@@ -2553,6 +2596,7 @@ main(int argc, char *argv[])
 		return rf_print_version();
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		if (strcmp(argv[1], cmds[i].name) == 0) {
+			run.command = cmds[i].name;
 			/* The subcommand's options start after its name. */
 			return cmds[i].fn(argc - 1, argv + 1);
 		}

@@ -106,11 +106,16 @@ rf_run_start(rf_run *r, int ninputs, char **inputs)
 	r->t0 = r->tlast = rf_now();
 	r->show = r->progress > 0 ||
 	    (r->progress == 0 && isatty(STDERR_FILENO));
+	/* One input of unknown size, such as a pipe, makes the ETA a guess. */
+	r->bytes_total = 0;
 	for (int i = 0; i < ninputs; i++) {
 		struct stat st;
-		if (strcmp(inputs[i], "-") != 0 && stat(inputs[i], &st) == 0 &&
-		    S_ISREG(st.st_mode))
-			r->bytes_total += st.st_size;
+		if (strcmp(inputs[i], "-") == 0 || stat(inputs[i], &st) < 0 ||
+		    !S_ISREG(st.st_mode)) {
+			r->bytes_total = 0;
+			break;
+		}
+		r->bytes_total += st.st_size;
 	}
 	/* Found now, not after the work: --stats and --metrics come last. */
 	const char *later[] = { r->stats_path, r->metrics_path };
@@ -213,8 +218,10 @@ draw(rf_run *r, double now)
 	human(r->records_in, recs, sizeof recs);
 	human(done, bytes, sizeof bytes);
 	human(el > 0 ? done / el : 0, rate, sizeof rate);
-	if (r->bytes_total > done && done > 0 && el > 0) {
-		unsigned s = (unsigned)((r->bytes_total - done) / (done / el));
+	/* To the end, where it is 0:00:00: a known size shows to the last. */
+	if (r->bytes_total >= done && done > 0 && el > 0) {
+		double left = (r->bytes_total - done) / (done / el);
+		unsigned s = left < 359999 ? (unsigned)left : 359999;
 		snprintf(eta, sizeof eta, ", ETA %u:%02u:%02u", s / 3600,
 		    s / 60 % 60, s % 60);
 	}
@@ -263,7 +270,7 @@ write_figures(rf_run *r, double el, const rf_stat *extra, size_t nextra)
 	const uint64_t count[NSHARED - 1] = { r->records_in, r->records_out,
 	    r->quarantined, r->blank, r->bytes_in };
 	rf_buf js = { 0 }, pm = { 0 };
-	char line[512], val[32];
+	char line[512], val[32], labels[128];
 	rf_err e;
 	bool nomem = false;
 	int rc = 0;
@@ -271,6 +278,17 @@ write_figures(rf_run *r, double el, const rf_stat *extra, size_t nextra)
 	snprintf(line, sizeof line, "{\"program\":\"%s\",\"version\":\"%s\"",
 	    r->prog, RF_VERSION);
 	nomem |= rf_buf_adds(&js, line) < 0;
+	snprintf(labels, sizeof labels, "program=\"%s\"", r->prog);
+	/*
+	 * A command is a label too: the textfile collector refuses two
+	 * series of one name and labels, as a diff's and a rules' would be.
+	 */
+	if (r->command != NULL) {
+		snprintf(line, sizeof line, ",\"command\":\"%s\"", r->command);
+		nomem |= rf_buf_adds(&js, line) < 0;
+		snprintf(labels, sizeof labels, "program=\"%s\",command=\"%s\"",
+		    r->prog, r->command);
+	}
 	for (size_t i = 0; i < NSHARED + nextra; i++) {
 		const char *json, *metric, *help;
 		if (i < NSHARED) {
@@ -292,8 +310,8 @@ write_figures(rf_run *r, double el, const rf_stat *extra, size_t nextra)
 		snprintf(line, sizeof line, ",\"%s\":%s", json, val);
 		nomem |= rf_buf_adds(&js, line) < 0;
 		snprintf(line, sizeof line, "# HELP refill_%s %s\n"
-		    "# TYPE refill_%s gauge\nrefill_%s{program=\"%s\"} %s\n",
-		    metric, help, metric, metric, r->prog, val);
+		    "# TYPE refill_%s gauge\nrefill_%s{%s} %s\n",
+		    metric, help, metric, metric, labels, val);
 		nomem |= rf_buf_adds(&pm, line) < 0;
 	}
 	nomem |= rf_buf_adds(&js, "}\n") < 0;
@@ -301,8 +319,7 @@ write_figures(rf_run *r, double el, const rf_stat *extra, size_t nextra)
 	snprintf(line, sizeof line, "# HELP refill_last_run_timestamp_seconds "
 	    "When the run ended, in seconds since the epoch.\n"
 	    "# TYPE refill_last_run_timestamp_seconds gauge\n"
-	    "refill_last_run_timestamp_seconds{program=\"%s\"} %.3f\n",
-	    r->prog, rf_now());
+	    "refill_last_run_timestamp_seconds{%s} %.3f\n", labels, rf_now());
 	nomem |= rf_buf_adds(&pm, line) < 0;
 	if (nomem)
 		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");

@@ -574,6 +574,7 @@ void rf_diff_free(rf_diff *d);
  */
 typedef struct rf_run {
 	const char *prog;		/* "refill-hash" */
+	const char *command;		/* "diff" of refill-verify, or NULL */
 	const char *bad_path;		/* --bad FILE or NULL */
 	const char *stats_path;		/* --stats FILE or NULL */
 	const char *metrics_path;	/* --metrics FILE or NULL */
@@ -585,7 +586,7 @@ typedef struct rf_run {
 	uint64_t quarantined;
 	uint64_t blank;
 	uint64_t bytes_in;		/* raw bytes of finished inputs */
-	uint64_t bytes_total;		/* sum of known input sizes, for ETA */
+	uint64_t bytes_total;		/* all inputs' size or 0: for ETA */
 
 	/* private */
 	rf_out *bad, *stats, *metrics;
@@ -601,23 +602,32 @@ void rf_run_init(rf_run *r, const char *prog);
  * RF_RUN_LONGOPTS in its getopt_long table and passes each option it does
  * not handle itself to rf_run_opt, which returns 1 if it took it, 0 if the
  * option is not one of these, or -1 after printing why the value is bad.
- * -q/--quiet is shared; -h and -V are left to the program.
+ * -q/--quiet is shared; -h and -V are left to the program.  A program
+ * that reads no files of records takes RF_RUN_FIGURE_LONGOPTS instead:
+ * no --bad, --max-line, -h or -V.
  */
 enum { RF_OPT_BAD = 256, RF_OPT_MAX_LINE, RF_OPT_METRICS, RF_OPT_PROGRESS,
 	RF_OPT_STATS, RF_OPT_PROGRAM };	/* programs number their own from RF_OPT_PROGRAM */
-#define RF_RUN_LONGOPTS \
-	{ "bad", required_argument, NULL, RF_OPT_BAD }, \
-	{ "help", no_argument, NULL, 'h' }, \
-	{ "max-line", required_argument, NULL, RF_OPT_MAX_LINE }, \
+#define RF_RUN_FIGURE_LONGOPTS \
 	{ "metrics", required_argument, NULL, RF_OPT_METRICS }, \
 	{ "progress", no_argument, NULL, RF_OPT_PROGRESS }, \
 	{ "quiet", no_argument, NULL, 'q' }, \
-	{ "stats", required_argument, NULL, RF_OPT_STATS }, \
+	{ "stats", required_argument, NULL, RF_OPT_STATS }
+#define RF_RUN_LONGOPTS \
+	RF_RUN_FIGURE_LONGOPTS, \
+	{ "bad", required_argument, NULL, RF_OPT_BAD }, \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "max-line", required_argument, NULL, RF_OPT_MAX_LINE }, \
 	{ "version", no_argument, NULL, 'V' }
 int rf_run_opt(rf_run *r, int ch, const char *arg);
 /* Prints "PROG VERSION" to stdout and returns an exit status. */
 int rf_print_version(void);
-/* Opens the --bad file if any.  Returns an exit status (0 on success). */
+/*
+ * Checks the --stats and --metrics paths and opens the --bad file if any.
+ * The inputs' sizes make bytes_total when every one is a regular file; a
+ * program that reads something else gives no inputs and sets bytes_total
+ * itself.  Returns an exit status (0 on success).
+ */
 int rf_run_start(rf_run *r, int ninputs, char **inputs);
 
 /*
@@ -626,7 +636,10 @@ int rf_run_start(rf_run *r, int ninputs, char **inputs);
  */
 int rf_run_bad(rf_run *r, const char *file, uint64_t lineno, const char *line,
     size_t len, const char *why);
-/* Called now and then with the raw position in the current input. */
+/*
+ * Called now and then with the raw position in the current input, which
+ * progress adds to bytes_in (the inputs finished).
+ */
 void rf_run_tick(rf_run *r, uint64_t pos);
 /* A figure of a program's own, reported beside the shared ones. */
 typedef struct rf_stat {

@@ -406,6 +406,9 @@ time.sleep(3)' &
 	run -2 "$B/refill-commit" gc -k k1 ds
 	[ "${lines[0]}" = "refill-commit: gc needs --keep N" ]
 	run -2 "$B/refill-commit" --bogus
+	[ "${lines[0]}" = "refill-commit: unrecognized option '--bogus'" ]
+	run -2 "$B/refill-commit" publish --bogus ds 1
+	[ "${lines[0]}" = "refill-commit: unrecognized option '--bogus'" ]
 	run -2 "$B/refill-commit" show ds@x
 	[ "$output" = "refill-commit: x: not a version number (1 to 999999)" ]
 	run -0 "$B/refill-commit" --help

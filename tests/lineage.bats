@@ -368,7 +368,7 @@ EOP
 	run -4 "$L" impact -i nosuch.ndjson
 	run -4 "$L" impact -T enrich nosuch@all
 	run -2 --separate-stderr "$L"
-	[ "${stderr%%$'\n'*}" = "usage: refill-lineage show [-f format] [-t trusted] file|digest [source ...]" ]
+	[ "${stderr%%$'\n'*}" = "usage: refill-lineage show [-q] [-f format] [--metrics file] [--progress] [--stats file]" ]
 	run -2 --separate-stderr "$L" frob total.ndjson
 	[ "${stderr%%$'\n'*}" = "refill-lineage: frob: not a command: show, uses or impact" ]
 	run -2 --separate-stderr "$L" show
@@ -380,6 +380,11 @@ EOP
 	[ "${stderr%%$'\n'*}" = "refill-lineage: impact needs -T name[@version] or -i file|digest" ]
 	run -2 --separate-stderr "$L" impact -T @1
 	[ "$stderr" = "refill-lineage: -T @1: not name[@version]" ]
+	run -2 --separate-stderr "$L" impact -T enrich@
+	[ "$stderr" = "refill-lineage: -T enrich@: not name[@version]" ]
+	# getopt's own messages name the program, not the command.
+	run -2 --separate-stderr "$L" impact --bogus
+	[ "${stderr%%$'\n'*}" = "refill-lineage: unrecognized option '--bogus'" ]
 	run -2 --separate-stderr "$L" show total.ndjson ev.ndjson
 	[ "$stderr" = "refill-lineage: ev.ndjson: not a .prov file, a dataset or a directory" ]
 	datasets
@@ -410,7 +415,7 @@ assert forms == uforms, (forms, uforms)
 assert len(forms) == 3
 EOP
 	run -0 "$L" impact -h
-	[ "${lines[0]}" = "usage: refill-lineage show [-f format] [-t trusted] file|digest [source ...]" ]
+	[ "${lines[0]}" = "usage: refill-lineage show [-q] [-f format] [--metrics file] [--progress] [--stats file]" ]
 }
 
 @test "-f json: one canonical line per node, members from the stamps" {

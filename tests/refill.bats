@@ -63,8 +63,9 @@ load helpers
 	[ "$stderr" = "refill: refill-split is not installed" ]
 }
 
-@test "make install and uninstall honour DESTDIR, PREFIX and MANPREFIX" {
-	make -s -C "$T/.." BUILD="$B" install DESTDIR="$PWD/d" PREFIX=/p MANPREFIX=/p/m > /dev/null
+@test "make install and uninstall honour DESTDIR, PREFIX, MANPREFIX and DOCDIR; man finds the pages" {
+	make -s -C "$T/.." BUILD="$B" install DESTDIR="$PWD/d" PREFIX=/p MANPREFIX=/p/m \
+	    DOCDIR=/p/doc > /dev/null
 	(cd d && find . -type f -perm -u+x -path './p/bin/*' | sort) > got
 	printf '%s\n' ./p/bin/refill ./p/bin/refill-commit ./p/bin/refill-hash \
 	    ./p/bin/refill-lineage ./p/bin/refill-replay ./p/bin/refill-split \
@@ -79,10 +80,23 @@ load helpers
 	    ./p/m/man5/refill-prov.5 ./p/m/man5/refill-rules.5 \
 	    ./p/m/man7/refill.7 > want
 	diff -u want got
+	(cd d/p/doc && find . -type f | sort) > got
+	(cd "$T/.." && find examples -type f | sed 's,^,./,' | sort) > want
+	diff -u want got
 	run -0 d/p/bin/refill hash -V
 	[ "$output" = "refill-hash 0.1.0" ]
-	make -s -C "$T/.." BUILD="$B" uninstall DESTDIR="$PWD/d" PREFIX=/p MANPREFIX=/p/m > /dev/null
+	# man(1) finds each page by name in the installed tree.
+	for m in refill-split.1 refill-prov.5 refill.7; do
+		run -0 env MANPATH="$PWD/d/p/m" man -w "${m##*.}" "${m%.*}"
+		[ "$output" = "$PWD/d/p/m/man${m##*.}/$m" ]
+	done
+	run -0 env MANPATH="$PWD/d/p/m" MANPAGER=cat MANWIDTH=80 man refill-split
+	[[ "${lines[0]}" == "REFILL-SPLIT(1)"*"REFILL-SPLIT(1)" ]]
+	make -s -C "$T/.." BUILD="$B" uninstall DESTDIR="$PWD/d" PREFIX=/p MANPREFIX=/p/m \
+	    DOCDIR=/p/doc > /dev/null
 	run -0 find d -type f
+	[ -z "$output" ]
+	run -0 find d/p -name doc
 	[ -z "$output" ]
 }
 

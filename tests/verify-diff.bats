@@ -39,8 +39,8 @@ EOR
 import hashlib
 def order(*keys): return sorted(keys, key=lambda k: hashlib.sha256(k.encode()).digest())
 ex = {'"u2"': '"u2": 12.5 -> 13', '"u6"': '"u6": 6 -> 6.004'}
-print("""old: old.ndjson, 7 records in 1 files
-new: new.ndjson, 7 records in 1 files
+print("""old: old.ndjson, 7 records in 1 file
+new: new.ndjson, 7 records in 1 file
 key: user_id
            1  unchanged
            2  changed
