@@ -13,6 +13,10 @@ DOCDIR  = $(PREFIX)/share/doc/refill
 DESTDIR =
 BENCH_RECORDS = 1000000
 DEMO_DIR = $(BUILD)/demo
+FUZZ_SECONDS = 60
+FUZZ_CC = clang
+FUZZ_TARGETS = json canon path jsondiff manifest log stamp rules reader trusted
+FUZZ_ARGS =
 
 WARN   = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
          -D_POSIX_C_SOURCE=200809L
@@ -39,7 +43,7 @@ EXAMPLES = examples/backfill/Makefile examples/demo/demo.sh \
        examples/slurm/transform.sbatch
 DEBS = zlib1g-dev libssl-dev bats mandoc clang libclang-rt-14-dev python3 iso-codes \
        gzip coreutils hyperfine jq miller time \
-       man-db parallel rsync openssl bsdextrautils bsdutils util-linux
+       man-db parallel rsync openssl bsdextrautils bsdutils util-linux valgrind
 
 all: $(PROGS:%=$(BUILD)/%)
 
@@ -77,9 +81,50 @@ sanitize:
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    LDFLAGS="-fsanitize=address,undefined" check
 
+# libFuzzer targets, each run FUZZ_SECONDS, then the differential check
+# (fuzz/README.md).  The library is built again, instrumented, beside.
+FUZZOBJ = $(LIBOBJ:$(BUILD)/lib/%=$(BUILD)/fuzz/lib/%)
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
+       -fno-omit-frame-pointer
+
+$(BUILD)/fuzz/lib/%.o: lib/%.c lib/refill.h
+	@mkdir -p $(BUILD)/fuzz/lib
+	$(FUZZ_CC) $(WARN) -Ilib -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	    -c -o $@ lib/$*.c
+
+$(BUILD)/fuzz/librefill.a: $(FUZZOBJ)
+	rm -f $@
+	ar rcs $@ $(FUZZOBJ)
+
+$(BUILD)/fuzz/fuzz-%: fuzz/%.c fuzz/fuzz.h $(BUILD)/fuzz/librefill.a
+	$(FUZZ_CC) $(WARN) -Ilib -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ \
+	    fuzz/$*.c $(BUILD)/fuzz/librefill.a $(LIBS)
+
+$(BUILD)/fuzz/verdict: fuzz/verdict.c $(BUILD)/librefill.a
+	@mkdir -p $(BUILD)/fuzz
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ fuzz/verdict.c \
+	    $(BUILD)/librefill.a $(LIBS)
+
+fuzz: all $(BUILD)/fuzz/verdict $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz-%)
+	BUILD=$(BUILD) FUZZ_ARGS="$(FUZZ_ARGS)" sh fuzz/run.sh $(FUZZ_SECONDS) \
+	    $(FUZZ_TARGETS)
+
+# Line coverage of lib/ by the fuzzers' corpora, after make fuzz.
+fuzz-cov:
+	BUILD=$(BUILD) FUZZ_CC=$(FUZZ_CC) sh fuzz/coverage.sh $(FUZZ_TARGETS)
+
 # The story of a bug-fix backfill, on generated data; it leaves DEMO_DIR.
 demo: all
 	@PATH="$$(cd $(BUILD) && pwd):$$PATH" sh examples/demo/demo.sh $(DEMO_DIR)
+
+# Memcheck over the unit tests and the bats suite: tests/valgrind.sh puts a
+# wrapper for each program in $(BUILD)-vg; any error or leak fails the run.
+valgrind: all $(BUILD)/unit $(BUILD)/fault.so
+	valgrind --quiet --error-exitcode=99 --leak-check=full \
+	    $(BUILD)/unit tests/vectors
+	sh tests/valgrind.sh $(BUILD) $(BUILD)-vg
+	REFILL_BUILD=$(BUILD)-vg REFILL_VALGRIND=1 bats --jobs 2 tests
+	sh tests/valgrind.sh --check $(BUILD)-vg
 
 bench: all $(BUILD)/bench-gen
 	REFILL_BIN=$(BUILD) bench/run.sh $(BENCH_RECORDS)
@@ -115,6 +160,7 @@ uninstall:
 	rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null || :
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-vg
 
-.PHONY: all check sanitize demo bench deps install uninstall clean
+.PHONY: all check sanitize valgrind fuzz fuzz-cov demo bench deps install uninstall \
+        clean

@@ -412,8 +412,18 @@ digest_file(const char *path, const char *shown, rf_mfile *f, rf_err *e)
 		progress(f->digest.count & 1023, f->size - said);
 	} else if (rc != RF_EIO && strncmp(e->msg, shown, strlen(shown)) != 0) {
 		char why[sizeof e->msg];
+		size_t n = strlen(path);
+
 		snprintf(why, sizeof why, "%s", e->msg);
-		rf_seterr(e, rc, "%s: %s", shown, why);
+		/*
+		 * The reader names the temporary object, which the user never
+		 * saw: a line too long or a corrupt gzip stream is reported
+		 * as STAGEDIR/FILE:LINE, as a bad record is.
+		 */
+		if (strncmp(why, path, n) == 0 && why[n] == ':')
+			rf_seterr(e, rc, "%s%s", shown, why + n);
+		else
+			rf_seterr(e, rc, "%s: %s", shown, why);
 	}
 	rf_reader_close(r);
 	rf_buf_free(&canon);
@@ -451,8 +461,26 @@ store_file(rf_task *t)
 	rf_err *e = &j->e;
 	int rc;
 
-	if ((rc = rf_link_or_copy(j->st->src, tmp, e)) < 0 ||
-	    (rc = digest_file(tmp, j->st->src, &j->f, e)) < 0 ||
+	struct stat st;
+
+	if ((rc = rf_link_or_copy(j->st->src, tmp, e)) < 0)
+		goto out;
+	/*
+	 * link(2) does not follow a link: a staged file swapped for a
+	 * symbolic link since the scan would be linked as one, and then
+	 * read and chmod-ed through it.  What is in objects/ is ours now.
+	 */
+	if (lstat(tmp, &st) < 0) {
+		rc = rf_seterr(e, RF_EIO, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = rf_seterr(e, RF_EDATA, "%s: %s", j->st->src,
+		    S_ISLNK(st.st_mode) ? "a symbolic link: stage the file "
+		    "itself" : "not a regular file");
+		goto out;
+	}
+	if ((rc = digest_file(tmp, j->st->src, &j->f, e)) < 0 ||
 	    (rc = fsync_path(tmp, e)) < 0)
 		goto out;
 	if (chmod(tmp, 0444) < 0) {
@@ -467,6 +495,8 @@ store_file(rf_task *t)
 		rc = rf_seterr(e, RF_EIO, "%s: %s", dir, strerror(errno));
 		goto out;
 	}
+	if ((rc = rf_store_realdir(dir, e)) < 0)
+		goto out;
 	/* The same content may be stored already: keep that inode. */
 	if (link(tmp, final) < 0) {
 		if (errno != EEXIST) {
@@ -495,8 +525,10 @@ read_stamp(const struct staged *st, rf_mfile *f)
 	int rc, status = RF_EXIT_OK;
 
 	snprintf(p, sizeof p, "%s.prov", st->src);
-	if ((rc = rf_read_file(p, (size_t)16 << 20, &b, &e)) < 0)
+	if ((rc = rf_read_file(p, (size_t)16 << 20, &b, &e)) < 0) {
+		rf_buf_free(&b);
 		return rf_fail(rc, &e);
+	}
 	while (b.len > 0 && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r'))
 		b.len--;
 	if ((rc = rf_json_canon(b.p, b.len, &c, &e)) < 0 || c.p[0] != '{') {
@@ -1109,6 +1141,8 @@ cmd_show(const char *arg)
 	}
 	if ((rc = rf_store_open(dir, 0, trust(), &s, NULL, &e)) < 0)
 		return rf_fail(rc, &e);
+	if (v == 0 && rf_store_check_pointer(s, &e) < 0)
+		rf_warnx("%s", e.msg);
 	if (v == 0 && (v = s->current) == 0) {
 		rf_warnx("%s: no current version", dir);
 		rf_store_close(s);
@@ -1127,6 +1161,7 @@ cmd_show(const char *arg)
 		rf_buf b = { 0 };
 		rf_version_path(s, v, "MANIFEST", mp);
 		if ((rc = rf_read_file(mp, (size_t)1 << 30, &b, &e)) < 0) {
+			rf_buf_free(&b);
 			rf_manifest_free(&m);
 			rf_store_close(s);
 			return rf_fail(rc, &e);
@@ -1185,19 +1220,43 @@ sweep_objects(rf_store *s, unsigned char (*keep_d)[RF_SHA256_LEN], size_t nk,
 
 	qsort(keep_d, nk, sizeof *keep_d, hexcmp);
 	rf_store_path(s, odir, "objects");
-	if ((d = opendir(odir)) == NULL)
-		return rf_seterr(e, RF_EIO, "%s: %s", odir, strerror(errno));
+	/*
+	 * By descriptors that never follow a link, so that a link planted in
+	 * objects/ cannot make gc remove files outside the dataset.
+	 */
+	int ofd = open(odir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (ofd < 0 || (d = fdopendir(ofd)) == NULL) {
+		int rc = rf_seterr(e, errno == ELOOP ? RF_ECHECK : RF_EIO,
+		    "%s: %s", odir, strerror(errno));
+		if (ofd >= 0)
+			close(ofd);
+		return rc;
+	}
 	while ((de = readdir(d)) != NULL) {
-		char sub[PATH_MAX];
-		DIR *d2;
+		DIR *d2 = NULL;
 		struct dirent *de2;
+		struct stat st = { .st_mode = 0 };
+		int sfd = -1;
 		if (strlen(de->d_name) != 2 || de->d_name[0] == '.')
 			continue;
-		if (snprintf(sub, sizeof sub, "%s/%s", odir, de->d_name) >=
-		    (int)sizeof sub || (d2 = opendir(sub)) == NULL)
-			continue;
+		if (fstatat(ofd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+			continue;	/* not the store's */
+		if ((sfd = openat(ofd, de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+		    (d2 = fdopendir(sfd)) == NULL) {
+			int err = errno, rc;
+			if (sfd >= 0)
+				close(sfd);
+			rc = rf_seterr(e, S_ISLNK(st.st_mode) ? RF_ECHECK :
+			    RF_EIO, "%s/%s: %s", odir, de->d_name,
+			    S_ISLNK(st.st_mode) ? "a symbolic link, where the "
+			    "dataset has a directory: refused" : strerror(err));
+			closedir(d);
+			return rc;
+		}
 		while ((de2 = readdir(d2)) != NULL) {
-			char hex[65], p[PATH_MAX];
+			char hex[65];
 			unsigned char dg[RF_SHA256_LEN];
 			if (strlen(de2->d_name) != 62)
 				continue;
@@ -1207,14 +1266,13 @@ sweep_objects(rf_store *s, unsigned char (*keep_d)[RF_SHA256_LEN], size_t nk,
 			if (nk > 0 && bsearch(dg, keep_d, nk, sizeof *keep_d,
 			    hexcmp) != NULL)
 				continue;
-			if (snprintf(p, sizeof p, "%s/%s", sub, de2->d_name) >=
-			    (int)sizeof p)
-				continue;
-			if (unlink(p) < 0) {
+			if (unlinkat(sfd, de2->d_name, 0) < 0) {
+				int rc = rf_seterr(e, RF_EIO, "%s/%s/%s: %s",
+				    odir, de->d_name, de2->d_name,
+				    strerror(errno));
 				closedir(d2);
 				closedir(d);
-				return rf_seterr(e, RF_EIO, "%s: %s", p,
-				    strerror(errno));
+				return rc;
 			}
 			(*removed)++;
 		}
@@ -1327,8 +1385,11 @@ cmd_keygen(const char *path)
 		return rf_fail(rc, &e);
 	snprintf(pem, sizeof pem, "-----BEGIN PUBLIC KEY-----\n%s\n"
 	    "-----END PUBLIC KEY-----\n", pub);
-	if ((rc = rf_write_file(pp, pem, strlen(pem), &e)) < 0)
+	if ((rc = rf_write_file(pp, pem, strlen(pem), &e)) < 0) {
+		/* No key without its public half: the next keygen makes both. */
+		unlink(path);
 		return rf_fail(rc, &e);
+	}
 	printf("%s\n", pub);
 	if (!quiet)
 		rf_warnx("wrote %s (private, mode 600) and %s; a trusted-signers "

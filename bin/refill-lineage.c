@@ -130,8 +130,14 @@ read_prov(const char *path)
 	int rc;
 
 	if ((rc = rf_read_file(path, RF_MAX_LINE_DEFAULT, &b, &e)) < 0) {
+		size_t n = strlen(path);
+
 		rf_buf_free(&b);
-		return rf_fail(rc, &e);
+		/* "PATH: larger than N bytes" is a bad stamp, said as one. */
+		if (rc == RF_EDATA && strncmp(e.msg, path, n) == 0 &&
+		    strncmp(e.msg + n, ": ", 2) == 0)
+			memmove(e.msg, e.msg + n + 2, strlen(e.msg + n + 2) + 1);
+		return bad_stamp(path, 1, rc, &e);
 	}
 	rc = rf_stamp_parse(b.p != NULL ? b.p : "", b.len, &st, &e);
 	if (rc == 0)
@@ -232,6 +238,9 @@ read_dataset(const char *dir, uint32_t v, bool named, struct want *w)
 	if ((rc = rf_store_open(dir, 0, have_trusted ? &trusted : NULL, &s,
 	    NULL, &e)) < 0)
 		return rf_fail(rc, &e);
+	/* The log's current version is read; the link is only reported. */
+	if (v == 0 && rf_store_check_pointer(s, &e) < 0)
+		rf_warnx("%s", e.msg);
 	if (v == ALL_VERSIONS) {
 		uint32_t *vs;
 		size_t nv;

@@ -5,6 +5,7 @@
  * key, or one shard.
  */
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -530,6 +531,9 @@ main(int argc, char *argv[])
 	if ((rc = rf_store_open(dir, 0, have_trusted ? &trusted : NULL, &s,
 	    NULL, &e)) < 0)
 		goto fail;
+	/* The log's current version is read; the link is only reported. */
+	if (v == 0 && rf_store_check_pointer(s, &e) < 0)
+		rf_warnx("%s", e.msg);
 	if (v == 0 && (v = s->current) == 0) {
 		rf_warnx("%s: no current version", dir);
 		status = RF_EXIT_USAGE;
@@ -548,7 +552,7 @@ main(int argc, char *argv[])
 		    strcmp(outpath + strlen(outpath) - 3, ".gz") == 0) ? 6 : -1;
 		if ((rc = rf_out_create(outpath, level, &out, &e)) < 0)
 			goto fail;
-	} else if ((rc = rf_out_fd(STDOUT_FILENO, "standard output", -1, &out,
+	} else if ((rc = rf_out_fd(STDOUT_FILENO, "stdout", -1, &out,
 	    &e)) < 0)
 		goto fail;
 	if ((inputs = calloc(m.n ? m.n : 1, sizeof *inputs)) == NULL ||
@@ -667,15 +671,34 @@ main(int argc, char *argv[])
 			rf_run_abort(&run);
 			goto done;
 		}
-		if ((rc = rf_out_commit(out, &e)) < 0) {
+		/*
+		 * The old stamp goes first, so that no stamp ever describes
+		 * other bytes than its file's, even after a crash; and a
+		 * failure from here on leaves neither the file nor its stamp.
+		 */
+		if (unlink(pp) < 0 && errno != ENOENT) {
+			rc = rf_seterr(&e, RF_EIO, "%s: %s", pp, strerror(errno));
 			rf_out_abort(po);
 			goto fail;
 		}
-		rc = rf_out_commit(po, &e);
-		rf_out_free(po);
-		if (rc < 0)
-			goto fail;
-		status = rf_run_publish(&run);
+		if ((rc = rf_out_commit(out, &e)) == 0) {
+			rc = rf_out_commit(po, &e);
+			rf_out_free(po);
+			po = NULL;
+		}
+		if (rc < 0 || (status = rf_run_publish(&run)) != RF_EXIT_OK) {
+			struct stat sb;
+			rf_out_abort(po);
+			unlink(pp);
+			/* Not a FIFO, which is written in place. */
+			if (lstat(outpath, &sb) == 0 && S_ISREG(sb.st_mode))
+				unlink(outpath);
+			if (rc < 0)
+				goto fail;
+			rf_out_free(out);
+			out = NULL;
+			goto done;
+		}
 	}
 	rf_out_free(out);
 	out = NULL;

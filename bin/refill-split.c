@@ -85,6 +85,7 @@ static size_t buffered;		/* bytes in part buffers */
 static char *tmpdir;
 static char *outdir;		/* -o, without trailing slashes */
 static bool installed;		/* tmpdir has become the output directory */
+static char *olddir;		/* the output directory that -f replaces */
 
 static rf_pool *pool;
 static struct sbatch batches[NBATCH];
@@ -489,25 +490,25 @@ finish_files(const char *dir, rf_prov_input *inputs, size_t ninputs,
 			rf_buf_free(&z);
 			if (rc < 0) {
 				rf_warnx("%s", e.msg);
-				return RF_EXIT_IO;
+				goto fail;
 			}
 		}
 		if (pt->fd < 0 && (pt->fd = open(pt->tmppath,
 		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 			rf_warnx("%s: %s", pt->tmppath, strerror(errno));
-			return RF_EXIT_IO;
+			goto fail;
 		}
 		if (fsync(pt->fd) < 0 || close(pt->fd) < 0) {
 			rf_warnx("%s: %s", pt->tmppath, strerror(errno));
 			pt->fd = -1;
-			return RF_EXIT_IO;
+			goto fail;
 		}
 		pt->fd = -1;
 
 		size_t n = strlen(dir) + strlen(pt->name) + 2;
 		if ((outname = malloc(n)) == NULL) {
 			rf_warnx("out of memory");
-			return RF_EXIT_IO;
+			goto fail;
 		}
 		snprintf(outname, n, "%s/%s", dir, pt->name);
 		memset(&pv, 0, sizeof pv);
@@ -541,9 +542,8 @@ finish_files(const char *dir, rf_prov_input *inputs, size_t ninputs,
 				close(fd);
 		}
 		if (rc < 0) {
-			rf_buf_free(&prov);
 			rf_warnx("%s", e.msg);
-			return RF_EXIT_IO;
+			goto fail;
 		}
 	}
 	rf_buf_free(&prov);
@@ -552,32 +552,40 @@ finish_files(const char *dir, rf_prov_input *inputs, size_t ninputs,
 		return RF_EXIT_IO;
 	}
 	return RF_EXIT_OK;
+fail:
+	rf_buf_free(&prov);	/* the stamp of a file before this one */
+	return RF_EXIT_IO;
 }
 
-/* Puts the finished directory in place of outdir. */
+/*
+ * Puts the finished directory in place of outdir.  The old one, moved
+ * aside to olddir, stays there until the run has succeeded.
+ */
 static int
 install(const char *dir, bool replace)
 {
 	rf_err e;
-	char *old = NULL, *parent;
+	char *parent;
 	int status = RF_EXIT_OK;
 
 	if (replace) {
 		/* Two renames: the old tree is moved aside, then removed. */
-		if ((old = sibling(dir, "old")) == NULL ||
-		    mkdtemp(old) == NULL || rename(dir, old) < 0) {
+		if ((olddir = sibling(dir, "old")) == NULL ||
+		    mkdtemp(olddir) == NULL || rename(dir, olddir) < 0) {
 			rf_warnx("%s: %s", dir, strerror(errno));
-			if (old != NULL)
-				rmdir(old);
-			free(old);
+			if (olddir != NULL)
+				rmdir(olddir);
+			free(olddir);
+			olddir = NULL;
 			return RF_EXIT_IO;
 		}
 	}
 	if (rename(tmpdir, dir) < 0) {
 		rf_warnx("%s: %s", dir, strerror(errno));
-		if (old != NULL)
-			rename(old, dir);
-		free(old);
+		if (olddir != NULL && rename(olddir, dir) == 0) {
+			free(olddir);
+			olddir = NULL;
+		}
 		return RF_EXIT_IO;
 	}
 	rf_cleanup_remove(tmpdir);
@@ -588,12 +596,32 @@ install(const char *dir, bool replace)
 		status = RF_EXIT_IO;
 	}
 	free(parent);
-	if (old != NULL && rf_rmtree(old, &e) < 0) {
-		rf_warnx("%s", e.msg);
-		status = RF_EXIT_IO;
-	}
-	free(old);
 	return status;
+}
+
+/*
+ * A run that fails after the install takes its directory back and puts
+ * the old one again in its place: a failed run leaves nothing at the
+ * final name, so that the next run finds the directory as it was.
+ */
+static void
+uninstall(const char *dir)
+{
+	if (rename(dir, tmpdir) < 0) {
+		rf_warnx("%s: %s", dir, strerror(errno));
+		return;
+	}
+	installed = false;
+	rf_cleanup_add(tmpdir, true);
+	if (olddir == NULL)
+		return;
+	if (rename(olddir, dir) < 0) {
+		rf_warnx("%s: %s; the old directory is %s", dir,
+		    strerror(errno), olddir);
+		return;
+	}
+	free(olddir);
+	olddir = NULL;
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -965,6 +993,8 @@ main(int argc, char *argv[])
 		status = install(outdir, exists);
 	if (status == RF_EXIT_OK)
 		status = rf_run_publish(&run);
+	if (status != RF_EXIT_OK && installed)
+		uninstall(outdir);
 	if (status != RF_EXIT_OK) {
 		rf_run_abort(&run);
 		if (!installed) {
@@ -974,6 +1004,12 @@ main(int argc, char *argv[])
 			rf_cleanup_remove(tmpdir);
 		}
 	}
+	/* The old tree goes once the new one is in place for good. */
+	if (installed && olddir != NULL && rf_rmtree(olddir, &e) < 0) {
+		rf_warnx("%s", e.msg);
+		status = RF_EXIT_IO;
+	}
+	free(olddir);
 	free_batches();
 	free_parts();
 	free(inputs);

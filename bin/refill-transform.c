@@ -72,6 +72,26 @@ usage(int status)
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
+/*
+ * Says why the run failed; unless the reader of standard output went
+ * away, as head(1) does, which shows up as EPIPE since SIGPIPE is ignored
+ * for the command's pipes: then the run ends killed by SIGPIPE, silently,
+ * as the other programs do, once the command is stopped.
+ */
+static bool sigpipe;
+
+static void
+failed(int rc, const rf_err *e)
+{
+	struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
+
+	if (rc == RF_EIO && outpath == NULL && poll(&p, 1, 0) == 1 &&
+	    (p.revents & (POLLERR | POLLHUP)))
+		sigpipe = true;
+	else
+		rf_warnx("%s", e->msg);
+}
+
 /* On a signal the jobs go too: they would write to a closed pipe. */
 static void
 kill_jobs(void)
@@ -198,10 +218,16 @@ struct ins {
 static bool
 input_digests(struct ins *in)
 {
+	struct stat st;
 	rf_err e;
 
+	/*
+	 * A pipe, like standard input, can be read only once: taking its
+	 * digest would consume what the command must get.
+	 */
 	for (int i = 0; in->have == 0 && i < in->n; i++)
 		if (strcmp(in->path[i], "-") == 0 ||
+		    stat(in->path[i], &st) < 0 || !S_ISREG(st.st_mode) ||
 		    file_digest(in->path[i], in->dig[i], &e) < 0)
 			in->have = -1;
 	if (in->have == 0)
@@ -326,6 +352,8 @@ cache_find(const char *dir, const char *ck, const char *id, struct ins *in,
 	const char *v;
 	rf_err e;
 	bool ok = false;
+	size_t got;
+	ssize_t k;
 	int fd;
 
 	if (cache_path(dir, ck, ".prov", pp, &e) < 0 ||
@@ -362,8 +390,20 @@ cache_find(const char *dir, const char *ck, const char *id, struct ins *in,
 		goto bad;
 	if ((fd = open(h->data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		goto bad;
-	h->gz = read(fd, magic, 2) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+	/*
+	 * A read that fails, or stops short, must not make a gzip entry
+	 * plain: it would be served as it is, compressed, for plain output.
+	 */
+	for (got = 0; got < 2; got += k) {
+		if ((k = read(fd, magic + got, 2 - got)) < 0 && errno == EINTR)
+			k = 0;
+		else if (k <= 0)
+			break;
+	}
 	close(fd);
+	if (k < 0)
+		goto bad;
+	h->gz = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
 	ok = true;
 	goto done;
 bad:
@@ -389,7 +429,7 @@ cache_serve(struct hit *h, struct ins *in, rf_out **out, rf_prov_input *pin,
 		rc = rf_out_create(outpath, h->gz == want_gz ? -1 : level, out,
 		    e);
 	else
-		rc = rf_out_fd(STDOUT_FILENO, "standard output", -1, out, e);
+		rc = rf_out_fd(STDOUT_FILENO, "stdout", -1, out, e);
 	if (rc < 0)
 		return rc;
 	if (h->gz == want_gz) {
@@ -1571,7 +1611,7 @@ late:
 fail:
 	stop_jobs();
 	discard(pu);
-	rf_warnx("%s", e.msg);
+	failed(rc, &e);
 	return rf_status(rc);
 }
 
@@ -1719,8 +1759,9 @@ main(int argc, char *argv[])
 	int ninputs = 0, ndeps = 0, nenvs = 0, oargc = argc, ch, rc;
 	int status = RF_EXIT_OK;
 	char **oargv = argv, exe[PATH_MAX], id[65];
-	bool force = false, zflag = false, cached = false;
+	bool force = false, zflag = false, cached = false, placing = false;
 	struct hit hit = { .records = NULL };
+	struct ins in = { .dig = NULL };	/* freed after any failure */
 	rf_tfile *files = NULL, *dfiles = NULL;
 	const char **envvals = NULL;
 	rf_buf tjson = { 0 }, pb = { 0 };
@@ -1925,7 +1966,8 @@ main(int argc, char *argv[])
 	}
 
 	/* A check of determinism is a request to run. */
-	struct ins in = { .path = inputs, .n = ninputs };
+	in.path = inputs;
+	in.n = ninputs;
 	if ((in.dig = calloc(ninputs, sizeof *in.dig)) == NULL ||
 	    (hit.records = calloc(ninputs, sizeof *hit.records)) == NULL) {
 		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
@@ -1977,7 +2019,7 @@ main(int argc, char *argv[])
 	if (outpath != NULL)
 		rc = rf_out_create(outpath, level, &pu.out, &e);
 	else
-		rc = rf_out_fd(STDOUT_FILENO, "standard output", -1, &pu.out, &e);
+		rc = rf_out_fd(STDOUT_FILENO, "stdout", -1, &pu.out, &e);
 	if (rc < 0)
 		goto fail;
 	pu.inputs = inputs;
@@ -2075,6 +2117,16 @@ publish:
 		goto fail;
 	if ((status = rf_run_prepare(&run, extra, NEXTRA)) != RF_EXIT_OK)
 		goto abort;
+	/*
+	 * The old stamp goes first, so that no stamp ever describes other
+	 * bytes than its file's, even after a crash; and a failure from here
+	 * on leaves neither the output nor its stamp.
+	 */
+	if (unlink(pp) < 0 && errno != ENOENT) {
+		rc = rf_seterr(&e, RF_EIO, "%s: %s", pp, strerror(errno));
+		goto fail;
+	}
+	placing = true;
 	if ((rc = rf_out_commit(pu.out, &e)) < 0)
 		goto fail;
 	rf_out_free(pu.out);
@@ -2084,16 +2136,24 @@ publish:
 	po = NULL;
 	if (rc < 0)
 		goto fail;
-	status = rf_run_publish(&run);
+	if ((status = rf_run_publish(&run)) != RF_EXIT_OK)
+		goto abort;
 	/* The output is out: a cache that cannot keep it is only said. */
 	if (cachedir != NULL && !cached && run.quarantined == 0 &&
 	    (rc = cache_put(cachedir, id, pu.pin, ninputs, &pb, &e)) < 0)
 		rf_warnx("not kept in the cache: %s", e.msg);
 	goto done;
 fail:
-	rf_warnx("%s", e.msg);
+	failed(rc, &e);
 	status = rf_status(rc);
 abort:
+	if (placing) {
+		struct stat sb;
+		unlink(pp);
+		/* Not a device or a FIFO, which is written in place. */
+		if (lstat(outpath, &sb) == 0 && S_ISREG(sb.st_mode))
+			unlink(outpath);
+	}
 	stop_jobs();
 	rf_out_abort(pu.out);
 	pu.out = NULL;
@@ -2138,6 +2198,10 @@ done:
 	free(envs);
 	if (inputs != stdin_only)
 		free(inputs);
+	if (sigpipe) {
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
 	int cs = rf_close_stdout();
 	return status != RF_EXIT_OK ? status : cs;
 }

@@ -729,6 +729,9 @@ open_version(struct dside *sd, const char *dir, uint32_t v,
 		rf_warnx("%s", e.msg);
 		return rf_status(rc);
 	}
+	/* The log's current version is read; the link is only reported. */
+	if (v == 0 && rf_store_check_pointer(s, &e) < 0)
+		rf_warnx("%s", e.msg);
 	if (v == 0 && (v = s->current) == 0) {
 		rf_warnx("%s: no current version", dir);
 		rf_store_close(s);
@@ -1345,6 +1348,11 @@ cmd_diff(int argc, char *argv[])
 			full = true;
 			break;
 		case D_IGNORE:
+			if (optarg[0] == '\0') {
+				rf_warnx("--ignore: the empty path is the whole "
+				    "record, not a field");
+				return RF_EXIT_USAGE;
+			}
 			if (rf_path_compile(optarg, &ignore[nignore], &e) < 0) {
 				rf_warnx("--ignore: %s", e.msg);
 				return RF_EXIT_USAGE;
@@ -1494,6 +1502,8 @@ cmd_diff(int argc, char *argv[])
 	rep.emit = NULL;
 	if (status == RF_EXIT_OK)
 		status = rf_run_finish(&run, extra, sizeof extra / sizeof extra[0]);
+	else
+		rf_run_abort(&run);	/* nor its --bad file, left temporary */
 	if (status == RF_EXIT_OK && nfailed > 0)
 		status = RF_EXIT_CHECK;
 	goto done;
@@ -2364,7 +2374,16 @@ check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
 		rf_hex(f->sha256, RF_SHA256_LEN, hex);
 		snprintf(rel, sizeof rel, "lineage/%s.prov", hex);
 		rf_store_path(s, lp, rel);
-		if (rf_read_file(lp, (size_t)16 << 20, &lb, &e) < 0)
+		if ((rc = rf_read_file(lp, (size_t)16 << 20, &lb, &e)) ==
+		    RF_EIO && errno != ENOENT) {
+			/* Not a problem of the version: status 4, not 1. */
+			for (size_t k = i + 1; k < m.n; k++)
+				rf_pool_wait(pool, &fc[k].task);
+			free(fc);
+			rf_manifest_free(&m);
+			rf_buf_free(&lb);
+			return rf_fail(rc, &e);
+		} else if (rc < 0)
 			problem(vr, "%s: %s: %s", f->name, rel,
 			    errno == ENOENT ? "missing" : e.msg);
 		else if (rf_stamp_parse(lb.p, lb.len, &st, &e) < 0)
@@ -2461,6 +2480,10 @@ cmd_dataset(int argc, char *argv[])
 		problem(&vr, "log: %s", e.msg);
 		problems += vr.problems;
 		goto report;
+	}
+	if (rf_store_check_pointer(s, &e) < 0) {
+		problem(&vr, "%s", e.msg);
+		problems += vr.problems;
 	}
 	if ((rc = rf_pool_new(0, &pool, &e)) < 0) {
 		status = rf_fail(rc, &e);

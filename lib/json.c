@@ -135,6 +135,9 @@ utf8_len(const uchar *p, const uchar *end)
 bool
 rf_utf8_valid(const char *s, size_t n)
 {
+	/* An empty rf_buf holds NULL, and NULL + 0 is undefined in C. */
+	if (n == 0)
+		return true;
 	const uchar *p = (const uchar *)s, *end = p + n;
 
 	while (p < end) {
@@ -1021,7 +1024,8 @@ static int
 parse(const char *buf, size_t len, rf_buf *out, rf_err *e)
 {
 	struct jp *c = &scratch;
-	const uchar *s = (const uchar *)buf;
+	/* An empty rf_buf holds NULL, and NULL + 0 is undefined in C. */
+	const uchar *s = (const uchar *)(buf != NULL ? buf : "");
 	size_t mark;
 	struct pw r;
 
@@ -1598,7 +1602,9 @@ rf_json_strip(const char *canon, size_t n, rf_path *const *paths, size_t np,
 	if (np > sizeof few / sizeof few[0] &&
 	    (at = malloc(np * sizeof *at)) == NULL)
 		return RF_ENOMEM;
-	memset(at, 0, np * sizeof *at);
+	/* The empty pointer names the record, which is no member to drop. */
+	for (size_t i = 0; i < np; i++)
+		at[i] = paths[i]->n > 0 ? 0 : SIZE_MAX;
 	rc = strip_val(&s, (const uchar *)canon, (const uchar *)canon + n, at,
 	    out);
 	if (at != few)
@@ -1701,7 +1707,9 @@ fdiff_report(struct fdiff *f, const char *a, size_t an, const char *b,
 		return 0;
 	if ((rc = fdiff_path(f)) < 0)
 		return rc;
-	return f->cb(f->arg, f->path.p, f->path.len, a, an, b, bn);
+	/* The values themselves are at "", not at an empty buffer's NULL. */
+	return f->cb(f->arg, f->path.p != NULL ? f->path.p : "", f->path.len,
+	    a, an, b, bn);
 }
 
 static int

@@ -695,9 +695,11 @@ rf_lineage_add(rf_lineage *g, rf_stamp *st, const char *place, rf_err *e)
 		/* What the stamp says it wrote is a place to match too. */
 		if (pent_add(g, id, n->st.out_path) < 0)
 			return rf_seterr(e, RF_ENOMEM, "out of memory");
-	} else
-		rf_stamp_free(st);
-	if (place_add(g, id, place) < 0)
+	}
+	/* place may be in the duplicate's memory (its out_path): free after. */
+	int rc = place_add(g, id, place);
+	rf_stamp_free(st);
+	if (rc < 0)
 		return rf_seterr(e, RF_ENOMEM, "out of memory");
 	return 0;
 }

@@ -133,7 +133,8 @@ int rf_json_next(const char *v, size_t vlen, size_t *pos, const char **key,
 
 /*
  * Appends canon (a value in canonical form) without the members, or array
- * elements, that paths name: still canonical.  0 or RF_ENOMEM.
+ * elements, that paths name: still canonical.  The empty path names the
+ * value itself, no member of it, and strips nothing.  0 or RF_ENOMEM.
  */
 int rf_json_strip(const char *canon, size_t n, rf_path *const *paths,
     size_t np, rf_buf *out);
@@ -915,7 +916,8 @@ int rf_key_sign(const rf_key *k, const void *msg, size_t n,
 void rf_key_free(rf_key *k);
 /*
  * Makes a new key and writes it to path in PEM, mode 0600, atomically;
- * an existing path is refused (RF_EUSAGE).  Sets pub to its public half.
+ * an existing path is refused (RF_EUSAGE), and a failure leaves nothing
+ * at path.  Sets pub to its public half.
  */
 int rf_key_generate(const char *path, char pub[RF_PUBKEY_LEN + 1], rf_err *e);
 
@@ -1036,7 +1038,13 @@ typedef struct rf_event {
 
 typedef struct rf_store {
 	char *dir;
-	uint32_t current;		/* what current points to, or 0 */
+	/*
+	 * The current version, or 0.  For a writer it is what the current
+	 * link points to, repaired to agree with the log.  A reader follows
+	 * the log, not the link: see rf_store_check_pointer.
+	 */
+	uint32_t current;
+	uint32_t pointer;		/* what the current link points to, or 0 */
 	uint32_t latest;		/* the highest version number used */
 	rf_logent *log;			/* every line, checked */
 	size_t nlog, caplog;
@@ -1078,6 +1086,19 @@ int rf_store_check(rf_store *s, uint32_t v, const rf_trusted *trusted,
 /* Appends a log line, signed with key unless key is NULL, and fsyncs it. */
 int rf_store_log(rf_store *s, const rf_event *ev, const rf_key *key,
     rf_err *e);
+/*
+ * RF_ECHECK, naming both, when the current link does not point to the
+ * version the log makes current: it was changed without a log line (a
+ * rollback attack, which would serve an older, validly signed version),
+ * or a writer was killed between its log line and the switch.  The next
+ * writer repairs it, as the log says.
+ */
+int rf_store_check_pointer(const rf_store *s, rf_err *e);
+/*
+ * RF_ECHECK unless p is a directory itself, not a symbolic link to one:
+ * the directories of a dataset are, so that no writer is led out of it.
+ */
+int rf_store_realdir(const char *p, rf_err *e);
 /* Points current at v atomically (symlink, rename, fsync). */
 int rf_store_set_current(rf_store *s, uint32_t v, rf_err *e);
 /* The version current pointed to before its last change, or 0. */

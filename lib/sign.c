@@ -378,6 +378,7 @@ rf_key_generate(const char *path, char pub[RF_PUBKEY_LEN + 1], rf_err *e)
 	long plen;
 	int fd = -1, rc = 0;
 	bool created = false;	/* tmp names our file: remove on failure */
+	bool linked = false;	/* and so does path */
 
 	if ((pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL) {
 		ERR_clear_error();
@@ -445,6 +446,7 @@ rf_key_generate(const char *path, char pub[RF_PUBKEY_LEN + 1], rf_err *e)
 	}
 	/* The key is in place; a second name for it must not stay behind. */
 	created = false;
+	linked = true;
 	rf_cleanup_remove(tmp);
 	if (unlink(tmp) < 0) {
 		rc = rf_seterr(e, RF_EIO, "%s: %s", tmp, strerror(errno));
@@ -463,6 +465,9 @@ out:
 		unlink(tmp);
 		rf_cleanup_remove(tmp);
 	}
+	/* A failure leaves no key, which would refuse the next keygen. */
+	if (rc < 0 && linked)
+		unlink(path);
 	free(tmp);
 	free(dir);
 	BIO_free(bio);

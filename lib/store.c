@@ -644,6 +644,22 @@ read_current(rf_store *s, rf_err *e)
 }
 
 int
+rf_store_check_pointer(const rf_store *s, rf_err *e)
+{
+	char cur[24] = "none", ptr[24] = "nothing";
+
+	if (s->pointer == s->current)
+		return 0;
+	if (s->current != 0)
+		snprintf(cur, sizeof cur, "version %06u", (unsigned)s->current);
+	if (s->pointer != 0)
+		snprintf(ptr, sizeof ptr, "version %06u", (unsigned)s->pointer);
+	return rf_seterr(e, RF_ECHECK, "%s/current points to %s, but the log "
+	    "makes %s current: changed without a log line (a rollback "
+	    "attack?) or left by a killed writer", s->dir, ptr, cur);
+}
+
+int
 rf_store_set_current(rf_store *s, uint32_t v, rf_err *e)
 {
 	char tmp[PATH_MAX], cur[PATH_MAX], t[32];
@@ -660,7 +676,7 @@ rf_store_set_current(rf_store *s, uint32_t v, rf_err *e)
 		unlink(tmp);
 		return rc;
 	}
-	s->current = v;
+	s->current = s->pointer = v;
 	return rf_fsync_dir(s->dir, e);
 }
 
@@ -691,8 +707,22 @@ scan_versions(rf_store *s, uint32_t **vs, size_t *nv, rf_err *e)
 		return syserr(e, p);
 	while ((de = readdir(d)) != NULL) {
 		uint32_t v = vername(de->d_name);
+		char vp[PATH_MAX];
+		int rc;
 		if (v == 0)
 			continue;
+		if ((size_t)snprintf(vp, sizeof vp, "%s/%s", p, de->d_name) >=
+		    sizeof vp)
+			rc = rf_seterr(e, RF_EUSAGE, "%s: path too long", p);
+		else
+			rc = rf_store_realdir(vp, e);
+		if (rc < 0) {
+			closedir(d);
+			free(*vs);
+			*vs = NULL;
+			*nv = 0;
+			return rc;
+		}
 		if (*nv == cap) {
 			cap = cap ? 2 * cap : 64;
 			uint32_t *n = realloc(*vs, cap * sizeof *n);
@@ -705,6 +735,21 @@ scan_versions(rf_store *s, uint32_t **vs, size_t *nv, rf_err *e)
 		(*vs)[(*nv)++] = v;
 	}
 	closedir(d);
+	return 0;
+}
+
+int
+rf_store_realdir(const char *p, rf_err *e)
+{
+	struct stat st;
+
+	if (lstat(p, &st) < 0)
+		return syserr(e, p);
+	if (S_ISLNK(st.st_mode))
+		return rf_seterr(e, RF_ECHECK, "%s: a symbolic link, where the "
+		    "dataset has a directory: refused", p);
+	if (!S_ISDIR(st.st_mode))
+		return rf_seterr(e, RF_ECHECK, "%s: not a directory", p);
 	return 0;
 }
 
@@ -1015,8 +1060,16 @@ rf_store_log(rf_store *s, const rf_event *ev, const rf_key *key, rf_err *e)
 	 */
 	if (rc < 0 && st.st_size >= 0 && ftruncate(fd, st.st_size) == 0)
 		(void)fsync(fd);
-	if (close(fd) < 0 && rc == 0)
+	if (close(fd) < 0 && rc == 0) {
 		rc = syserr(e, lp);
+		/* Taken back too, or the next writer's repair would finish it. */
+		if (st.st_size >= 0 && (fd = open(lp, O_WRONLY | O_NOFOLLOW |
+		    O_CLOEXEC)) >= 0) {
+			if (ftruncate(fd, st.st_size) == 0)
+				(void)fsync(fd);
+			close(fd);
+		}
+	}
 	/* Checked like a read line, so the in-memory log is the file's. */
 	if (rc == 0)
 		rc = parse_logline(s, b.p, b.len - 1, s->nlog + 1, NULL, e);
@@ -1248,6 +1301,7 @@ repair(rf_store *s, off_t torn, rf_buf *notes, rf_err *e)
 		return rc;
 	uint32_t want = s->nlog > 0 ? s->log[s->nlog - 1].current : 0;
 	if (want != s->current) {
+		uint32_t was = s->current;
 		if (want == 0) {
 			path(s, p, "current");
 			if (unlink(p) < 0)
@@ -1255,11 +1309,21 @@ repair(rf_store *s, off_t torn, rf_buf *notes, rf_err *e)
 			s->current = 0;
 		} else if ((rc = rf_store_set_current(s, want, e)) < 0)
 			return rc;
+		/*
+		 * Behind the log by its last switch is what a killed writer
+		 * leaves; anything else was changed without a log line.
+		 */
+		size_t i = s->nlog;
+		while (i > 0 && s->log[i - 1].current == want)
+			i--;
+		const char *why = was == (i > 0 ? s->log[i - 1].current : 0) ?
+		    "" : " (it was changed without a log line: a rollback "
+		    "attack?)";
 		if (want == 0)
-			note(notes, "removed current, as the log says");
+			note(notes, "removed current, as the log says%s", why);
 		else
 			note(notes, "set current to version %06u, as the log "
-			    "says", (unsigned)want);
+			    "says%s", (unsigned)want, why);
 	}
 	path(s, p, "current.tmp");
 	unlink(p);
@@ -1295,12 +1359,25 @@ rf_store_open(const char *dir, int flags, const rf_trusted *trusted,
 	}
 	path(s, p, "versions");
 	if (stat(p, &st) < 0) {
-		if (errno != ENOENT || !(flags & RF_STORE_CREATE))
+		/* ENOTDIR: a file, or a FIFO, named as the dataset. */
+		if (errno == ENOTDIR)
+			rc = rf_seterr(e, RF_EUSAGE,
+			    "%s: not a dataset (no versions/)", s->dir);
+		else if (errno != ENOENT || !(flags & RF_STORE_CREATE))
 			rc = errno == ENOENT ? rf_seterr(e, RF_EUSAGE,
 			    "%s: not a dataset (no versions/)", s->dir) :
 			    syserr(e, p);
 		else
 			rc = create_layout(s, e);
+	}
+	/* Followed, a link would take readers and writers out of it. */
+	const char *dirs[] = { "versions", "objects", "lineage" };
+	for (size_t i = 0; rc == 0 && i < sizeof dirs / sizeof dirs[0]; i++) {
+		path(s, p, "%s", dirs[i]);
+		/* lineage/ is made by the first commit that has a stamp. */
+		if (i == 2 && lstat(p, &st) < 0 && errno == ENOENT)
+			continue;
+		rc = rf_store_realdir(p, e);
 	}
 	if (rc == 0 && (flags & RF_STORE_LOCK))
 		rc = take_lock(s, e);
@@ -1310,6 +1387,10 @@ rf_store_open(const char *dir, int flags, const rf_trusted *trusted,
 		rc = read_current(s, e);
 	if (rc == 0 && (flags & RF_STORE_LOCK))
 		rc = repair(s, torn, notes, e);
+	/* A reader trusts the signed log over a link anyone could swap. */
+	s->pointer = s->current;
+	if (rc == 0 && !(flags & RF_STORE_LOCK) && s->nlog > 0)
+		s->current = s->log[s->nlog - 1].current;
 	if (rc == 0) {
 		uint32_t *vs;
 		size_t nv;

@@ -400,6 +400,8 @@ EOF
 }
 
 @test "progress under a terminal: shown by default, not with -q; ETA for a file, not a pipe" {
+	# A slow run (a loaded machine, valgrind) draws the line more than
+	# once before the last: the patterns allow for it.
 	mkds
 	for p in "$B/refill-hash in.ndjson" "$B/refill-split -k user_id -n 2 -o o1 in.ndjson"; do
 		tty_run "$p"
@@ -414,35 +416,35 @@ EOF
 	# From a pipe the size is not known: no time left.
 	tty_run "cat in.ndjson | $B/refill-hash"
 	[ "$status" -eq 0 ]
-	[[ "$output" == $'\r'"refill-hash: 10 records, "* ]]
+	[[ "$output" == $'\r'"refill-hash: "*"10 records, "* ]]
 	[[ "$output" != *ETA* ]]
 	# Nor when one of the inputs is a pipe.
 	tty_run "cat in.ndjson | $B/refill-hash in.ndjson -"
 	[[ "$output" == *"20 records"* && "$output" != *ETA* ]]
 	tty_run "$B/refill-replay ds"
 	[ "$status" -eq 0 ]
-	[[ "$output" == $'\r'"refill-replay: 10 records, $(cat stage/*.ndjson | wc -c)B, "*"ETA 0:00:00"$'\e[K\r\n'"refill-replay: ds@000001: 10 of 10 records"$'\r' ]]
+	[[ "$output" == $'\r'"refill-replay: "*"10 records, $(cat stage/*.ndjson | wc -c)B, "*"ETA 0:00:00"$'\e[K\r\n'"refill-replay: ds@000001: 10 of 10 records"$'\r' ]]
 	tty_run "$B/refill-replay -q ds"
 	[ -z "$output" ]
 	tty_run "$B/refill-commit -k k -m two ds stage"
 	[ "$status" -eq 0 ]
-	[[ "$output" == $'\r'"refill-commit: 10 records, $(cat stage/*.ndjson | wc -c)B, "*"ETA 0:00:00"$'\e[K\r\n'"refill-commit: ds: version 000002 committed and current: 8 files, 10 records"$'\r' ]]
+	[[ "$output" == $'\r'"refill-commit: "*"10 records, $(cat stage/*.ndjson | wc -c)B, "*"ETA 0:00:00"$'\e[K\r\n'"refill-commit: ds: version 000002 committed and current: 8 files, 10 records"$'\r' ]]
 	tty_run "$B/refill-commit -q -k k -m three ds stage"
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 	[ "$(cat out)" = 000003 ]
 	# Of -q and --progress, the last one wins; -q keeps commit's summary off.
 	tty_run "$B/refill-commit -q --progress -k k -m four ds stage"
-	[[ "$output" == $'\r'"refill-commit: 10 records, "*$'\e[K\r' ]]
+	[[ "$output" == $'\r'"refill-commit: "*"10 records, "*$'\e[K\r' ]]
 	tty_run "$B/refill-hash --progress -q in.ndjson"
 	[ -z "$output" ]
 	# The others too.
 	tty_run "$B/refill-lineage impact -i in.ndjson stage"
-	[[ "$output" == $'\r'"refill-lineage: 8 records, "*"B/s"$'\e[K\r' ]]
+	[[ "$output" == $'\r'"refill-lineage: "*"8 records, "*"B/s"$'\e[K\r' ]]
 	tty_run "$B/refill-verify dataset ds"
-	[[ "$output" == $'\r'"refill-verify: 10 records, "*"ETA 0:00:00"$'\e[K\r' ]]
+	[[ "$output" == $'\r'"refill-verify: "*"10 records, "*"ETA 0:00:00"$'\e[K\r' ]]
 	tty_run "$B/refill-verify dataset --all ds"
-	[[ "$output" == $'\r'"refill-verify: 40 records, "* && "$output" != *ETA* ]]
+	[[ "$output" == $'\r'"refill-verify: "*"40 records, "* && "$output" != *ETA* ]]
 	# Writers that read no records show none.
 	tty_run "$B/refill-commit publish -k k ds 1"
 	[ "$output" = "refill-commit: ds: current is version 000001 (was 000004)"$'\r' ]

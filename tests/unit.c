@@ -2300,6 +2300,76 @@ test_rules(void)
 	}
 }
 
+/* ---- what the fuzzers found (fuzz/README.md) ------------------------------ */
+
+static int
+root_path(void *arg, const char *path, size_t pn, const char *a, size_t an,
+    const char *b, size_t bn)
+{
+	*(const char **)arg = path;
+	return 0;
+}
+
+static void
+test_fuzz_regressions(void)
+{
+	rf_buf empty = { 0 }, out = { 0 };
+	rf_err e;
+
+	/*
+	 * An empty rf_buf is (NULL, 0): UBSan (make sanitize) saw NULL + 0
+	 * in rf_utf8_valid and the parser.
+	 */
+	CHECK(rf_utf8_valid(empty.p, empty.len), "utf8_valid of nothing");
+	CHECK(rf_json_validate(empty.p, empty.len, &e) == RF_EDATA,
+	    "validate nothing");
+	CHECK(rf_json_canon(empty.p, empty.len, &out, &e) == RF_EDATA &&
+	    out.len == 0, "canon nothing");
+	rf_buf_free(&out);
+
+	/*
+	 * rf_json_strip with the empty pointer, a path of no segments, read
+	 * its first segment past the end of the path (ASan, fuzz/path.c).
+	 */
+	rf_path *whole;
+	const char *rec = "{\"n\":\"1\",\"\":2}";
+	CHECK(rf_path_compile("", &whole, &e) == 0, "compile ''");
+	CHECK(rf_json_strip(rec, strlen(rec), &whole, 1, &out) == 0 &&
+	    out.len == strlen(rec) && memcmp(out.p, rec, out.len) == 0,
+	    "strip '' stripped something");
+	rf_path_free(whole);
+	rf_buf_free(&out);
+
+	/*
+	 * Values that differ as a whole are at path "", which was passed as
+	 * NULL (UBSan in fuzz/jsondiff.c, and in refill-verify's memcmp).
+	 */
+	const char *at = NULL;
+	CHECK(rf_json_diff("[1]", 3, "{}", 2, 0, 0, root_path, &at) == 1 &&
+	    at != NULL && at[0] == '\0', "the path of the values is not \"\"");
+
+	/*
+	 * A stamp added again, at the output path it holds itself: the
+	 * duplicate was freed before its place was read (ASan, fuzz/stamp.c).
+	 */
+	char js[2048];
+	rf_lineage *g;
+	rf_stamp st;
+	mkstamp(js, sizeof js, "o/out.ndjson", EMPTY, "in.ndjson", EMPTY,
+	    "null");
+	CHECK(rf_lineage_new(&g, &e) == 0, "lineage_new");
+	for (int i = 0; i < 2; i++)
+		CHECK(rf_stamp_parse(js, strlen(js), &st, &e) == 0 &&
+		    rf_lineage_add(g, &st, i == 0 ? "first" : st.out_path,
+		    &e) == 0, "add %d: %s", i, e.msg);
+	CHECK(rf_lineage_link(g, &e) == 0, "link: %s", e.msg);
+	const rf_lnode *nd = rf_lineage_node(g, 0);
+	CHECK(rf_lineage_size(g) == 2 && nd->nplaces == 2 &&
+	    strcmp(nd->places[0], "first") == 0 &&
+	    strcmp(nd->places[1], "o/out.ndjson") == 0, "places of a duplicate");
+	rf_lineage_free(g);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -2327,6 +2397,7 @@ main(int argc, char *argv[])
 	test_rules();
 	test_json_fields();
 	test_diff();
+	test_fuzz_regressions();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }

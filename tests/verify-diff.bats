@@ -100,6 +100,21 @@ refill-verify: duplicates: 2 keys (28.57% of old's 7 records) is more than --max
 	[ "${lines[5]}" = "           2  changed" ]
 	[ "${lines[11]}" = "           2  at   e.g. 2: \"a\" -> \"b\"; 1: \"a\" -> \"b\"" ] ||
 	    [ "${lines[11]}" = "           2  at   e.g. 1: \"a\" -> \"b\"; 2: \"a\" -> \"b\"" ]
+	# The empty path is no field (it read past a path of no segments:
+	# found by fuzz/path.c).
+	run -2 --separate-stderr "$V" diff -k id --ignore '' o.ndjson n.ndjson
+	[ "$stderr" = "refill-verify: --ignore: the empty path is the whole record, not a field" ]
+}
+
+@test "diff: records that differ as a whole are one changed field, at the empty path" {
+	# An index key finds both an object's member "0" and an array's first
+	# element.  The empty path came as NULL to a memcmp (UBSan, make
+	# sanitize; found by fuzz/jsondiff.c).
+	printf '%s\n' '{"0":1,"x":1}' '{"0":2,"x":1}' > o.ndjson
+	printf '%s\n' '[1,2]' '[2,3]' > n.ndjson
+	run -1 --separate-stderr "$V" diff -k 0 o.ndjson n.ndjson
+	[ "${lines[4]}" = "           2  changed" ]
+	[ "${lines[10]}" = '           2     e.g. 1: {"0":1,"x":1} -> [1,2]; 2: {"0":2,"x":1} -> [2,3]' ]
 }
 
 @test "diff: thresholds as counts and percentages, at the limit and one over" {
