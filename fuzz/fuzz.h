@@ -82,6 +82,36 @@ fuzz_put(const char *path, const unsigned char *data, size_t size)
 	}
 }
 
+/*
+ * Makes path a new empty file named TMPDIR/refill-fuzz-NAME.XXXXXX, for a
+ * target whose library function reads only from files, and removes it at
+ * exit.  path must hold 4200 bytes and live until then.
+ */
+static char *fuzz_tmpfile_path;
+
+static inline void
+fuzz_tmpfile_cleanup(void)
+{
+	unlink(fuzz_tmpfile_path);
+}
+
+static inline void
+fuzz_tmpfile(char *path, size_t size, const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+	int fd;
+
+	snprintf(path, size, "%s/refill-fuzz-%s.XXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp", name);
+	if ((fd = mkstemp(path)) < 0) {
+		perror(path);
+		exit(2);
+	}
+	close(fd);
+	fuzz_tmpfile_path = path;
+	atexit(fuzz_tmpfile_cleanup);
+}
+
 /* A NUL-terminated copy (libFuzzer's data is not), or NULL. */
 static inline char *
 fuzz_cstr(const char *p, size_t n)

@@ -8,26 +8,10 @@
 
 static char path[4200];
 
-static void
-cleanup(void)
-{
-	unlink(path);
-}
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *tmp = getenv("TMPDIR");
-	int fd;
-
-	snprintf(path, sizeof path, "%s/refill-fuzz-trusted.XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	if ((fd = mkstemp(path)) < 0) {
-		perror(path);
-		exit(2);
-	}
-	close(fd);
-	atexit(cleanup);
+	fuzz_tmpfile(path, sizeof path, "trusted");
 	return 0;
 }
 
