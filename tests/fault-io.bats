@@ -44,22 +44,8 @@ SKIP_UNDER_VALGRIND="hundreds of runs under the fault library"
 
 FAULT=$B/fault.so
 
-# The loops run on a tmpfs when there is one: the faults are injected, and
-# fsync, which costs nothing there, is most of a run's time on a disk.
-eval "helpers_$(declare -f setup)"
-setup() {
-	helpers_setup
-	SHM=
-	if [ -d /dev/shm ] && [ -w /dev/shm ]; then
-		SHM=$(mktemp -d /dev/shm/refill-fault.XXXXXX)
-		cp in.ndjson "$SHM"/
-		cd "$SHM"
-	fi
-}
-
-teardown() {
-	if [ -n "$SHM" ]; then rm -rf "$SHM"; fi
-}
+# On a tmpfs when there is one (helpers.bash).
+ON_TMPFS=1
 
 KINDS=read,pread,write,fsync,rename,link,close
 

@@ -11,22 +11,8 @@ SKIP_UNDER_VALGRIND="hundreds of runs under the fault library"
 
 FAULT=$B/fault.so
 
-# The loops run on a tmpfs when there is one: a kill -9 is no system crash,
-# and fsync, which costs nothing there, is most of a run's time on a disk.
-eval "helpers_$(declare -f setup)"
-setup() {
-	helpers_setup
-	SHM=
-	if [ -d /dev/shm ] && [ -w /dev/shm ]; then
-		SHM=$(mktemp -d /dev/shm/refill-fault.XXXXXX)
-		cp in.ndjson "$SHM"/
-		cd "$SHM"
-	fi
-}
-
-teardown() {
-	if [ -n "$SHM" ]; then rm -rf "$SHM"; fi
-}
+# On a tmpfs when there is one (helpers.bash).
+ON_TMPFS=1
 
 # bats's DEBUG trap, which runs before every command to know the line of a
 # failure, is off in the loops, where it took most of the time; a failure
