@@ -68,7 +68,8 @@ count_calls() {
 	try env REFILL_FAULT_CALLS=$KINDS REFILL_FAULT_COUNT=clean.n \
 	    REFILL_FAULT_LOG=clean.log LD_PRELOAD="$FAULT" "$@"
 	[ "$status" -eq "${ok_status:-0}" ]
-	mapfile -t lines < clean.log
+	# In the order of their numbers: threads append out of order.
+	mapfile -t lines < <(sort -n clean.log)
 	calls=("" "${lines[@]#* }")
 	read -r total < clean.n
 	[ "$total" -gt 0 ]
@@ -194,9 +195,8 @@ fault_loop() {
 			try env "${fenv[@]}" REFILL_FAULT_CALLS=$KINDS \
 			    REFILL_FAULT_LOG=fired.log LD_PRELOAD="$FAULT" "$@"
 			runs=$((runs + 1))
-			fired=
-			mapfile -t -s $((n - 1)) -n 1 fired < fired.log
-			fired=${fired#* }
+			# By its number, not its line: threads append out of order.
+			fired=$(awk -v n="$n" '$1 == n { print $2; exit }' fired.log)
 			echo "call $n of $total ($fired), $mode $err: status $status: $stderr"
 			case $err/$fired in
 			/*|EINTR/read|EINTR/pread|EINTR/write)
