@@ -142,10 +142,15 @@ EOS
 	    FAKE_SSH_ROOT="$PWD/hosts" WHERE_LOG="$PWD/where.log" \
 	    SSHLOGIN=1/h1,1/h2 STAGE=away COMMAND="sh where.sh" \
 	    BASEFILES="enrich.jq where.sh" sh "$E/parallel/backfill.sh"
-	[ "$(digest away)" = "$want" ]
+	# What parallel said, shown if a check below fails.
+	printf '%s\n' "$output"
 	ls away > got
 	ls serial > want
 	diff -u want got
+	for f in serial/*.ndjson; do
+		cmp "$f" "away/${f#*/}"
+	done
+	[ "$(digest away)" = "$want" ]
 	# Every partition ran on h1 or h2, and both were used.
 	cut -d ' ' -f 1 where.log | sort > got
 	ls serial | sed -n 's/\.ndjson$//p' > want
