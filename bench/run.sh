@@ -57,6 +57,14 @@ run split-coreutils 5 "$clean" "sh -c 'mkdir $w/o-split && split -n r/64 $data $
 run split-mlr 2 "$clean" "sh -c 'mkdir $w/o-mlr && mlr --ijsonl --ojsonl put -q \"tee > \\\"$w/o-mlr/part-\\\" . (int(\\\"0x\\\" . sha256(\\\$user_id)[1:4]) % 64) . \\\".ndjson\\\", \\\$*\" $data'"
 run split-refill-z1 5 "$clean" "$bin/refill-split -z --level 1 -k user_id -n 64 -o $w/o-refill $data"
 run gzip-1 5 "$clean" "sh -c 'gzip -1 -c $data > $w/o.gz'"
+# Schema inference against refill-hash's digests of the same file, and
+# against jq listing each record's paths (no counting at all); jq takes
+# the first fifth, as below, and its time is scaled to the whole.
+run schema-refill 5 "sync" "sh -c '$bin/refill-hash --schema $data > /dev/null'"
+run hash-sums 5 "sync" "sh -c '$bin/refill-hash $data > /dev/null'"
+sub5=$w/events-$((n / 5)).ndjson
+[ -s "$sub5" ] || head -n $((n / 5)) "$data" > "$sub5"
+run schema-jq 2 "sync" "sh -c 'jq -c \"[paths(scalars)]\" $sub5 > /dev/null'"
 
 # The store: 64 plain files (the data, about 270 MB) committed, against
 # sha256sum over the same files; the same split gzipped, committed and
@@ -104,6 +112,15 @@ run jq-c 5 "$tclean" "sh -c 'jq -c . < $sub > $w/t.ndjson'"
 run transform-jq-j1 5 "$tclean" "$tr -j 1 -k user_id -i $sub -o $w/t.ndjson -- jq -c ."
 run transform-jq-j2 5 "$tclean" "$tr -j 2 -k user_id -i $sub -o $w/t.ndjson -- jq -c ."
 run jq-c-halves 5 "$tclean" "sh -c 'jq -c . < $sub.1 > $w/t1 & jq -c . < $sub.2 > $w/t2; wait'"
+
+# Built-in migrations, a rename and a default, over the whole file, against
+# jq -c doing the same (the default only where the field is absent), both
+# writing a file.  jq takes about 25 s: two runs, no warm-up.
+printf '%s\n' '(if has("user_id") then .user = .user_id | del(.user_id) else . end)' \
+    '| if has("channel") then . else .channel = "web" end' > "$w/migrate.jq"
+run migrate 5 "$tclean" "$tr --rename user_id=user --default 'channel=\"web\"' -i $data -o $w/t.ndjson"
+hyperfine --style basic -N -r 2 --prepare "$tclean" --export-json "$w/migrate-jq.json" \
+    -n migrate-jq "sh -c 'jq -c -f $w/migrate.jq < $data > $w/t.ndjson'" >&2
 
 # refill-verify diff: one million records against the same with 1% changed,
 # 0.1% added and 0.1% removed (bench/gen.c -d), against a Python dict and
@@ -172,10 +189,12 @@ rm -rf "$w/o-refill" "$w/o-split" "$w/o-mlr" "$w/o.gz"
 	echo "data: $n records, $bytes bytes ($(ratio "$bytes" "$n") bytes a record), bench/gen.c"
 	echo
 	printf '%-44s %9s\n' "command" "mean (s)"
-	for t in hash-records sha256sum jq split-refill split-coreutils \
+	for t in hash-records sha256sum jq schema-refill hash-sums schema-jq \
+	    split-refill split-coreutils \
 	    split-mlr split-refill-z1 gzip-1 commit-64 sha256sum-64 replay-gz \
 	    zcat-gz switch-64 switch-4096 transform-cat cat transform-jq jq-c \
-	    transform-jq-j1 transform-jq-j2 jq-c-halves diff-refill diff-python \
+	    transform-jq-j1 transform-jq-j2 jq-c-halves migrate migrate-jq \
+	    diff-refill diff-python \
 	    diff-jq diff-3of64 diff-64of64; do
 		printf '%-44s %9s\n' "$t" "$(mean $t)"
 	done
@@ -183,6 +202,8 @@ rm -rf "$w/o-refill" "$w/o-split" "$w/o-mlr" "$w/o.gz"
 	echo "ratios (target in brackets):"
 	echo "  refill-hash --records vs jq -S -c .:      $(ratio "$t_jq" "$t_hash")x faster [>= 30]"
 	echo "  refill-hash --records vs sha256sum:       $(ratio "$t_sha" "$t_hash") of its throughput [>= 0.40]"
+	echo "  refill-hash --schema vs jq paths(scalars): $(ratio "$(python3 -c "print($(mean schema-jq) * 5)")" "$(mean schema-refill)")x faster [>= 20]"
+	echo "  refill-hash --schema vs refill-hash:      $(ratio "$(mean schema-refill)" "$(mean hash-sums)") of its time [<= 2.00]"
 	echo "  refill-split -n 64 vs split -n r/64:      $(ratio "$t_cu" "$t_split") of its throughput [>= 0.50]"
 	echo "  refill-split -n 64 vs Miller:             $(ratio "$t_mlr" "$t_split")x faster"
 	echo "  refill-split -z --level 1 vs gzip -1:     $(ratio "$t_z" "$t_gz") of its time [<= 1.20]"
@@ -193,6 +214,7 @@ rm -rf "$w/o-refill" "$w/o-split" "$w/o-mlr" "$w/o.gz"
 	echo "  refill-transform -- jq -c . vs jq -c .:   $(ratio "$(mean transform-jq)" "$(mean jq-c)") of its time ($m records)"
 	echo "  refill-transform -j 2 vs -j 1 (jq -c .):  $(ratio "$(mean transform-jq-j1)" "$(mean transform-jq-j2)")x faster [>= 1.70]"
 	echo "  two bare jq on halves vs one jq:          $(ratio "$(mean jq-c)" "$(mean jq-c-halves)")x faster (the machine's ceiling)"
+	echo "  refill-transform --rename --default vs jq: $(ratio "$(mean migrate-jq)" "$(mean migrate)")x faster [>= 10]"
 	echo "  refill-verify diff vs jq | sort | join:   $(ratio "$(mean diff-jq)" "$(mean diff-refill)")x faster [>= 10]"
 	echo "  refill-verify diff vs a Python dict:      $(ratio "$(mean diff-python)" "$(mean diff-refill)")x faster [>= 5]"
 	echo "  diff of 3 of 64 partitions vs all 64:     $(ratio "$(mean diff-3of64)" "$(mean diff-64of64)") of its time [<= 0.10]"

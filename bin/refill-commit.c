@@ -19,6 +19,7 @@
 #include "refill.h"
 
 static const char *message, *keyfile, *trustfile, *dsname;
+static const char *allow_breaking;	/* --allow-breaking: why */
 static bool unsigned_ok, update, nopublish, json, quiet;
 static char **deletes;
 static size_t ndeletes;
@@ -39,11 +40,13 @@ static _Noreturn void
 usage(int status)
 {
 	fprintf(status == RF_EXIT_OK ? stdout : stderr,
-	    "usage: refill-commit [-nqu] [-d name] [-e version] [-k keyfile] "
-	    "[-t trusted]\n"
-	    "                     [--metrics file] [--name name] [--progress] "
-	    "[--stats file]\n"
-	    "                     [--unsigned] -m message dataset stagedir\n"
+	    "usage: refill-commit [-nqu] [--allow-breaking message] [-d name] "
+	    "[-e version]\n"
+	    "                     [-k keyfile] [--metrics file] [--name name] "
+	    "[--progress]\n"
+	    "                     [--stats file] [-t trusted] [--unsigned] "
+	    "-m message\n"
+	    "                     dataset stagedir\n"
 	    "       refill-commit publish [-q] [-e version] [-k keyfile] "
 	    "[-m message] [-t trusted]\n"
 	    "                     [--metrics file] [--stats file] [--unsigned] "
@@ -58,6 +61,9 @@ usage(int status)
 	    "       refill-commit gc [-q] [-k keyfile] [-m message] "
 	    "[-t trusted] [--metrics file]\n"
 	    "                     [--stats file] [--unsigned] --keep n dataset\n"
+	    "       refill-commit compat [-q] [-k keyfile] [-m message] "
+	    "[-t trusted] [--unsigned]\n"
+	    "                     dataset backward|forward|full|none\n"
 	    "       refill-commit keygen keyfile\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
@@ -348,6 +354,7 @@ struct job {
 	struct staged *st;
 	char tmp[PATH_MAX];	/* its temporary name in objects/ */
 	rf_mfile f;
+	rf_schema *schema;	/* its records' */
 	bool reused;		/* objects/ held its content already */
 	int status;
 	rf_err e;
@@ -370,7 +377,8 @@ progress(uint64_t records, uint64_t bytes)
  * Every record must be valid: a version holds nothing unreadable.
  */
 static int
-digest_file(const char *path, const char *shown, rf_mfile *f, rf_err *e)
+digest_file(const char *path, const char *shown, rf_mfile *f,
+    rf_schema *schema, rf_err *e)
 {
 	rf_reader *r;
 	rf_line ln;
@@ -397,6 +405,10 @@ digest_file(const char *path, const char *shown, rf_mfile *f, rf_err *e)
 			snprintf(why, sizeof why, "%s", e->msg);
 			rc = rf_seterr(e, rc, "%s:%llu: %s", shown,
 			    (unsigned long long)ln.lineno, why);
+			break;
+		}
+		if (rf_schema_add(schema, ln.p, ln.len) < 0) {
+			rc = rf_seterr(e, RF_ENOMEM, "out of memory");
 			break;
 		}
 		rf_sha256_once(h, canon.p, canon.len, d);
@@ -480,7 +492,7 @@ store_file(rf_task *t)
 		    "itself" : "not a regular file");
 		goto out;
 	}
-	if ((rc = digest_file(tmp, j->st->src, &j->f, e)) < 0 ||
+	if ((rc = digest_file(tmp, j->st->src, &j->f, j->schema, e)) < 0 ||
 	    (rc = fsync_path(tmp, e)) < 0)
 		goto out;
 	if (chmod(tmp, 0444) < 0) {
@@ -792,6 +804,110 @@ drop_objtmps(void)
 		unlink(jobs[i].tmp);
 }
 
+/*
+ * The schema of the version m: what the staged files' records made, with
+ * an update's inherited files added from the parent's schema, or read
+ * again from objects/ when files were replaced or deleted (a schema
+ * cannot take records away) or the parent has no schema.
+ */
+static int
+version_schema(rf_store *s, const rf_manifest *m, const rf_manifest *parent,
+    bool replaced, rf_schema **out, rf_err *e)
+{
+	rf_schema *sc, *ps;
+	char obj[80], p[PATH_MAX];
+	int rc;
+
+	if ((rc = rf_schema_new(RF_SCHEMA_FIELDS_DEFAULT,
+	    RF_SCHEMA_VALUES_DEFAULT, &sc, e)) < 0)
+		return rc;
+	if (update && !replaced && parent->schema != NULL) {
+		if ((rc = rf_schema_parse(parent->schema, strlen(parent->schema),
+		    "the parent's schema", &ps, e)) == 0) {
+			rc = rf_schema_merge(sc, ps);
+			rf_schema_free(ps);
+		}
+		for (size_t i = 0; i < nstg && rc == 0; i++)
+			rc = rf_schema_merge(sc, jobs[i].schema);
+	} else if (update)
+		for (size_t i = 0; i < m->n && rc == 0; i++) {
+			rf_object_name(m->f[i].sha256, obj);
+			rf_store_path(s, p, obj);
+			rc = rf_schema_read(sc, p, e);
+		}
+	else
+		for (size_t i = 0; i < nstg && rc == 0; i++)
+			rc = rf_schema_merge(sc, jobs[i].schema);
+	if (rc == RF_ENOMEM)
+		rf_seterr(e, rc, "out of memory");
+	if (rc < 0) {
+		rf_schema_free(sc);
+		return rc;
+	}
+	*out = sc;
+	return 0;
+}
+
+/* The changes from the current version's schema that the mode forbids. */
+struct forbidden {
+	int mode;
+	char **what;
+	size_t n;
+};
+
+static int
+forbid(const rf_change *c, void *arg)
+{
+	struct forbidden *f = arg;
+	char t[1024], **nw;
+
+	if (!rf_compat_breaks(f->mode, c))
+		return 0;
+	snprintf(t, sizeof t, "%s: %s%s%s%s", c->path, c->what,
+	    *c->detail ? " (" : "", c->detail, *c->detail ? ")" : "");
+	if ((nw = realloc(f->what, (f->n + 1) * sizeof *nw)) == NULL)
+		return RF_ENOMEM;
+	f->what = nw;
+	if ((f->what[f->n] = strdup(t)) == NULL)
+		return RF_ENOMEM;
+	f->n++;
+	return 0;
+}
+
+static int
+check_compat(rf_store *s, const rf_schema *sc, struct forbidden *f)
+{
+	rf_schema *old;
+	rf_err e;
+	int rc;
+
+	f->mode = rf_store_compat(s);
+	if (f->mode == RF_COMPAT_NONE || s->current == 0)
+		return RF_EXIT_OK;
+	if ((rc = rf_store_schema(s, s->current, trust(), &old, &e)) < 0)
+		return rf_fail(rc, &e);
+	long n = rf_schema_compat(old, sc, forbid, f);
+	rf_schema_free(old);
+	if (n < 0) {
+		rf_warnx("out of memory");
+		return RF_EXIT_IO;
+	}
+	if (f->n == 0)
+		return RF_EXIT_OK;
+	for (size_t i = 0; i < f->n; i++)
+		rf_warnx("%s: %s: %s compatibility with version %06u breaks",
+		    s->dir, f->what[i], rf_compat_name(f->mode),
+		    (unsigned)s->current);
+	if (allow_breaking != NULL) {
+		rf_warnx("%s: committed all the same: --allow-breaking, which "
+		    "the log records", s->dir);
+		return RF_EXIT_OK;
+	}
+	rf_warnx("%s: the dataset's mode is %s: nothing committed (override "
+	    "with --allow-breaking MESSAGE)", s->dir, rf_compat_name(f->mode));
+	return RF_EXIT_CHECK;
+}
+
 static int
 cmd_commit(const char *dir, const char *stagedir)
 {
@@ -799,6 +915,10 @@ cmd_commit(const char *dir, const char *stagedir)
 	rf_store *s = NULL;
 	rf_manifest m = { 0 }, parent = { 0 };
 	rf_pool *pool = NULL;
+	rf_schema *schema = NULL;
+	rf_buf sdoc = { 0 };
+	struct forbidden fb = { 0 };
+	bool replaced = ndeletes > 0;
 	rf_err e;
 	int status, rc;
 
@@ -830,6 +950,11 @@ cmd_commit(const char *dir, const char *stagedir)
 		jobs[i].task.fn = store_file;
 		jobs[i].s = s;
 		jobs[i].st = &stg[i];
+		if (rf_schema_new(RF_SCHEMA_FIELDS_DEFAULT,
+		    RF_SCHEMA_VALUES_DEFAULT, &jobs[i].schema, &e) < 0) {
+			status = rf_fail(RF_ENOMEM, &e);
+			goto out;
+		}
 		snprintf(rel, sizeof rel, "objects/.tmp-%ld-%zu", (long)getpid(),
 		    i);
 		rf_store_path(s, jobs[i].tmp, rel);
@@ -860,6 +985,7 @@ cmd_commit(const char *dir, const char *stagedir)
 		    (status = read_stamp(&stg[i], &jobs[i].f)) != RF_EXIT_OK)
 			goto out;
 		if (old != NULL) {
+			replaced = true;
 			free(old->name);
 			free(old->prov);
 			*old = jobs[i].f;
@@ -871,6 +997,19 @@ cmd_commit(const char *dir, const char *stagedir)
 		inherited.f = m.f;	/* rf_manifest_add may have moved it */
 	}
 	rf_manifest_sort(&m);
+	if ((rc = version_schema(s, &m, &parent, replaced, &schema, &e)) < 0) {
+		status = rf_fail(rc, &e);
+		goto out;
+	}
+	if ((rc = rf_schema_format(schema, &sdoc, &e)) < 0) {
+		status = rf_fail(rc, &e);
+		goto out;
+	}
+	sdoc.p[--sdoc.len] = '\0';	/* a member of the header, no newline */
+	m.schema = sdoc.p;
+	sdoc = (rf_buf){ 0 };
+	if ((status = check_compat(s, schema, &fb)) != RF_EXIT_OK)
+		goto out;
 	m.version = s->latest + 1;
 	m.parent = s->current;
 	/* The name: the parent's with -u, else --name, else current's. */
@@ -931,7 +1070,9 @@ cmd_commit(const char *dir, const char *stagedir)
 		.event = "commit", .user = m.author, .message = message,
 		.version = m.version, .from = s->current,
 		.current = nopublish ? s->current : m.version,
-		.manifest = loaded.sha256
+		.manifest = loaded.sha256,
+		.breaking = (const char *const *)fb.what, .nbreaking = fb.n,
+		.override = fb.n > 0 ? allow_breaking : NULL
 	};
 	rc = rf_store_log(s, &ev, key, &e);
 	rf_manifest_free(&loaded);
@@ -959,7 +1100,13 @@ out:
 		for (size_t i = 0; i < nstg; i++) {
 			free(jobs[i].f.name);
 			free(jobs[i].f.prov);
+			rf_schema_free(jobs[i].schema);
 		}
+	for (size_t i = 0; i < fb.n; i++)
+		free(fb.what[i]);
+	free(fb.what);
+	rf_schema_free(schema);
+	rf_buf_free(&sdoc);
 	rf_cleanup_hook(NULL);
 	free(jobs);
 	jobs = NULL;
@@ -1120,8 +1267,42 @@ cmd_log(const char *dir)
 		    t, l->event, ver, cur, user, signer_name(signer),
 		    msg[0] != '\0' && strcmp(msg, "-") != 0 ? ": " : "",
 		    strcmp(msg, "-") != 0 ? msg : "");
+		if (strcmp(l->event, "compat") == 0)
+			printf("     mode %s\n", rf_compat_name(l->mode));
+		member(l, "override", msg, sizeof msg);
+		if (msg[0] != '\0')
+			printf("     broke the mode, allowed: %s\n", msg);
 	}
 	rf_store_close(s);
+	return RF_EXIT_OK;
+}
+
+/* The schema the version's MANIFEST records, field by field. */
+static int
+show_schema(const rf_manifest *m)
+{
+	rf_schema *sc;
+	rf_buf b = { 0 };
+	rf_err e;
+	int rc;
+
+	if (m->schema == NULL) {
+		printf("schema    none recorded (committed before schemas were)\n");
+		return RF_EXIT_OK;
+	}
+	if ((rc = rf_schema_parse(m->schema, strlen(m->schema), "MANIFEST",
+	    &sc, &e)) < 0)
+		return rf_fail(rc, &e);
+	if (rf_schema_describe(sc, &b) < 0) {
+		rf_schema_free(sc);
+		rf_warnx("out of memory");
+		return RF_EXIT_IO;
+	}
+	printf("schema    %llu records\n",
+	    (unsigned long long)rf_schema_records(sc));
+	fwrite(b.p, 1, b.len, stdout);
+	rf_buf_free(&b);
+	rf_schema_free(sc);
 	return RF_EXIT_OK;
 }
 
@@ -1133,7 +1314,7 @@ cmd_show(const char *arg)
 	rf_manifest m;
 	uint32_t v;
 	rf_err e;
-	int rc;
+	int rc, status;
 
 	if (rf_dataset_arg(arg, dir, sizeof dir, &v, &e) < 0) {
 		rf_warnx("%s", e.msg);
@@ -1195,10 +1376,54 @@ cmd_show(const char *arg)
 			    (unsigned long long)m.f[i].digest.count,
 			    (unsigned long long)m.f[i].size, m.f[i].name);
 		}
+		if ((status = show_schema(&m)) != RF_EXIT_OK) {
+			rf_manifest_free(&m);
+			rf_store_close(s);
+			return status;
+		}
 	}
 	rf_manifest_free(&m);
 	rf_store_close(s);
 	return RF_EXIT_OK;
+}
+
+/* ---- compat ------------------------------------------------------------- */
+
+/*
+ * Sets the dataset's compatibility mode, which each later commit must
+ * keep: a line of the log, so that who set it, when and why is on record.
+ */
+static int
+cmd_compat(const char *dir, const char *name)
+{
+	rf_store *s = NULL;
+	int mode = rf_compat_parse(name), status;
+	rf_err e;
+
+	if (mode < 0) {
+		rf_warnx("%s: not a mode: backward, forward, full or none", name);
+		return RF_EXIT_USAGE;
+	}
+	if ((status = open_writer(dir, false, &s)) != RF_EXIT_OK)
+		return status;
+	if (rf_store_compat(s) == mode) {
+		if (!quiet)
+			rf_warnx("%s: the mode is %s already", dir, name);
+		rf_store_close(s);
+		return RF_EXIT_OK;
+	}
+	rf_event ev = {
+		.event = "compat", .user = who(), .message = message,
+		.from = s->current, .current = s->current, .mode = name
+	};
+	int rc = rf_store_log(s, &ev, key, &e);
+	if (rc < 0)
+		status = rf_fail(rc, &e);
+	else if (!quiet)
+		rf_warnx("%s: mode %s: each commit is checked against the "
+		    "current version", dir, name);
+	rf_store_close(s);
+	return status;
 }
 
 /* ---- gc ----------------------------------------------------------------- */
@@ -1399,12 +1624,14 @@ cmd_keygen(const char *path)
 
 /* ---- main --------------------------------------------------------------- */
 
-enum { OPT_JSON = RF_OPT_PROGRAM, OPT_KEEP, OPT_NAME, OPT_UNSIGNED };
+enum { OPT_JSON = RF_OPT_PROGRAM, OPT_KEEP, OPT_NAME, OPT_UNSIGNED,
+	OPT_ALLOW_BREAKING };
 
 int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
+		{ "allow-breaking", required_argument, NULL, OPT_ALLOW_BREAKING },
 		{ "delete", required_argument, NULL, 'd' },
 		{ "expect", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1422,7 +1649,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *cmds[] = { "publish", "rollback", "log", "show",
-	    "gc", "keygen", NULL };
+	    "gc", "keygen", "compat", NULL };
 	const char *cmd = "commit";
 	bool progress = false;
 	int ch, rc, status;
@@ -1443,6 +1670,9 @@ main(int argc, char *argv[])
 	while ((ch = getopt_long(argc, argv, "d:e:hk:m:nqt:uV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
+		case OPT_ALLOW_BREAKING:
+			allow_breaking = optarg;
+			break;
 		case 'd': {
 			char **n = realloc(deletes, (ndeletes + 1) * sizeof *n);
 			rf_err e;
@@ -1519,7 +1749,8 @@ main(int argc, char *argv[])
 
 	bool commit = strcmp(cmd, "commit") == 0;
 	bool writer = commit || strcmp(cmd, "publish") == 0 ||
-	    strcmp(cmd, "rollback") == 0 || strcmp(cmd, "gc") == 0;
+	    strcmp(cmd, "rollback") == 0 || strcmp(cmd, "gc") == 0 ||
+	    strcmp(cmd, "compat") == 0;
 	if (progress && !commit) {
 		rf_warnx("--progress applies to a commit only");
 		usage(RF_EXIT_USAGE);
@@ -1533,8 +1764,10 @@ main(int argc, char *argv[])
 	run.command = cmd;
 	if (!commit)
 		run.progress = -1;
-	if (!commit && (update || nopublish || ndeletes > 0 || dsname)) {
-		rf_warnx("-u, -n, -d and --name apply to a commit only");
+	if (!commit && (update || nopublish || ndeletes > 0 || dsname ||
+	    allow_breaking)) {
+		rf_warnx("-u, -n, -d, --name and --allow-breaking apply to a "
+		    "commit only");
 		usage(RF_EXIT_USAGE);
 	}
 	if (ndeletes > 0 && !update) {
@@ -1551,9 +1784,11 @@ main(int argc, char *argv[])
 		usage(RF_EXIT_USAGE);
 	}
 	/* Text that goes into the signed log must be UTF-8 (JSON). */
-	const char *texts[] = { message, dsname, getenv("REFILL_USER") };
-	const char *tnames[] = { "-m", "--name", "REFILL_USER" };
-	for (int i = 0; i < 3; i++)
+	const char *texts[] = { message, dsname, getenv("REFILL_USER"),
+	    allow_breaking };
+	const char *tnames[] = { "-m", "--name", "REFILL_USER",
+	    "--allow-breaking" };
+	for (int i = 0; i < 4; i++)
 		if (texts[i] != NULL && !rf_utf8_valid(texts[i], strlen(texts[i]))) {
 			rf_warnx("%s: not UTF-8", tnames[i]);
 			return RF_EXIT_USAGE;
@@ -1582,6 +1817,11 @@ main(int argc, char *argv[])
 		if ((status = load_keys(false)) == RF_EXIT_OK)
 			status = cmd[0] == 'l' ? cmd_log(argv[0]) :
 			    cmd_show(argv[0]);
+	} else if (strcmp(cmd, "compat") == 0) {
+		if (argc != 2)
+			usage(RF_EXIT_USAGE);
+		if ((status = load_keys(true)) == RF_EXIT_OK)
+			status = cmd_compat(argv[0], argv[1]);
 	} else if (strcmp(cmd, "gc") == 0) {
 		if (argc != 1)
 			usage(RF_EXIT_USAGE);

@@ -1,6 +1,7 @@
 /*
  * refill-hash: canonical digests of NDJSON records, per record, per file
- * and per dataset; and a check mode that reads its own output back.
+ * and per dataset; a check mode that reads its own output back; and the
+ * inferred schema of the records.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -10,18 +11,27 @@
 
 #include "refill.h"
 
-enum mode { SUMS, RECORDS, CANONICAL };
+enum mode { SUMS, RECORDS, CANONICAL, SCHEMA };
+enum { OPT_SCHEMA = RF_OPT_PROGRAM, OPT_MAX_FIELDS, OPT_MAX_VALUES };
 
 static rf_run run;
 static enum mode mode = SUMS;
 static rf_path *key;
+static rf_schema *schema;	/* --schema: what the batches found, merged */
+static size_t max_fields = RF_SCHEMA_FIELDS_DEFAULT;
+static size_t max_values = RF_SCHEMA_VALUES_DEFAULT;
 
 static _Noreturn void
 usage(int status)
 {
 	fprintf(status == RF_EXIT_OK ? stdout : stderr, "usage: refill-hash [-Cqrt] [--bad file] [-c file] "
 	    "[-k path] [--max-line size]\n"
-	    "                   [--metrics file] [--progress] [--stats file] [file ...]\n");
+	    "                   [--metrics file] [--progress] [--stats file] [file ...]\n"
+	    "       refill-hash --schema [-q] [--bad file] [--max-fields n] "
+	    "[--max-line size]\n"
+	    "                   [--max-values n] [--metrics file] [--progress] "
+	    "[--stats file]\n"
+	    "                   [file ...]\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
@@ -37,6 +47,7 @@ struct hbatch {
 	size_t *end;		/* where each record's output ends in out */
 	int *bad;		/* offset of the reason in why, or -1 */
 	rf_buf out, why;
+	rf_schema *schema;	/* --schema: this batch's records */
 	bool nomem;		/* the batch could not be finished */
 };
 
@@ -62,11 +73,17 @@ hash_work(rf_task *t)
 		int rc = 0;
 
 		hb->bad[i] = -1;
-		if (key != NULL && (rc = rf_json_validate(p, len, &e)) == 0 &&
+		if (mode == SCHEMA) {
+			if ((rc = rf_json_validate(p, len, &e)) == 0 &&
+			    (rc = rf_schema_add(hb->schema, p, len)) < 0) {
+				hb->nomem = true;
+				return;
+			}
+		} else if (key != NULL && (rc = rf_json_validate(p, len, &e)) == 0 &&
 		    (rc = rf_json_get(p, len, key, &v, &vlen)) < 0)
 			snprintf(e.msg, sizeof e.msg, "missing key %s",
 			    rf_path_spec(key));
-		if (rc == 0)
+		if (rc == 0 && mode != SCHEMA)
 			rc = rf_json_canon(v, vlen, &hb->out, &e);
 		if (rc < 0) {
 			hb->bad[i] = (int)hb->why.len;
@@ -75,6 +92,10 @@ hash_work(rf_task *t)
 				hb->nomem = true;
 				return;
 			}
+			continue;
+		}
+		if (mode == SCHEMA) {
+			hb->end[i] = hb->out.len;
 			continue;
 		}
 		if (mode == CANONICAL) {
@@ -130,6 +151,14 @@ hash_deliver(rf_batch *b, void *arg)
 	}
 	fwrite(hb->out.p + from, 1, to - from, stdout);
 	rf_dsum_merge(arg, &hb->sum);
+	if (mode == SCHEMA) {
+		int rc = rf_schema_merge(schema, hb->schema);
+		rf_schema_clear(hb->schema);
+		if (rc < 0) {
+			rf_warnx("%s: out of memory", b->file);
+			return RF_EXIT_IO;
+		}
+	}
 	/* A closed pipe or a full disk stops the work early. */
 	return ferror(stdout) ? RF_EXIT_IO : RF_EXIT_OK;
 }
@@ -150,6 +179,15 @@ setup_batches(void)
 		hb->sha = rf_sha256_new();
 		hb->end = malloc(n * sizeof *hb->end);
 		hb->bad = malloc(n * sizeof *hb->bad);
+		/*
+		 * A batch keeps every path it meets (as many as its bytes
+		 * can hold): the bound applies as batches are merged, in
+		 * input order, so a path is counted from its first value
+		 * or not at all, however the work was shared.
+		 */
+		if (mode == SCHEMA && rf_schema_new(SIZE_MAX, max_values,
+		    &hb->schema, &e) < 0)
+			hb->bad = NULL;
 		if (hb->sha == NULL || hb->end == NULL || hb->bad == NULL) {
 			rf_warnx("out of memory");
 			return RF_EXIT_IO;
@@ -169,6 +207,7 @@ free_batches(void)
 		rf_sha256_free(hb->sha);
 		free(hb->end);
 		free(hb->bad);
+		rf_schema_free(hb->schema);
 		rf_buf_free(&hb->out);
 		rf_buf_free(&hb->why);
 	}
@@ -323,14 +362,18 @@ main(int argc, char *argv[])
 		{ "canonical", no_argument, NULL, 'C' },
 		{ "check", required_argument, NULL, 'c' },
 		{ "key", required_argument, NULL, 'k' },
+		{ "max-fields", required_argument, NULL, OPT_MAX_FIELDS },
+		{ "max-values", required_argument, NULL, OPT_MAX_VALUES },
 		{ "records", no_argument, NULL, 'r' },
+		{ "schema", no_argument, NULL, OPT_SCHEMA },
 		{ "total", no_argument, NULL, 't' },
 		RF_RUN_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static char *stdin_only[] = { "-", NULL };
 	const char *checkfile = NULL;
-	bool Cflag = false, rflag = false, total = false;
+	bool Cflag = false, rflag = false, total = false, sflag = false;
+	uint64_t u;
 	rf_dsum sum, all;
 	rf_err e;
 	int ch, rc, status;
@@ -362,6 +405,21 @@ main(int argc, char *argv[])
 			break;
 		case 'V':
 			return rf_print_version();
+		case OPT_MAX_FIELDS:
+		case OPT_MAX_VALUES:
+			if (rf_parse_uint(optarg, ch == OPT_MAX_FIELDS, 1000000,
+			    &u) < 0) {
+				rf_warnx("--%s: %s: not a number from %d to "
+				    "1000000", ch == OPT_MAX_FIELDS ?
+				    "max-fields" : "max-values", optarg,
+				    ch == OPT_MAX_FIELDS);
+				return RF_EXIT_USAGE;
+			}
+			*(ch == OPT_MAX_FIELDS ? &max_fields : &max_values) = u;
+			break;
+		case OPT_SCHEMA:
+			sflag = true;
+			break;
 		default:
 			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
 				return RF_EXIT_USAGE;
@@ -377,6 +435,18 @@ main(int argc, char *argv[])
 		usage(RF_EXIT_USAGE);
 	}
 	mode = Cflag ? CANONICAL : rflag ? RECORDS : SUMS;
+	if (sflag && (mode != SUMS || total || key != NULL ||
+	    checkfile != NULL)) {
+		rf_warnx("--schema takes no -C, -c, -k, -r or -t");
+		usage(RF_EXIT_USAGE);
+	}
+	if (sflag)
+		mode = SCHEMA;
+	else if (max_fields != RF_SCHEMA_FIELDS_DEFAULT ||
+	    max_values != RF_SCHEMA_VALUES_DEFAULT) {
+		rf_warnx("--max-fields and --max-values apply to --schema only");
+		usage(RF_EXIT_USAGE);
+	}
 
 	if (checkfile != NULL && (mode != SUMS || total || argc > 0)) {
 		rf_warnx("--check takes no file operands and no -C, -r or -t");
@@ -405,6 +475,11 @@ main(int argc, char *argv[])
 	else if (!isatty(STDOUT_FILENO))
 		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 
+	if (mode == SCHEMA && rf_schema_new(max_fields, max_values, &schema,
+	    &e) < 0) {
+		rf_warnx("%s", e.msg);
+		return RF_EXIT_IO;
+	}
 	if (checkfile != NULL)
 		status = check(checkfile);
 	else {
@@ -424,6 +499,16 @@ main(int argc, char *argv[])
 		}
 		if (total && status == RF_EXIT_OK)
 			print_sum(&all, "total");
+		/* One schema of every input, or none: a failed run's is not. */
+		if (mode == SCHEMA && status == RF_EXIT_OK) {
+			rf_buf doc = { 0 };
+			if (rf_schema_format(schema, &doc, &e) < 0) {
+				rf_warnx("%s", e.msg);
+				status = RF_EXIT_IO;
+			} else
+				fwrite(doc.p, 1, doc.len, stdout);
+			rf_buf_free(&doc);
+		}
 	}
 	if (status == RF_EXIT_IO) {
 		/*
@@ -439,6 +524,7 @@ main(int argc, char *argv[])
 	} else
 		rf_run_abort(&run);
 	free_batches();
+	rf_schema_free(schema);
 	rf_path_free(key);
 	return worse(status, rf_close_stdout());
 }

@@ -29,7 +29,7 @@
 extern char **environ;
 
 enum { OPT_CACHE = RF_OPT_PROGRAM, OPT_CHECK, OPT_DEP, OPT_ENV, OPT_LEVEL, OPT_SHUFFLE,
-	OPT_TIMEOUT };
+	OPT_TIMEOUT, OPT_RENAME, OPT_DEFAULT, OPT_DROP, OPT_CAST, OPT_UTC };
 
 #define FEED ((size_t)64 << 10)	/* input gathered for one write */
 #define JOBFEED ((size_t)1 << 20)
@@ -53,6 +53,8 @@ static const char *cachedir;	/* --cache */
 #define MAX_JOBS 64
 static int njobs = 1;		/* --jobs */
 static rf_path *keypath;	/* --key */
+static rf_migrate *mig;		/* --rename, --default, ...: NULL if none */
+static rf_buf mrec, mtmp[3];	/* a record migrated on this thread */
 static volatile pid_t pids[MAX_JOBS];	/* the jobs running, or -1 */
 static volatile int npids;
 
@@ -68,7 +70,11 @@ usage(int status)
 	    "[--metrics file] [-o file]\n"
 	    "                        [--progress] [--shuffle-input] "
 	    "[--stats file] [--timeout seconds]\n"
-	    "                        -n name -v version -- command [arg ...]\n");
+	    "                        [--rename from=to] [--default path=json] "
+	    "[--drop path]\n"
+	    "                        [--cast path=type] [--utc path] "
+	    "-n name -v version\n"
+	    "                        [-- command [arg ...]]\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
@@ -838,6 +844,24 @@ refill_feed(struct pump *pu, rf_err *e)
 		}
 		run.records_in++;
 		pu->pin[pu->cur].records++;
+		if (mig != NULL) {
+			mrec.len = 0;
+			if ((rc = rf_migrate_apply(mig, ln.p, ln.len, &mrec, mtmp,
+			    e)) == RF_ENOMEM)
+				return rc;
+			if (rc < 0) {
+				pu->status = rf_run_bad(&run, pu->inputs[pu->cur],
+				    ln.lineno, ln.p, ln.len, e->msg);
+				if (pu->status != RF_EXIT_OK) {
+					e->msg[0] = '\0';
+					return RF_EDATA;
+				}
+				continue;
+			}
+			/* The command, the key and the checks see it migrated. */
+			ln.p = mrec.p;
+			ln.len = mrec.len;
+		}
 		int to = 0;
 		if (keypath != NULL && (to = route(pu, ln.p, ln.len, ln.lineno,
 		    e)) < 0) {
@@ -1729,13 +1753,190 @@ write_jobs(struct pump *pu, rf_err *e)
 	return rc;
 }
 
+/* ---- migrations alone: no command ------------------------------------ */
+
+/*
+ * A batch of input records migrated on a worker: the output, where each
+ * record's ends, the sum of their digests, and why each bad one is bad.
+ * Parsing is most of the work, so it is spread over the pool as
+ * refill-hash does; the main thread reads, writes and takes the SHA-256
+ * of the input and of the output.
+ */
+struct mbatch {
+	rf_batch b;
+	rf_sha256 *sha;
+	rf_dsum sum;
+	uint64_t good;
+	size_t *end;		/* of each record's output, in out */
+	int *bad;		/* offset of the reason in why, or -1 */
+	size_t cap;		/* of end and bad */
+	rf_buf out, why, tmp[3];
+	bool nomem;
+};
+
+#define NMBATCH 8	/* batches in flight: enough to keep the pool busy */
+
+static void
+migrate_work(rf_task *t)
+{
+	struct mbatch *mb = (struct mbatch *)t;
+	rf_batch *b = &mb->b;
+	unsigned char d[RF_SHA256_LEN];
+	rf_err e;
+
+	mb->out.len = mb->why.len = 0;
+	mb->good = 0;
+	mb->nomem = false;
+	rf_dsum_init(&mb->sum);
+	if (b->n > mb->cap) {
+		size_t *ne = realloc(mb->end, b->n * sizeof *ne);
+		if (ne != NULL)
+			mb->end = ne;
+		int *nb = realloc(mb->bad, b->n * sizeof *nb);
+		if (nb != NULL)
+			mb->bad = nb;
+		if (ne == NULL || nb == NULL) {
+			mb->nomem = true;
+			return;
+		}
+		mb->cap = b->n;
+	}
+	if (rf_buf_reserve(&mb->out, b->text.len + b->text.len / 4 + 64) < 0) {
+		mb->nomem = true;
+		return;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		size_t mark = mb->out.len;
+		int rc = rf_migrate_apply(mig, b->text.p + b->line[i].off,
+		    b->line[i].len, &mb->out, mb->tmp, &e);
+		if (rc == 0) {
+			rf_sha256_once(mb->sha, mb->out.p + mark,
+			    mb->out.len - mark, d);
+			rf_dsum_add_digest(&mb->sum, d);
+			mb->good++;
+			mb->bad[i] = -1;
+			if (rf_buf_addc(&mb->out, '\n') < 0) {
+				mb->nomem = true;
+				return;
+			}
+			mb->end[i] = mb->out.len;
+			continue;
+		}
+		mb->end[i] = mark;
+		mb->bad[i] = (int)mb->why.len;
+		if (rc == RF_ENOMEM ||
+		    rf_buf_add(&mb->why, e.msg, strlen(e.msg) + 1) < 0) {
+			mb->nomem = true;
+			return;
+		}
+	}
+}
+
+/* Runs on the main thread, in input order. */
+static int
+migrate_deliver(rf_batch *b, void *arg)
+{
+	struct mbatch *mb = (struct mbatch *)b;
+	struct pump *pu = arg;
+	size_t from = 0;	/* output not yet written */
+	int rc, status;
+	rf_err e;
+
+	if (mb->nomem) {
+		rf_warnx("%s: out of memory", b->file);
+		return RF_EXIT_IO;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (mb->bad[i] < 0)
+			continue;
+		if (mb->end[i] > from && (rc = rf_out_write(pu->out,
+		    mb->out.p + from, mb->end[i] - from, &e)) < 0)
+			goto fail;
+		from = mb->end[i];
+		if ((status = rf_run_bad(&run, b->file, b->line[i].lineno,
+		    b->text.p + b->line[i].off, b->line[i].len,
+		    mb->why.p + mb->bad[i])) != RF_EXIT_OK)
+			return status;
+	}
+	if (mb->out.len > from && (rc = rf_out_write(pu->out, mb->out.p + from,
+	    mb->out.len - from, &e)) < 0)
+		goto fail;
+	rf_dsum_merge(&pu->sum, &mb->sum);
+	run.records_out += mb->good;
+	return RF_EXIT_OK;
+fail:
+	failed(rc, &e);
+	return rf_status(rc);
+}
+
+/*
+ * Migrates every input into pu->out, filling pu->pin and pu->sum.
+ * Returns an exit status, having said why it is not 0.
+ */
+static int
+migrate_all(struct pump *pu)
+{
+	struct mbatch mb[NMBATCH];
+	rf_batch *ring[NMBATCH];
+	rf_pool *pool = NULL;
+	rf_reader *r;
+	rf_err e;
+	int rc, status = RF_EXIT_OK;
+
+	memset(mb, 0, sizeof mb);
+	if ((rc = rf_pool_new(0, &pool, &e)) < 0)
+		goto fail;
+	for (int i = 0; i < NMBATCH; i++) {
+		mb[i].b.task.fn = migrate_work;
+		ring[i] = &mb[i].b;
+		if ((mb[i].sha = rf_sha256_new()) == NULL) {
+			rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
+			goto fail;
+		}
+	}
+	for (int i = 0; status == RF_EXIT_OK && i < pu->ninputs; i++) {
+		uint64_t before = run.records_in;
+		if ((rc = rf_reader_open(pu->inputs[i], run.max_line,
+		    RF_READ_SHA256, &r, &e)) < 0)
+			goto fail;
+		pu->pin[i].path = pu->inputs[i];
+		status = rf_run_batches(&run, r, pool, ring, NMBATCH,
+		    migrate_deliver, pu);
+		pu->pin[i].records = run.records_in - before;
+		rf_reader_sha256(r, pu->pin[i].sha256);
+		run.bytes_in += rf_reader_pos(r);
+		rf_reader_close(r);
+	}
+	goto done;
+fail:
+	failed(rc, &e);
+	status = rf_status(rc);
+done:
+	/* The threads go before the batches they may be working on. */
+	rf_pool_free(pool);
+	for (int i = 0; i < NMBATCH; i++) {
+		rf_batch_free(&mb[i].b);
+		rf_sha256_free(mb[i].sha);
+		free(mb[i].end);
+		free(mb[i].bad);
+		rf_buf_free(&mb[i].out);
+		rf_buf_free(&mb[i].why);
+		for (int k = 0; k < 3; k++)
+			rf_buf_free(&mb[i].tmp[k]);
+	}
+	return status;
+}
+
 int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "cache", required_argument, NULL, OPT_CACHE },
+		{ "cast", required_argument, NULL, OPT_CAST },
 		{ "check-determinism", optional_argument, NULL, OPT_CHECK },
+		{ "default", required_argument, NULL, OPT_DEFAULT },
 		{ "dep", required_argument, NULL, OPT_DEP },
+		{ "drop", required_argument, NULL, OPT_DROP },
 		{ "env", required_argument, NULL, OPT_ENV },
 		{ "force", no_argument, NULL, 'f' },
 		{ "input", required_argument, NULL, 'i' },
@@ -1744,9 +1945,11 @@ main(int argc, char *argv[])
 		{ "level", required_argument, NULL, OPT_LEVEL },
 		{ "name", required_argument, NULL, 'n' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "rename", required_argument, NULL, OPT_RENAME },
 		{ "shuffle-input", no_argument, NULL, OPT_SHUFFLE },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "transform-version", required_argument, NULL, 'v' },
+		{ "utc", required_argument, NULL, OPT_UTC },
 		RF_RUN_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1764,7 +1967,7 @@ main(int argc, char *argv[])
 	struct ins in = { .dig = NULL };	/* freed after any failure */
 	rf_tfile *files = NULL, *dfiles = NULL;
 	const char **envvals = NULL;
-	rf_buf tjson = { 0 }, pb = { 0 };
+	rf_buf tjson = { 0 }, pb = { 0 }, mdesc = { 0 };
 	rf_out *po = NULL;
 	struct pump pu = { 0 };
 	double start = rf_now();
@@ -1798,6 +2001,17 @@ main(int argc, char *argv[])
 			break;
 		case OPT_DEP:
 			deps[ndeps++] = optarg;
+			break;
+		case OPT_RENAME: case OPT_DEFAULT: case OPT_DROP: case OPT_CAST:
+		case OPT_UTC:
+			if ((mig == NULL && (rc = rf_migrate_new(&mig, &e)) < 0) ||
+			    (rc = rf_migrate_add(mig, RF_MIG_RENAME + ch -
+			    OPT_RENAME, optarg, &e)) < 0) {
+				rf_warnx("%s", e.msg);
+				rf_migrate_free(mig);
+				return rc == RF_EUSAGE ? RF_EXIT_USAGE :
+				    rf_status(rc);
+			}
 			break;
 		case OPT_ENV:
 			if (*optarg == '\0' || strchr(optarg, '=') != NULL) {
@@ -1880,8 +2094,15 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 
-	if (argc == 0) {
-		rf_warnx("no command given");
+	if (argc == 0 && mig == NULL) {
+		rf_warnx("no command given, and no migration");
+		usage(RF_EXIT_USAGE);
+	}
+	/* Migrations alone run no command: what concerns one is a mistake. */
+	if (argc == 0 && (njobs > 1 || keypath != NULL || runs > 1 ||
+	    timeout > 0 || ndeps > 0 || nenvs > 0)) {
+		rf_warnx("-j, -k, --check-determinism, --timeout, --dep and "
+		    "--env need a command");
 		usage(RF_EXIT_USAGE);
 	}
 	if (name == NULL || version == NULL) {
@@ -1933,12 +2154,12 @@ main(int argc, char *argv[])
 	}
 	rf_transform t = {
 		.name = name, .version = version, .argc = argc, .argv = argv,
-		.exe = exe, .files = files, .deps = dfiles, .ndeps = ndeps,
-		.env_names = (const char *const *)envs, .env_values = envvals,
-		.nenv = nenvs
+		.exe = argc > 0 ? exe : NULL, .files = files, .deps = dfiles,
+		.ndeps = ndeps, .env_names = (const char *const *)envs,
+		.env_values = envvals, .nenv = nenvs
 	};
-	if ((rc = resolve(argv[0], exe, &e)) < 0 ||
-	    (rc = file_digest(exe, t.exe_sha256, &e)) < 0)
+	if (argc > 0 && ((rc = resolve(argv[0], exe, &e)) < 0 ||
+	    (rc = file_digest(exe, t.exe_sha256, &e)) < 0))
 		goto fail;
 	for (int i = 1; i < argc; i++) {
 		struct stat st;
@@ -1958,7 +2179,13 @@ main(int argc, char *argv[])
 	}
 	for (int i = 0; i < nenvs; i++)
 		envvals[i] = getenv(envs[i]);
-	if ((rc = rf_transform_format(&t, &tjson, id, &e)) < 0)
+	if (mig != NULL && (rf_migrate_describe(mig, &mdesc) < 0 ||
+	    rf_buf_addc(&mdesc, '\0') < 0)) {
+		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = rf_transform_format_mig(&t, mig != NULL ? mdesc.p : NULL,
+	    &tjson, id, &e)) < 0)
 		goto fail;
 	if (rf_buf_addc(&tjson, '\0') < 0) {
 		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
@@ -2024,6 +2251,12 @@ main(int argc, char *argv[])
 		goto fail;
 	pu.inputs = inputs;
 	pu.ninputs = ninputs;
+	if (argc == 0) {
+		rf_dsum_init(&pu.sum);
+		if ((status = migrate_all(&pu)) != RF_EXIT_OK)
+			goto abort;
+		goto publish;
+	}
 	if ((pu.check = runs > 1) && ((pu.in.fd = rf_scratch_file(&e)) < 0 ||
 	    (pu.outs.fd = rf_scratch_file(&e)) < 0)) {
 		rc = pu.in.fd < 0 ? pu.in.fd : pu.outs.fd;
@@ -2188,6 +2421,11 @@ done:
 	free(env);
 	rf_buf_free(&tjson);
 	rf_buf_free(&pb);
+	rf_buf_free(&mdesc);
+	rf_buf_free(&mrec);
+	for (int i = 0; i < 3; i++)
+		rf_buf_free(&mtmp[i]);
+	rf_migrate_free(mig);
 	free(files);
 	free(dfiles);
 	free(envvals);

@@ -2,7 +2,7 @@
  * refill-verify: decides whether a backfill may be published.  diff
  * compares two sides record by record, by key; rules checks records
  * against a rules file; drift compares per-group counts and sums; dataset
- * checks a stored version end to end.
+ * checks a stored version end to end; compat judges a schema change.
  */
 #include <sys/stat.h>
 
@@ -38,7 +38,8 @@ usage(int status)
 	    "                           [-t trusted] [--window hour|day|month] --by path\n"
 	    "                           --max-change p%% old new\n"
 	    "       refill-verify dataset [-q] [--all] [--json] [--metrics file] [--progress]\n"
-	    "                             [--stats file] [-t trusted] dataset[@version]\n");
+	    "                             [--stats file] [-t trusted] dataset[@version]\n"
+	    "       refill-verify compat [-q] [--json] [--mode mode] [-t trusted] old new\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
 
@@ -2125,7 +2126,7 @@ done:
 
 /* ---- dataset -------------------------------------------------------------- */
 
-enum { S_ALL = RF_OPT_PROGRAM, S_JSON };
+enum { S_ALL = RF_OPT_PROGRAM, S_JSON, S_MODE };
 
 /* Without --all, the size of the version's files is known: an ETA. */
 static bool dataset_sized;
@@ -2597,6 +2598,211 @@ done:
 	return status != RF_EXIT_OK ? status : cs;
 }
 
+/* ---- compat ------------------------------------------------------------ */
+
+/*
+ * The schema an operand stands for: a dataset's current version, a
+ * version, a refill-schema(5) document, or a file of records to infer one
+ * from.
+ */
+static int
+compat_side(const char *arg, const rf_trusted *trusted, rf_schema **out)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	uint32_t v = 0;
+	rf_store *s;
+	rf_buf b = { 0 };
+	rf_err e;
+	int rc;
+
+	if ((stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) ||
+	    (stat(arg, &st) < 0 && strchr(arg, '@') != NULL)) {
+		if ((rc = rf_dataset_arg(arg, dir, sizeof dir, &v, &e)) < 0)
+			return rf_fail(rc, &e);
+		if (!rf_is_dataset(dir)) {
+			rf_warnx("%s: not a dataset", dir);
+			return RF_EXIT_USAGE;
+		}
+		if ((rc = rf_store_open(dir, 0, trusted, &s, NULL, &e)) < 0)
+			return rf_fail(rc, &e);
+		if (v == 0 && (v = s->current) == 0) {
+			rf_warnx("%s: no current version", dir);
+			rf_store_close(s);
+			return RF_EXIT_USAGE;
+		}
+		rc = rf_store_schema(s, v, trusted, out, &e);
+		rf_store_close(s);
+		return rc < 0 ? rf_fail(rc, &e) : RF_EXIT_OK;
+	}
+	/*
+	 * A schema document is one JSON value naming its format; one of
+	 * another version of the format is refused, not read as records.
+	 */
+	rf_path *fp = NULL;
+	const char *fv;
+	size_t fn;
+	bool doc = rf_read_file(arg, (size_t)64 << 20, &b, &e) == 0 &&
+	    rf_json_validate(b.p, b.len, &e) == 0 &&
+	    rf_path_compile("format", &fp, &e) == 0 &&
+	    rf_json_get(b.p, b.len, fp, &fv, &fn) == 0 &&
+	    fn > 15 && memcmp(fv, "\"refill-schema/", 15) == 0;
+	rf_path_free(fp);
+	if (doc) {
+		rc = rf_schema_parse(b.p, b.len, arg, out, &e);
+		rf_buf_free(&b);
+		return rc < 0 ? rf_fail(rc, &e) : RF_EXIT_OK;
+	}
+	rf_buf_free(&b);
+	if ((rc = rf_schema_new(RF_SCHEMA_FIELDS_DEFAULT,
+	    RF_SCHEMA_VALUES_DEFAULT, out, &e)) < 0 ||
+	    (rc = rf_schema_read(*out, arg, &e)) < 0)
+		return rf_fail(rc, &e);
+	return RF_EXIT_OK;
+}
+
+struct cctx {
+	int mode;
+	bool json, quiet;
+	uint64_t changes, breaking;
+	rf_buf out;
+};
+
+static int
+compat_change(const rf_change *c, void *arg)
+{
+	struct cctx *x = arg;
+	bool breaks = rf_compat_breaks(x->mode, c);
+	const char *judged = c->backward && c->forward ? "compatible" :
+	    c->backward ? "breaks forward" : c->forward ? "breaks backward" :
+	    "breaks backward and forward";
+
+	x->changes++;
+	x->breaking += breaks;
+	if (breaks)
+		rf_warnx("%s: %s%s%s%s %s compatibility, which mode %s requires",
+		    c->path, c->what, *c->detail ? " (" : "", c->detail,
+		    *c->detail ? ")" : "", !c->backward && !c->forward &&
+		    x->mode != RF_COMPAT_FULL ? "breaks" : judged,
+		    rf_compat_name(x->mode));
+	if (!x->json) {
+		printf("%s: %s%s%s%s: %s\n", c->path, c->what,
+		    *c->detail ? " (" : "", c->detail, *c->detail ? ")" : "",
+		    judged);
+		return 0;
+	}
+	if (x->out.len > 0)
+		rf_buf_addc(&x->out, ',');
+	rf_buf_adds(&x->out, "{\"allowed\":");
+	rf_buf_adds(&x->out, breaks ? "false" : "true");
+	rf_buf_adds(&x->out, ",\"backward\":");
+	rf_buf_adds(&x->out, c->backward ? "true" : "false");
+	rf_buf_adds(&x->out, ",\"change\":");
+	rf_json_addstr(&x->out, c->what, strlen(c->what));
+	rf_buf_adds(&x->out, ",\"detail\":");
+	rf_json_addstr(&x->out, c->detail, strlen(c->detail));
+	rf_buf_adds(&x->out, ",\"forward\":");
+	rf_buf_adds(&x->out, c->forward ? "true" : "false");
+	rf_buf_adds(&x->out, ",\"path\":");
+	rf_json_addstr(&x->out, c->path, strlen(c->path));
+	return rf_buf_addc(&x->out, '}') < 0 ? RF_ENOMEM : 0;
+}
+
+static int
+cmd_compat(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, S_JSON },
+		{ "mode", required_argument, NULL, S_MODE },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "trusted", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *trustfile = NULL;
+	struct cctx x = { .mode = RF_COMPAT_BACKWARD };
+	rf_schema *side[2] = { NULL, NULL };
+	rf_trusted trusted;
+	bool have_trusted;
+	rf_err e;
+	long n;
+	int ch, rc, status = RF_EXIT_OK;
+
+	while ((ch = getopt_long(argc, argv, "hqt:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			usage(RF_EXIT_OK);
+		case S_JSON:
+			x.json = true;
+			break;
+		case S_MODE:
+			if ((x.mode = rf_compat_parse(optarg)) < 0) {
+				rf_warnx("--mode: %s: not backward, forward, "
+				    "full or none", optarg);
+				return RF_EXIT_USAGE;
+			}
+			break;
+		case 'q':
+			x.quiet = true;
+			break;
+		case 't':
+			trustfile = optarg;
+			break;
+		default:
+			usage(RF_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 2)
+		usage(RF_EXIT_USAGE);
+	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0)
+		return rf_fail(rc, &e);
+	have_trusted = rc == 1;
+	for (int i = 0; i < 2 && status == RF_EXIT_OK; i++)
+		status = compat_side(argv[i], have_trusted ? &trusted : NULL,
+		    &side[i]);
+	if (status != RF_EXIT_OK)
+		goto out;
+	if ((n = rf_schema_compat(side[0], side[1], compat_change, &x)) < 0) {
+		rf_warnx("out of memory");
+		status = RF_EXIT_IO;
+		goto out;
+	}
+	if (x.json) {
+		rf_buf b = { 0 }, c = { 0 };
+		rf_buf_adds(&b, "{\"changes\":[");
+		rf_buf_add(&b, x.out.p, x.out.len);
+		rf_buf_adds(&b, "],\"compatible\":");
+		rf_buf_adds(&b, x.breaking == 0 ? "true" : "false");
+		rf_buf_adds(&b, ",\"mode\":\"");
+		rf_buf_adds(&b, rf_compat_name(x.mode));
+		rf_buf_adds(&b, "\"}");
+		if ((rc = rf_json_canon(b.p, b.len, &c, &e)) < 0)
+			status = rf_fail(rc, &e);
+		else {
+			fwrite(c.p, 1, c.len, stdout);
+			putchar('\n');
+		}
+		rf_buf_free(&b);
+		rf_buf_free(&c);
+	}
+	if (status == RF_EXIT_OK && !x.quiet)
+		rf_warnx("%llu change%s, %llu that mode %s forbids",
+		    (unsigned long long)x.changes, x.changes == 1 ? "" : "s",
+		    (unsigned long long)x.breaking, rf_compat_name(x.mode));
+	if (status == RF_EXIT_OK && x.breaking > 0)
+		status = RF_EXIT_CHECK;
+out:
+	rf_schema_free(side[0]);
+	rf_schema_free(side[1]);
+	rf_buf_free(&x.out);
+	if (have_trusted)
+		rf_trusted_free(&trusted);
+	int cs = rf_close_stdout();
+	return status != RF_EXIT_OK ? status : cs;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -2604,6 +2810,7 @@ main(int argc, char *argv[])
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
+		{ "compat", cmd_compat },
 		{ "dataset", cmd_dataset },
 		{ "diff", cmd_diff },
 		{ "drift", cmd_drift },
@@ -2623,6 +2830,7 @@ main(int argc, char *argv[])
 			/* The subcommand's options start after its name. */
 			return cmds[i].fn(argc - 1, argv + 1);
 		}
-	rf_warnx("%s: not a command: dataset, diff, drift or rules", argv[1]);
+	rf_warnx("%s: not a command: compat, dataset, diff, drift or rules",
+	    argv[1]);
 	usage(RF_EXIT_USAGE);
 }

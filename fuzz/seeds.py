@@ -98,6 +98,8 @@ def fixtures():
     for r in records:
         add("json", r)
         add("canon", r)
+    for i in range(0, len(records), 8):
+        add("schema", "\n".join(records[i:i + 8]) + "\n")
     for i, p in enumerate(PATHS):
         for r in records[i::6][:6]:
             add("path", p + "\n" + r)
@@ -183,6 +185,9 @@ def programs():
             for m in glob.glob(os.path.join(d, ds, "versions", "*",
                                             "MANIFEST")):
                 add("manifest", open(m, "rb").read())
+        add("schema", subprocess.run(
+            [os.path.join(BUILD, "refill-hash"), "--schema", "in.ndjson"],
+            cwd=d, check=True, capture_output=True).stdout)
             for s in glob.glob(os.path.join(d, ds, "lineage", "**", "*"),
                                recursive=True):
                 if os.path.isfile(s):

@@ -1343,6 +1343,20 @@ rf_path_spec(const rf_path *p)
 	return p->spec;
 }
 
+size_t
+rf_path_len(const rf_path *p)
+{
+	return p->n;
+}
+
+const char *
+rf_path_seg(const rf_path *p, size_t i, size_t *len, long long *idx)
+{
+	*len = p->seg[i].len;
+	*idx = p->seg[i].idx;
+	return p->seg[i].name;
+}
+
 static const uchar *
 skipws(const uchar *p, const uchar *end)
 {

@@ -988,6 +988,8 @@ typedef struct rf_manifest {
 	char signer[RF_PUBKEY_LEN + 1];	/* "" when unsigned */
 	unsigned char sums_sha256[RF_SHA256_LEN];
 	unsigned char log_head[RF_SHA256_LEN];	/* the log before the commit */
+	char *schema;			/* its refill-schema(5) document, canonical
+					 * JSON without newline, or NULL */
 	rf_dsum total;			/* set by parse */
 	unsigned char sha256[RF_SHA256_LEN];	/* of MANIFEST, set by load */
 	uint64_t nfiles;		/* set by parse */
@@ -1024,6 +1026,7 @@ typedef struct rf_logent {
 	uint32_t version, current;
 	bool has_manifest;
 	unsigned char manifest[RF_SHA256_LEN];	/* the version's MANIFEST */
+	int mode;			/* a compat event's RF_COMPAT_* */
 } rf_logent;
 
 /* A log line to append (refill-manifest(5) names the members). */
@@ -1034,6 +1037,11 @@ typedef struct rf_event {
 	const unsigned char *manifest;	/* the version's MANIFEST SHA-256 */
 	const uint32_t *removed;	/* gc: the versions it removed */
 	size_t nremoved;
+	const char *mode;		/* compat: the mode set */
+	/* commit: the changes the mode forbids, let through by override */
+	const char *const *breaking;
+	size_t nbreaking;
+	const char *override;
 } rf_event;
 
 typedef struct rf_store {
@@ -1094,6 +1102,8 @@ int rf_store_log(rf_store *s, const rf_event *ev, const rf_key *key,
  * writer repairs it, as the log says.
  */
 int rf_store_check_pointer(const rf_store *s, rf_err *e);
+/* The compatibility mode the log's last compat line set, or RF_COMPAT_NONE. */
+int rf_store_compat(const rf_store *s);
 /*
  * RF_ECHECK unless p is a directory itself, not a symbolic link to one:
  * the directories of a dataset are, so that no writer is led out of it.
@@ -1258,5 +1268,168 @@ void rf_window_name(int64_t w, int win, char *dst, size_t n);
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
 int64_t rf_days_from_civil(int64_t y, unsigned m, unsigned d);
 void rf_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
+/* ---- schemas (lib/schema.c) ----------------------------------------------
+ *
+ * An inferred schema, refill-schema/1, is specified in refill-schema(5):
+ * for each field path (members of objects, and "[]" for the elements of
+ * arrays) how often it is present, missing and null, its types, the range
+ * of its numbers, and for strings with few distinct values the values.
+ * What it holds is bounded: at most max_fields paths, and per path at most
+ * max_values distinct strings of at most RF_SCHEMA_VALUE_MAX bytes each;
+ * values at paths past the bound are counted, not described.
+ */
+#define RF_SCHEMA_FORMAT "refill-schema/1"
+#define RF_SCHEMA_FIELDS_DEFAULT 10000
+#define RF_SCHEMA_VALUES_DEFAULT 20
+#define RF_SCHEMA_VALUE_MAX 64
+
+typedef struct rf_schema rf_schema;
+
+int rf_schema_new(size_t max_fields, size_t max_values, rf_schema **out,
+    rf_err *e);
+void rf_schema_free(rf_schema *s);
+/* Forgets what was added, keeping the limits and the memory for reuse. */
+void rf_schema_clear(rf_schema *s);
+/* Adds one record, already validated (rf_json_validate).  0 or RF_ENOMEM. */
+int rf_schema_add(rf_schema *s, const char *rec, size_t len);
+/*
+ * Adds what from describes to into, as if into had seen its records too
+ * (into's limits apply).  0 or RF_ENOMEM.
+ */
+int rf_schema_merge(rf_schema *into, const rf_schema *from);
+uint64_t rf_schema_records(const rf_schema *s);
+/* Appends the schema as one line of canonical JSON, with its newline. */
+int rf_schema_format(const rf_schema *s, rf_buf *out, rf_err *e);
+/*
+ * Reads a schema document (rf_schema_format's line, or the same JSON
+ * formatted otherwise).  name names it in messages.  RF_EDATA for
+ * anything that is not refill-schema/1, RF_ENOMEM.  Safe on any bytes.
+ */
+int rf_schema_parse(const char *buf, size_t len, const char *name,
+    rf_schema **out, rf_err *e);
+
+/*
+ * Compatibility between two schemas, as a schema registry judges it:
+ * backward when readers of the new schema can read data of the old,
+ * forward when readers of the old can read data of the new.
+ */
+enum { RF_COMPAT_NONE = 0, RF_COMPAT_BACKWARD = 1, RF_COMPAT_FORWARD = 2,
+	RF_COMPAT_FULL = 3 };
+/* "none", "backward", "forward" or "full" to its value; -1 otherwise. */
+int rf_compat_parse(const char *s);
+const char *rf_compat_name(int mode);
+
+typedef struct rf_change {
+	const char *path;	/* refill-schema(5)'s path of the field */
+	const char *what;	/* "added optional field", "type widened", ... */
+	const char *detail;	/* "integer to number", or "" */
+	bool backward, forward;	/* whether each compatibility survives it */
+} rf_change;
+
+/*
+ * Calls cb for each change from old to new, in path order; a field added
+ * or removed is one change, not one for each field under it.  A negative
+ * cb result stops the walk and is returned.  Returns the number of
+ * changes, or RF_ENOMEM.
+ */
+long rf_schema_compat(const rf_schema *old, const rf_schema *new_,
+    int (*cb)(const rf_change *c, void *arg), void *arg);
+/* Whether mode forbids c. */
+bool rf_compat_breaks(int mode, const rf_change *c);
+/*
+ * Appends a line for each field, for people: "  PATH  TYPES", then how
+ * often it is missing or null, its numbers' range, its few values.
+ */
+int rf_schema_describe(const rf_schema *s, rf_buf *out);
+
+/*
+ * Adds every record of an NDJSON file (gzip or not); a record that is
+ * not valid is RF_EDATA naming FILE:LINE.
+ */
+int rf_schema_read(rf_schema *s, const char *path, rf_err *e);
+/*
+ * The schema of version v: the one its MANIFEST records, checked as
+ * rf_store_check checks the MANIFEST; for a version committed before
+ * schemas were recorded, inferred from its files with the default limits.
+ */
+int rf_store_schema(rf_store *s, uint32_t v, const rf_trusted *trusted,
+    rf_schema **out, rf_err *e);
+
+/* ---- schema migrations (lib/migrate.c) ------------------------------------
+ *
+ * The built-in migrations of refill-transform(1): an ordered list of
+ * operations, compiled once from their command-line arguments and applied
+ * to each record by any number of threads at once.  The output of
+ * rf_migrate_apply is the record in canonical form (refill(7)) with the
+ * operations applied, so that its digest is the SHA-256 of those bytes.
+ *
+ * Paths are rf_path_compile's.  A step that names an array element finds
+ * an existing element; parents that a default or a rename must create are
+ * always objects (a missing "a.0" is made {"a":{"0":...}}).
+ */
+enum {
+	RF_MIG_RENAME,		/* "FROM=TO": move the value; TO must not exist */
+	RF_MIG_DEFAULT,		/* "PATH=JSON": set it where PATH is absent */
+	RF_MIG_DROP,		/* "PATH" */
+	RF_MIG_CAST,		/* "PATH=TYPE": number, string, rfc3339,
+				 * rfc3339-ms */
+	RF_MIG_UTC		/* "PATH": an RFC 3339 string, to UTC */
+};
+
+typedef struct rf_migrate rf_migrate;
+
+int rf_migrate_new(rf_migrate **out, rf_err *e);
+/*
+ * Appends an operation, arg as given to its option.  RF_EUSAGE with the
+ * reason ("--cast a=bogus: ...") for a malformed argument; RF_ENOMEM.
+ */
+int rf_migrate_add(rf_migrate *m, int op, const char *arg, rf_err *e);
+size_t rf_migrate_count(const rf_migrate *m);
+/*
+ * Appends the operations as a JSON array in canonical form, one array a
+ * step: ["rename",FROM,TO], ["default",PATH,VALUE], ["drop",PATH],
+ * ["cast",PATH,TYPE], ["utc",PATH]; paths as given, VALUE canonical.
+ */
+int rf_migrate_describe(const rf_migrate *m, rf_buf *out);
+/*
+ * Appends the migrated record (canonical, no newline) to out.  tmp is
+ * three scratch buffers of the caller's, one set per thread.  RF_EDATA with
+ * the reason for a record that is not JSON ("invalid JSON at byte N: ...")
+ * or that an operation cannot apply to, naming it and the path
+ * ("--cast n=number: \"x\" is not a number"); RF_ENOMEM.  out is as it
+ * was after an error.
+ */
+int rf_migrate_apply(const rf_migrate *m, const char *rec, size_t n,
+    rf_buf *out, rf_buf tmp[3], rf_err *e);
+void rf_migrate_free(rf_migrate *m);
+
+/* A path's segments (lib/json.c): decoded names, and idx >= 0 when all digits. */
+size_t rf_path_len(const rf_path *p);
+const char *rf_path_seg(const rf_path *p, size_t i, size_t *len,
+    long long *idx);
+
+/*
+ * rf_transform_format with migrations (rf_migrate_describe's text, or
+ * NULL for none) applied before the command: they are the member
+ * "migrations" of the object and of its identity.  A transform of
+ * migrations alone has argc 0 and exe NULL: its "executable" is null.
+ */
+int rf_transform_format_mig(const rf_transform *t, const char *migrations,
+    rf_buf *out, char id[65], rf_err *e);
+
+/*
+ * RFC 3339 with the fraction kept (lib/time.c).  rf_parse_rfc3339_frac
+ * is rf_parse_rfc3339 that also points *frac at the digits of the
+ * fraction of seconds as written (*fn 0 when there is none).
+ * rf_format_rfc3339 writes secs (UTC seconds since the epoch) as
+ * "YYYY-MM-DDTHH:MM:SS[.FRAC]Z", FRAC the fn digits at frac, NUL-terminated
+ * in dst (cap bytes); it returns the length, or 0 for a year outside 0000
+ * to 9999 or a dst too small.
+ */
+int rf_parse_rfc3339_frac(const char *s, size_t n, int64_t *secs,
+    const char **frac, size_t *fn);
+size_t rf_format_rfc3339(int64_t secs, const char *frac, size_t fn,
+    char *dst, size_t cap);
 
 #endif

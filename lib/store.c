@@ -133,6 +133,7 @@ rf_manifest_free(rf_manifest *m)
 	free(m->dataset);
 	free(m->author);
 	free(m->message);
+	free(m->schema);
 	memset(m, 0, sizeof *m);
 }
 
@@ -249,6 +250,10 @@ rf_manifest_format(const rf_manifest *m, rf_buf *out, rf_err *e)
 	addstr(out, "message", m->message);
 	addver(out, "parent", m->parent);
 	addu64(out, "records", all.count);
+	if (m->schema != NULL) {
+		addkey(out, "schema");
+		rf_buf_adds(out, m->schema);
+	}
 	addhex(out, "sha256sums", m->sums_sha256);
 	addstr(out, "signer", m->signer[0] != '\0' ? m->signer : NULL);
 	addu64(out, "version", m->version);
@@ -426,6 +431,21 @@ parse_header(struct getter *g, rf_manifest *m)
 		goto out;
 	}
 	snprintf(m->signer, sizeof m->signer, "%s", signer ? signer : "");
+	/* Versions committed before schemas were recorded have none. */
+	const char *sv;
+	size_t sn;
+	rf_path *sp;
+	if ((rc = rf_path_compile("schema", &sp, g->e)) < 0)
+		goto out;
+	if (rf_json_get(g->line, g->len, sp, &sv, &sn) == 0) {
+		if (sv[0] != '{')
+			rc = bad(g, "schema");
+		else if ((m->schema = xstrdup(sv, sn)) == NULL)
+			rc = rf_seterr(g->e, RF_ENOMEM, "out of memory");
+	}
+	rf_path_free(sp);
+	if (rc < 0)
+		goto out;
 	if (rf_dsum_parse(digest, strlen(digest), records, &m->total) < 0)
 		rc = bad(g, "digest");
 	m->nfiles = files;
@@ -644,6 +664,15 @@ read_current(rf_store *s, rf_err *e)
 }
 
 int
+rf_store_compat(const rf_store *s)
+{
+	for (size_t i = s->nlog; i-- > 0;)
+		if (strcmp(s->log[i].event, "compat") == 0)
+			return s->log[i].mode;
+	return RF_COMPAT_NONE;
+}
+
+int
 rf_store_check_pointer(const rf_store *s, rf_err *e)
 {
 	char cur[24] = "none", ptr[24] = "nothing";
@@ -855,6 +884,17 @@ parse_logline(rf_store *s, const char *line, size_t len, uint64_t lineno,
 		goto out;
 	l.current = (uint32_t)v;
 	snprintf(l.event, sizeof l.event, "%s", event);
+	if (strcmp(event, "compat") == 0) {
+		char *mode;
+		if ((rc = get_str(&g, "mode", false, &mode)) < 0)
+			goto out;
+		l.mode = rf_compat_parse(mode);
+		free(mode);
+		if (l.mode < 0) {
+			rc = bad(&g, "mode");
+			goto out;
+		}
+	}
 	{
 		const char *mv;
 		size_t mn;
@@ -995,6 +1035,17 @@ rf_store_log(rf_store *s, const rf_event *ev, const rf_key *key, rf_err *e)
 		rf_key_public(key, pub);
 	rf_timestamp(rf_now(), t);
 	rf_buf_addc(&b, '{');
+	if (ev->nbreaking > 0) {
+		addkey(&b, "breaking");
+		rf_buf_addc(&b, '[');
+		for (size_t i = 0; i < ev->nbreaking; i++) {
+			if (i > 0)
+				rf_buf_addc(&b, ',');
+			rf_json_addstr(&b, ev->breaking[i],
+			    strlen(ev->breaking[i]));
+		}
+		rf_buf_addc(&b, ']');
+	}
 	addver(&b, "current", ev->current);
 	addstr(&b, "event", ev->event);
 	addver(&b, "from", ev->from);
@@ -1003,6 +1054,10 @@ rf_store_log(rf_store *s, const rf_event *ev, const rf_key *key, rf_err *e)
 	else
 		addstr(&b, "manifest", NULL);
 	addstr(&b, "message", ev->message);
+	if (ev->mode != NULL)
+		addstr(&b, "mode", ev->mode);
+	if (ev->override != NULL)
+		addstr(&b, "override", ev->override);
 	addhex(&b, "prev", s->head);
 	if (ev->removed != NULL) {
 		addkey(&b, "removed");

@@ -211,3 +211,42 @@ rf_window_name(int64_t w, int win, char *dst, size_t n)
 	else
 		snprintf(dst, n, "%04lld-%02u-%02u", (long long)y, m, d);
 }
+
+int
+rf_parse_rfc3339_frac(const char *s, size_t n, int64_t *secs,
+    const char **frac, size_t *fn)
+{
+	int rc;
+
+	if ((rc = rf_parse_rfc3339(s, n, secs)) < 0)
+		return rc;
+	*frac = NULL;
+	*fn = 0;
+	if (n > 20 && s[19] == '.') {
+		size_t i = 20;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+		*frac = s + 20;
+		*fn = i - 20;
+	}
+	return 0;
+}
+
+size_t
+rf_format_rfc3339(int64_t secs, const char *frac, size_t fn, char *dst,
+    size_t cap)
+{
+	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400), y;
+	int64_t rem = secs - days * 86400;
+	unsigned m, d;
+	int k;
+
+	rf_civil_from_days(days, &y, &m, &d);
+	if (y < 0 || y > 9999)
+		return 0;
+	k = snprintf(dst, cap, "%04lld-%02u-%02uT%02u:%02u:%02u%s%.*sZ",
+	    (long long)y, m, d, (unsigned)(rem / 3600),
+	    (unsigned)(rem / 60 % 60), (unsigned)(rem % 60), fn > 0 ? "." : "",
+	    (int)fn, fn > 0 ? frac : "");
+	return k < 0 || (size_t)k >= cap ? 0 : (size_t)k;
+}

@@ -412,7 +412,7 @@ time.sleep(3)' &
 	run -2 "$B/refill-commit" show ds@x
 	[ "$output" = "refill-commit: x: not a version number (1 to 999999)" ]
 	run -0 "$B/refill-commit" --help
-	[ "${lines[0]}" = "usage: refill-commit [-nqu] [-d name] [-e version] [-k keyfile] [-t trusted]" ]
+	[ "${lines[0]}" = "usage: refill-commit [-nqu] [--allow-breaking message] [-d name] [-e version]" ]
 }
 
 @test "the refill-manifest(5) recipe verifies a version with coreutils and openssl" {

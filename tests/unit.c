@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2370,6 +2371,167 @@ test_fuzz_regressions(void)
 	rf_lineage_free(g);
 }
 
+/* Applies the migrations args (op, arg pairs) to rec; want NULL: bad. */
+static void
+mig_case(const char *rec, const char *want, const char *why, int nops, ...)
+{
+	rf_migrate *m;
+	rf_buf out = { 0 }, tmp[3] = { { 0 } };
+	rf_err e;
+	va_list ap;
+	int rc;
+
+	CHECK(rf_migrate_new(&m, &e) == 0, "rf_migrate_new");
+	va_start(ap, nops);
+	for (int i = 0; i < nops; i++) {
+		int op = va_arg(ap, int);
+		const char *arg = va_arg(ap, const char *);
+		CHECK(rf_migrate_add(m, op, arg, &e) == 0, "%s: %s", arg, e.msg);
+	}
+	va_end(ap);
+	rc = rf_migrate_apply(m, rec, strlen(rec), &out, tmp, &e);
+	if (want != NULL)
+		CHECK(rc == 0 && out.len == strlen(want) &&
+		    memcmp(out.p, want, out.len) == 0, "%s: got %d %.*s (%s)",
+		    rec, rc, (int)out.len, out.p, rc < 0 ? e.msg : "");
+	else
+		CHECK(rc == RF_EDATA && out.len == 0 && strstr(e.msg, why) != NULL,
+		    "%s: got %d %.*s, reason %s", rec, rc, (int)out.len, out.p,
+		    e.msg);
+	rf_buf_free(&out);
+	for (int i = 0; i < 3; i++)
+		rf_buf_free(&tmp[i]);
+	rf_migrate_free(m);
+}
+
+static void
+test_migrate(void)
+{
+	/* Escaped names: \u002e is a dot, found by a pointer, not a dot path. */
+	mig_case("{\"a\\u002eb\":1,\"a\":{\"b\":2}}", "{\"a\":{},\"x\":1}", NULL,
+	    2, RF_MIG_DROP, "a.b", RF_MIG_RENAME, "/a.b=x");
+	mig_case("{\"a\\u002eb\":1,\"a\":{\"b\":2}}", "{\"a\":{},\"x\":1}", NULL,
+	    2, RF_MIG_RENAME, "/a.b=x", RF_MIG_DROP, "a.b");
+	/* A name with a quote, a control character and a non-BMP one. */
+	mig_case("{\"q\\\"\":1,\"\\u0001\":2,\"\\ud83d\\ude00\":3,\"\\ue000\":4}",
+	    "{\"\\u0001\":2,\"n\":1,\"\xf0\x9f\x98\x80\":3,\"\xee\x80\x80\":4}",
+	    NULL, 1, RF_MIG_RENAME, "q\"=n");
+	/* Members created in sorted order, UTF-16 order for U+E000. */
+	mig_case("{\"\xee\x80\x80\":1}", "{\"\xf0\x9f\x98\x80\":0,\"\xee\x80\x80\":1}",
+	    NULL, 1, RF_MIG_DEFAULT, "\xf0\x9f\x98\x80=0");
+	/* Nested creation, and into an empty object. */
+	mig_case("{}", "{\"a\":{\"b\":{\"c\":[true]}}}", NULL, 1, RF_MIG_DEFAULT,
+	    "a.b.c=[true]");
+	mig_case("{\"a\":{},\"z\":1}", "{\"a\":{\"b\":{\"c\":null}},\"z\":1}", NULL,
+	    1, RF_MIG_DEFAULT, "/a/b/c=null");
+	mig_case("{\"a\":5}", NULL, "a is 5, not an object", 1, RF_MIG_DEFAULT,
+	    "a.b=1");
+	/* Rename to a nested path, into itself, and onto what exists. */
+	mig_case("{\"m\":1,\"a\":2}", "{\"a\":2,\"x\":{\"y\":{\"z\":1}}}", NULL, 1,
+	    RF_MIG_RENAME, "m=x.y.z");
+	mig_case("{\"a\":1}", "{\"a\":{\"b\":1}}", NULL, 1, RF_MIG_RENAME,
+	    "a=a.b");
+	mig_case("{\"a\":{\"b\":1}}", NULL, "a already exists", 1,
+	    RF_MIG_RENAME, "a.b=a");
+	mig_case("{\"a\":1,\"b\":null}", NULL, "b already exists", 1,
+	    RF_MIG_RENAME, "a=b");
+	mig_case("{\"b\":1}", "{\"b\":1}", NULL, 1, RF_MIG_RENAME, "a=c");
+	/* Drop: first, middle, last, only member, array element, absent. */
+	mig_case("{\"a\":1,\"b\":2,\"c\":3}", "{\"c\":3}", NULL, 2, RF_MIG_DROP,
+	    "a", RF_MIG_DROP, "b");
+	mig_case("{\"a\":1,\"b\":2,\"c\":3}", "{\"a\":1,\"c\":3}", NULL, 1,
+	    RF_MIG_DROP, "b");
+	mig_case("{\"a\":1,\"b\":2}", "{\"a\":1}", NULL, 1, RF_MIG_DROP, "b");
+	mig_case("{\"a\":[1,[2],3]}", "{\"a\":[1,3]}", NULL, 1, RF_MIG_DROP,
+	    "a.1");
+	mig_case("{\"a\":[1]}", "{\"a\":[]}", NULL, 1, RF_MIG_DROP, "/a/0");
+	mig_case("{\"a\":{\"b\":1}}", "{\"a\":{}}", NULL, 2, RF_MIG_DROP, "a.b",
+	    RF_MIG_DROP, "a.b.c");
+	/* Casts to number: exact grammar, range, -0, big integers. */
+	mig_case("{\"n\":\"1e400\"}", NULL, "out of range", 1, RF_MIG_CAST,
+	    "n=number");
+	mig_case("{\"n\":\" 1\"}", NULL, "is not a number", 1, RF_MIG_CAST,
+	    "n=number");
+	mig_case("{\"n\":\"01\"}", NULL, "is not a number", 1, RF_MIG_CAST,
+	    "n=number");
+	mig_case("{\"n\":\"\"}", NULL, "is not a number", 1, RF_MIG_CAST,
+	    "n=number");
+	mig_case("{\"n\":\"-0\"}", "{\"n\":0}", NULL, 1, RF_MIG_CAST, "n=number");
+	mig_case("{\"n\":\"1E-7\"}", "{\"n\":1e-7}", NULL, 1, RF_MIG_CAST,
+	    "n=number");
+	mig_case("{\"n\":\"9007199254740993\"}", "{\"n\":9007199254740992}", NULL,
+	    1, RF_MIG_CAST, "n=number");
+	mig_case("{\"n\":[1]}", NULL, "[1] is not a string or a number", 1,
+	    RF_MIG_CAST, "n=number");
+	mig_case("{\"n\":1e21}", "{\"n\":\"1e+21\"}", NULL, 1, RF_MIG_CAST,
+	    "n=string");
+	mig_case("{\"n\":-0.0}", "{\"n\":\"0\"}", NULL, 1, RF_MIG_CAST,
+	    "n=string");
+	mig_case("{\"n\":false}", NULL, "not a string or a number", 1,
+	    RF_MIG_CAST, "n=string");
+	/* Epochs: negative, fractional, exponents, range, leap days. */
+	mig_case("{\"t\":-86400.000001}", "{\"t\":\"1969-12-30T23:59:59.999999Z\"}",
+	    NULL, 1, RF_MIG_CAST, "t=rfc3339");
+	mig_case("{\"t\":1.5e-7}", "{\"t\":\"1970-01-01T00:00:00.00000015Z\"}",
+	    NULL, 1, RF_MIG_CAST, "t=rfc3339");
+	mig_case("{\"t\":1709164800}", "{\"t\":\"2024-02-29T00:00:00Z\"}", NULL,
+	    1, RF_MIG_CAST, "t=rfc3339");
+	mig_case("{\"t\":4107542400}", "{\"t\":\"2100-03-01T00:00:00Z\"}", NULL,
+	    1, RF_MIG_CAST, "t=rfc3339");
+	mig_case("{\"t\":-62167219200}", "{\"t\":\"0000-01-01T00:00:00Z\"}", NULL,
+	    1, RF_MIG_CAST, "t=rfc3339");
+	mig_case("{\"t\":-62167219201}", NULL, "out of range", 1, RF_MIG_CAST,
+	    "t=rfc3339");
+	mig_case("{\"t\":253402300799999}", "{\"t\":\"9999-12-31T23:59:59.999Z\"}",
+	    NULL, 1, RF_MIG_CAST, "t=rfc3339-ms");
+	mig_case("{\"t\":253402300800000}", NULL, "out of range", 1,
+	    RF_MIG_CAST, "t=rfc3339-ms");
+	mig_case("{\"t\":\"2025-07-01T00:00:00+02:00\"}",
+	    "{\"t\":\"2025-07-01T00:00:00+02:00\"}", NULL, 1, RF_MIG_CAST,
+	    "t=rfc3339");
+	/* UTC: odd offsets, -00:00, the fraction as written, day changes. */
+	mig_case("{\"t\":\"2025-01-01T00:00:00.10+05:45\"}",
+	    "{\"t\":\"2024-12-31T18:15:00.10Z\"}", NULL, 1, RF_MIG_UTC, "t");
+	mig_case("{\"t\":\"2024-02-28T23:00:00-01:00\"}",
+	    "{\"t\":\"2024-02-29T00:00:00Z\"}", NULL, 1, RF_MIG_UTC, "t");
+	mig_case("{\"t\":\"2023-02-28T23:00:00-01:00\"}",
+	    "{\"t\":\"2023-03-01T00:00:00Z\"}", NULL, 1, RF_MIG_UTC, "t");
+	mig_case("{\"t\":\"2025-07-01T12:00:00-00:00\"}",
+	    "{\"t\":\"2025-07-01T12:00:00Z\"}", NULL, 1, RF_MIG_UTC, "t");
+	mig_case("{\"t\":\"2025-07-01T12:00:00+24:00\"}", NULL,
+	    "not an RFC 3339 timestamp", 1, RF_MIG_UTC, "t");
+	mig_case("{\"t\":\"2023-02-29T00:00:00Z\"}", NULL,
+	    "not an RFC 3339 timestamp", 1, RF_MIG_UTC, "t");
+	mig_case("{\"t\":null}", "{\"t\":null}", NULL, 2, RF_MIG_UTC, "t",
+	    RF_MIG_CAST, "t=number");
+	/* Not JSON, and not I-JSON. */
+	mig_case("{\"a\":1,\"a\":2}", NULL, "duplicate", 1, RF_MIG_DROP, "a");
+
+	/* Arguments. */
+	rf_migrate *m;
+	rf_err e;
+	rf_buf d = { 0 };
+	rf_migrate_new(&m, &e);
+	CHECK(rf_migrate_add(m, RF_MIG_RENAME, "a", &e) == RF_EUSAGE, "FROM only");
+	CHECK(rf_migrate_add(m, RF_MIG_CAST, "a=int", &e) == RF_EUSAGE, "int");
+	CHECK(rf_migrate_add(m, RF_MIG_DEFAULT, "a=", &e) == RF_EUSAGE,
+	    "empty JSON");
+	CHECK(rf_migrate_add(m, RF_MIG_DROP, "a\xff", &e) == RF_EUSAGE,
+	    "not UTF-8");
+	CHECK(rf_migrate_add(m, RF_MIG_RENAME, "/a=a", &e) == RF_EUSAGE,
+	    "same field");
+	CHECK(rf_migrate_add(m, RF_MIG_CAST, "x=y=string", &e) == 0, "%s", e.msg);
+	CHECK(rf_migrate_add(m, RF_MIG_DEFAULT, "a= 1.0 ", &e) == 0, "%s",
+	    e.msg);
+	static const char want[] =
+	    "[[\"cast\",\"x=y\",\"string\"],[\"default\",\"a\",1]]";
+	CHECK(rf_migrate_count(m) == 2 && rf_migrate_describe(m, &d) == 0 &&
+	    d.len == strlen(want) && memcmp(d.p, want, d.len) == 0,
+	    "describe: %.*s", (int)d.len, d.p);
+	rf_buf_free(&d);
+	rf_migrate_free(m);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -2398,6 +2560,7 @@ main(int argc, char *argv[])
 	test_json_fields();
 	test_diff();
 	test_fuzz_regressions();
+	test_migrate();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }
