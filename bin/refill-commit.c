@@ -61,9 +61,9 @@ usage(int status)
 	    "       refill-commit gc [-q] [-k keyfile] [-m message] "
 	    "[-t trusted] [--metrics file]\n"
 	    "                     [--stats file] [--unsigned] --keep n dataset\n"
-	    "       refill-commit compat [-q] [-k keyfile] [-m message] "
-	    "[-t trusted] [--unsigned]\n"
-	    "                     dataset backward|forward|full|none\n"
+	    "       refill-commit compat [-q] [-e version] [-k keyfile] "
+	    "[-m message] [-t trusted]\n"
+	    "                     [--unsigned] dataset backward|forward|full|none\n"
 	    "       refill-commit keygen keyfile\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
@@ -805,39 +805,43 @@ drop_objtmps(void)
 }
 
 /*
- * The schema of the version m: what the staged files' records made, with
- * an update's inherited files added from the parent's schema, or read
- * again from objects/ when files were replaced or deleted (a schema
- * cannot take records away) or the parent has no schema.
+ * The schema of the version m: the staged files' schemas merged, with an
+ * update's inherited files added from the parent's schema.  The merge is
+ * exact when no part left paths unrecorded (each file is read with its
+ * own bound, in parallel).  Otherwise, or when an update replaced or
+ * deleted files (a schema cannot take records away), or its parent has
+ * no schema, the version's files are read again, in order, from objects/.
  */
 static int
 version_schema(rf_store *s, const rf_manifest *m, const rf_manifest *parent,
     bool replaced, rf_schema **out, rf_err *e)
 {
-	rf_schema *sc, *ps;
+	rf_schema *sc, *ps = NULL;
 	char obj[80], p[PATH_MAX];
+	bool exact = !update || (!replaced && parent->schema != NULL);
 	int rc;
 
 	if ((rc = rf_schema_new(RF_SCHEMA_FIELDS_DEFAULT,
 	    RF_SCHEMA_VALUES_DEFAULT, &sc, e)) < 0)
 		return rc;
-	if (update && !replaced && parent->schema != NULL) {
-		if ((rc = rf_schema_parse(parent->schema, strlen(parent->schema),
-		    "the parent's schema", &ps, e)) == 0) {
-			rc = rf_schema_merge(sc, ps);
-			rf_schema_free(ps);
-		}
-		for (size_t i = 0; i < nstg && rc == 0; i++)
-			rc = rf_schema_merge(sc, jobs[i].schema);
-	} else if (update)
-		for (size_t i = 0; i < m->n && rc == 0; i++) {
-			rf_object_name(m->f[i].sha256, obj);
-			rf_store_path(s, p, obj);
-			rc = rf_schema_read(sc, p, e);
-		}
-	else
-		for (size_t i = 0; i < nstg && rc == 0; i++)
-			rc = rf_schema_merge(sc, jobs[i].schema);
+	if (exact && update && (rc = rf_schema_parse(parent->schema,
+	    strlen(parent->schema), "the parent's schema", &ps, e)) < 0)
+		goto out;
+	if (exact && ps != NULL)
+		exact = rf_schema_unrecorded(ps) == 0;
+	for (size_t i = 0; exact && i < nstg; i++)
+		exact = rf_schema_unrecorded(jobs[i].schema) == 0;
+	if (exact && ps != NULL)
+		rc = rf_schema_merge(sc, ps);
+	for (size_t i = 0; exact && i < nstg && rc == 0; i++)
+		rc = rf_schema_merge(sc, jobs[i].schema);
+	for (size_t i = 0; !exact && i < m->n && rc == 0; i++) {
+		rf_object_name(m->f[i].sha256, obj);
+		rf_store_path(s, p, obj);
+		rc = rf_schema_read(sc, p, e);
+	}
+out:
+	rf_schema_free(ps);
 	if (rc == RF_ENOMEM)
 		rf_seterr(e, rc, "out of memory");
 	if (rc < 0) {
@@ -1755,7 +1759,8 @@ main(int argc, char *argv[])
 		rf_warnx("--progress applies to a commit only");
 		usage(RF_EXIT_USAGE);
 	}
-	if ((run.stats_path != NULL || run.metrics_path != NULL) && !writer) {
+	if ((run.stats_path != NULL || run.metrics_path != NULL) &&
+	    (!writer || strcmp(cmd, "compat") == 0)) {
 		rf_warnx("--stats and --metrics apply to commit, publish, "
 		    "rollback and gc");
 		usage(RF_EXIT_USAGE);

@@ -141,7 +141,9 @@ hash_deliver(rf_batch *b, void *arg)
 			to = hb->end[i];
 			continue;
 		}
-		fwrite(hb->out.p + from, 1, to - from, stdout);
+		/* --schema writes nothing: no buffer to offset. */
+		if (to > from)
+			fwrite(hb->out.p + from, 1, to - from, stdout);
 		from = to;
 		status = rf_run_bad(&run, b->file, b->line[i].lineno,
 		    b->text.p + b->line[i].off, b->line[i].len,
@@ -149,7 +151,8 @@ hash_deliver(rf_batch *b, void *arg)
 		if (status != RF_EXIT_OK)
 			return status;
 	}
-	fwrite(hb->out.p + from, 1, to - from, stdout);
+	if (to > from)
+		fwrite(hb->out.p + from, 1, to - from, stdout);
 	rf_dsum_merge(arg, &hb->sum);
 	if (mode == SCHEMA) {
 		int rc = rf_schema_merge(schema, hb->schema);

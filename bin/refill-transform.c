@@ -2184,8 +2184,8 @@ main(int argc, char *argv[])
 		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((rc = rf_transform_format_mig(&t, mig != NULL ? mdesc.p : NULL,
-	    &tjson, id, &e)) < 0)
+	t.migrations = mig != NULL ? mdesc.p : NULL;
+	if ((rc = rf_transform_format(&t, &tjson, id, &e)) < 0)
 		goto fail;
 	if (rf_buf_addc(&tjson, '\0') < 0) {
 		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");

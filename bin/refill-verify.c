@@ -2142,6 +2142,7 @@ struct fcheck {
 	unsigned char sha[RF_SHA256_LEN];
 	uint64_t size;
 	rf_dsum sum;
+	rf_schema *schema;	/* its records', when the MANIFEST has one */
 	rf_err e;
 	int rc;
 };
@@ -2194,6 +2195,11 @@ check_file(rf_task *t)
 		}
 		rf_sha256_once(h, canon.p, canon.len, d);
 		rf_dsum_add_digest(&fc->sum, d);
+		if (fc->schema != NULL &&
+		    (rc = rf_schema_add(fc->schema, ln.p, ln.len)) < 0) {
+			rf_seterr(&fc->e, rc, "out of memory");
+			break;
+		}
 	}
 	if (rc == 0) {
 		rf_reader_sha256(r, fc->sha);
@@ -2204,6 +2210,14 @@ check_file(rf_task *t)
 	rf_reader_close(r);
 	rf_buf_free(&canon);
 	rf_sha256_free(h);
+}
+
+static void
+free_fcheck(struct fcheck *fc, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rf_schema_free(fc[i].schema);
+	free(fc);
 }
 
 /* A problem found: said, and counted.  *st keeps the worst status. */
@@ -2278,6 +2292,62 @@ strays(struct vreport *vr, const rf_manifest *m, const char *root,
 	return 0;
 }
 
+static int
+first_change(const rf_change *c, void *arg)
+{
+	snprintf(arg, 512, "%s: %s%s%s%s", c->path, c->what,
+	    *c->detail ? " (" : "", c->detail, *c->detail ? ")" : "");
+	return -1;
+}
+
+/*
+ * The schema the MANIFEST records must be the one the files' records
+ * make: the files' schemas merged in order, exact when none left paths
+ * unrecorded, or else the files read again in order, as a commit does.
+ * Only when every file is the MANIFEST's: one that is not is the problem.
+ */
+static int
+check_schema(struct vreport *vr, const rf_manifest *m, struct fcheck *fc)
+{
+	rf_schema *got, *want;
+	rf_buf b = { 0 };
+	rf_err e;
+	bool exact = true;
+	int rc;
+
+	for (size_t i = 0; i < m->n; i++) {
+		/* A file that is not the MANIFEST's is the problem already. */
+		if (fc[i].rc < 0 || memcmp(fc[i].sha, m->f[i].sha256,
+		    RF_SHA256_LEN) != 0)
+			return RF_EXIT_OK;
+		exact = exact && rf_schema_unrecorded(fc[i].schema) == 0;
+	}
+	if ((rc = rf_schema_new(RF_SCHEMA_FIELDS_DEFAULT,
+	    RF_SCHEMA_VALUES_DEFAULT, &got, &e)) < 0)
+		return rf_fail(rc, &e);
+	for (size_t i = 0; i < m->n && rc == 0; i++)
+		rc = exact ? rf_schema_merge(got, fc[i].schema) :
+		    rf_schema_read(got, fc[i].path, &e);
+	if (rc == 0)
+		rc = rf_schema_format(got, &b, &e);
+	if (rc == 0 && (b.len - 1 != strlen(m->schema) ||
+	    memcmp(b.p, m->schema, b.len - 1) != 0)) {
+		char what[512] = "";
+		if (rf_schema_parse(m->schema, strlen(m->schema), "MANIFEST",
+		    &want, &e) == 0) {
+			rf_schema_compat(want, got, first_change, what);
+			rf_schema_free(want);
+		}
+		problem(vr, "its schema is not the one its records make%s%s",
+		    *what ? ": " : "", what);
+	}
+	if (rc == RF_ENOMEM)
+		rf_seterr(&e, rc, "out of memory");
+	rf_buf_free(&b);
+	rf_schema_free(got);
+	return rc < 0 ? rf_fail(rc, &e) : RF_EXIT_OK;
+}
+
 /* Everything about version v; its problems are said and counted. */
 static int
 check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
@@ -2322,6 +2392,12 @@ check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
 		return RF_EXIT_IO;
 	}
 	for (size_t i = 0; i < m.n; i++) {
+		if (m.schema != NULL && rf_schema_new(RF_SCHEMA_FIELDS_DEFAULT,
+		    RF_SCHEMA_VALUES_DEFAULT, &fc[i].schema, &e) < 0) {
+			free_fcheck(fc, i);
+			rf_manifest_free(&m);
+			return rf_fail(RF_ENOMEM, &e);
+		}
 		fc[i].task.fn = check_file;
 		fc[i].want = &m.f[i];
 		fc[i].maxline = run.max_line;
@@ -2340,7 +2416,7 @@ check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
 			for (size_t k = i + 1; k < m.n; k++)
 				rf_pool_wait(pool, &fc[k].task);
 			rc = rf_fail(fc[i].rc, &fc[i].e);
-			free(fc);
+			free_fcheck(fc, m.n);
 			rf_manifest_free(&m);
 			return rc;
 		}
@@ -2380,7 +2456,7 @@ check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
 			/* Not a problem of the version: status 4, not 1. */
 			for (size_t k = i + 1; k < m.n; k++)
 				rf_pool_wait(pool, &fc[k].task);
-			free(fc);
+			free_fcheck(fc, m.n);
 			rf_manifest_free(&m);
 			rf_buf_free(&lb);
 			return rf_fail(rc, &e);
@@ -2397,7 +2473,13 @@ check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
 		}
 		rf_buf_free(&lb);
 	}
-	free(fc);
+	if (m.schema != NULL && (rc = check_schema(vr, &m, fc)) !=
+	    RF_EXIT_OK) {
+		free_fcheck(fc, m.n);
+		rf_manifest_free(&m);
+		return rc;
+	}
+	free_fcheck(fc, m.n);
 	rf_version_path(s, v, NULL, vdir);
 	strays(vr, &m, vdir, "");
 	rf_manifest_free(&m);
@@ -2612,7 +2694,6 @@ compat_side(const char *arg, const rf_trusted *trusted, rf_schema **out)
 	struct stat st;
 	uint32_t v = 0;
 	rf_store *s;
-	rf_buf b = { 0 };
 	rf_err e;
 	int rc;
 
@@ -2631,32 +2712,16 @@ compat_side(const char *arg, const rf_trusted *trusted, rf_schema **out)
 			rf_store_close(s);
 			return RF_EXIT_USAGE;
 		}
+		if (!rf_store_committed(s, v)) {
+			rf_warnx("%s: no version %06u", dir, (unsigned)v);
+			rf_store_close(s);
+			return RF_EXIT_USAGE;
+		}
 		rc = rf_store_schema(s, v, trusted, out, &e);
 		rf_store_close(s);
 		return rc < 0 ? rf_fail(rc, &e) : RF_EXIT_OK;
 	}
-	/*
-	 * A schema document is one JSON value naming its format; one of
-	 * another version of the format is refused, not read as records.
-	 */
-	rf_path *fp = NULL;
-	const char *fv;
-	size_t fn;
-	bool doc = rf_read_file(arg, (size_t)64 << 20, &b, &e) == 0 &&
-	    rf_json_validate(b.p, b.len, &e) == 0 &&
-	    rf_path_compile("format", &fp, &e) == 0 &&
-	    rf_json_get(b.p, b.len, fp, &fv, &fn) == 0 &&
-	    fn > 15 && memcmp(fv, "\"refill-schema/", 15) == 0;
-	rf_path_free(fp);
-	if (doc) {
-		rc = rf_schema_parse(b.p, b.len, arg, out, &e);
-		rf_buf_free(&b);
-		return rc < 0 ? rf_fail(rc, &e) : RF_EXIT_OK;
-	}
-	rf_buf_free(&b);
-	if ((rc = rf_schema_new(RF_SCHEMA_FIELDS_DEFAULT,
-	    RF_SCHEMA_VALUES_DEFAULT, out, &e)) < 0 ||
-	    (rc = rf_schema_read(*out, arg, &e)) < 0)
+	if ((rc = rf_schema_load(arg, out, &e)) < 0)
 		return rf_fail(rc, &e);
 	return RF_EXIT_OK;
 }

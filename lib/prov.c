@@ -121,7 +121,7 @@ rf_prov_format(const rf_prov *p, rf_buf *c, rf_err *e)
 
 /* The members that make the identity; the executable by its digest. */
 static void
-add_identity(rf_buf *b, const rf_transform *t, const char *mig, bool full)
+add_identity(rf_buf *b, const rf_transform *t, bool full)
 {
 	rf_buf_addc(b, '{');
 	addkv(b, "name", t->name);
@@ -179,21 +179,14 @@ add_identity(rf_buf *b, const rf_transform *t, const char *mig, bool full)
 	}
 	rf_buf_addc(b, '}');
 	/* Absent without migrations: the ids of earlier stamps still hold. */
-	if (mig != NULL) {
+	if (t->migrations != NULL) {
 		rf_buf_adds(b, ",\"migrations\":");
-		rf_buf_adds(b, mig);
+		rf_buf_adds(b, t->migrations);
 	}
 }
 
 int
 rf_transform_format(const rf_transform *t, rf_buf *out, char id[65], rf_err *e)
-{
-	return rf_transform_format_mig(t, NULL, out, id, e);
-}
-
-int
-rf_transform_format_mig(const rf_transform *t, const char *mig, rf_buf *out,
-    char id[65], rf_err *e)
 {
 	rf_buf b = { 0 }, c = { 0 };
 	unsigned char d[RF_SHA256_LEN];
@@ -201,7 +194,7 @@ rf_transform_format_mig(const rf_transform *t, const char *mig, rf_buf *out,
 	int rc;
 
 	/* The identity: what must not change for a result to be reused. */
-	add_identity(&b, t, mig, false);
+	add_identity(&b, t, false);
 	if (rf_buf_addc(&b, '}') < 0 || h == NULL) {
 		rc = rf_seterr(e, RF_ENOMEM, "out of memory");
 		goto done;
@@ -211,7 +204,7 @@ rf_transform_format_mig(const rf_transform *t, const char *mig, rf_buf *out,
 	rf_sha256_once(h, c.p, c.len, d);
 	rf_hex(d, RF_SHA256_LEN, id);
 	b.len = 0;
-	add_identity(&b, t, mig, true);
+	add_identity(&b, t, true);
 	rf_buf_addc(&b, ',');
 	addkv(&b, "id", id);
 	if (rf_buf_addc(&b, '}') < 0) {

@@ -109,6 +109,10 @@ typedef struct rf_path rf_path;
 int rf_path_compile(const char *spec, rf_path **out, rf_err *e);
 void rf_path_free(rf_path *p);
 const char *rf_path_spec(const rf_path *p);
+/* Its segments: decoded names, and idx >= 0 for one of digits alone. */
+size_t rf_path_len(const rf_path *p);
+const char *rf_path_seg(const rf_path *p, size_t i, size_t *len,
+    long long *idx);
 
 /*
  * Finds the value at path in a record that has already been validated.
@@ -744,6 +748,13 @@ typedef struct rf_transform {
 	const char *const *env_names;	/* --env names, and their values */
 	const char *const *env_values;	/* (NULL: unset) */
 	size_t nenv;
+	/*
+	 * rf_migrate_describe's text of the migrations applied before the
+	 * command, or NULL: the member "migrations", absent when NULL so
+	 * that earlier ids hold.  Migrations alone have argc 0 and exe
+	 * NULL: "executable" is null.
+	 */
+	const char *migrations;
 } rf_transform;
 
 /*
@@ -1245,6 +1256,20 @@ void rf_rules_state_free(rf_rules_state *st);
  */
 int rf_parse_rfc3339(const char *s, size_t n, int64_t *secs);
 /*
+ * The same, pointing *frac at the digits of the fraction of seconds as
+ * written (*fn 0 when there is none).
+ */
+int rf_parse_rfc3339_frac(const char *s, size_t n, int64_t *secs,
+    const char **frac, size_t *fn);
+/*
+ * Writes secs (UTC seconds since the epoch) as
+ * "YYYY-MM-DDTHH:MM:SS[.FRAC]Z", FRAC the fn digits at frac, NUL-terminated
+ * in dst (cap bytes).  Returns the length, or 0 for a year outside 0000
+ * to 9999 or a dst too small.
+ */
+size_t rf_format_rfc3339(int64_t secs, const char *frac, size_t fn,
+    char *dst, size_t cap);
+/*
  * The time a JSON value (the bytes of a validated value) stands for: an
  * RFC 3339 string, or a number of seconds since the epoch (unit 1) or
  * milliseconds (unit 1000); unit 0 takes a magnitude of 1e11 or more as
@@ -1299,6 +1324,8 @@ int rf_schema_add(rf_schema *s, const char *rec, size_t len);
  */
 int rf_schema_merge(rf_schema *into, const rf_schema *from);
 uint64_t rf_schema_records(const rf_schema *s);
+/* Values at paths past the bound, counted but not described. */
+uint64_t rf_schema_unrecorded(const rf_schema *s);
 /* Appends the schema as one line of canonical JSON, with its newline. */
 int rf_schema_format(const rf_schema *s, rf_buf *out, rf_err *e);
 /*
@@ -1348,6 +1375,13 @@ int rf_schema_describe(const rf_schema *s, rf_buf *out);
  * not valid is RF_EDATA naming FILE:LINE.
  */
 int rf_schema_read(rf_schema *s, const char *path, rf_err *e);
+/*
+ * The schema a file stands for (gzip or not; "-" is standard input): a
+ * refill-schema document, on one line or several, or records to infer
+ * one from with the default bounds.  A document of another format
+ * version is RF_EDATA, not records.
+ */
+int rf_schema_load(const char *path, rf_schema **out, rf_err *e);
 /*
  * The schema of version v: the one its MANIFEST records, checked as
  * rf_store_check checks the MANIFEST; for a version committed before
@@ -1403,33 +1437,5 @@ int rf_migrate_describe(const rf_migrate *m, rf_buf *out);
 int rf_migrate_apply(const rf_migrate *m, const char *rec, size_t n,
     rf_buf *out, rf_buf tmp[3], rf_err *e);
 void rf_migrate_free(rf_migrate *m);
-
-/* A path's segments (lib/json.c): decoded names, and idx >= 0 when all digits. */
-size_t rf_path_len(const rf_path *p);
-const char *rf_path_seg(const rf_path *p, size_t i, size_t *len,
-    long long *idx);
-
-/*
- * rf_transform_format with migrations (rf_migrate_describe's text, or
- * NULL for none) applied before the command: they are the member
- * "migrations" of the object and of its identity.  A transform of
- * migrations alone has argc 0 and exe NULL: its "executable" is null.
- */
-int rf_transform_format_mig(const rf_transform *t, const char *migrations,
-    rf_buf *out, char id[65], rf_err *e);
-
-/*
- * RFC 3339 with the fraction kept (lib/time.c).  rf_parse_rfc3339_frac
- * is rf_parse_rfc3339 that also points *frac at the digits of the
- * fraction of seconds as written (*fn 0 when there is none).
- * rf_format_rfc3339 writes secs (UTC seconds since the epoch) as
- * "YYYY-MM-DDTHH:MM:SS[.FRAC]Z", FRAC the fn digits at frac, NUL-terminated
- * in dst (cap bytes); it returns the length, or 0 for a year outside 0000
- * to 9999 or a dst too small.
- */
-int rf_parse_rfc3339_frac(const char *s, size_t n, int64_t *secs,
-    const char **frac, size_t *fn);
-size_t rf_format_rfc3339(int64_t secs, const char *frac, size_t fn,
-    char *dst, size_t cap);
 
 #endif

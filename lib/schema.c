@@ -123,6 +123,12 @@ rf_schema_records(const rf_schema *s)
 	return s->records;
 }
 
+uint64_t
+rf_schema_unrecorded(const rf_schema *s)
+{
+	return s->unrecorded;
+}
+
 static int
 tab_build(struct node *p)
 {
@@ -1258,6 +1264,44 @@ rf_schema_compat(const rf_schema *old, const rf_schema *new_,
 
 /* ---- the schemas of dataset versions ----------------------------------- */
 
+/* Adds record lineno of name, or says why it is not one. */
+static int
+add_line(rf_schema *s, const char *name, uint64_t lineno, const char *p,
+    size_t n, rf_err *e)
+{
+	int rc;
+
+	if (rf_blank(p, n))
+		return 0;
+	if ((rc = rf_json_validate(p, n, e)) < 0) {
+		char why[sizeof e->msg];
+		snprintf(why, sizeof why, "%s", e->msg);
+		return rf_seterr(e, rc, "%s:%llu: %s", name,
+		    (unsigned long long)lineno, why);
+	}
+	if ((rc = rf_schema_add(s, p, n)) < 0)
+		return rf_seterr(e, rc, "out of memory");
+	return 0;
+}
+
+/* Whether v[0..n), a valid value, names a refill-schema format. */
+static bool
+is_document(const char *v, size_t n)
+{
+	rf_path *fp;
+	const char *fv;
+	size_t fn;
+	rf_err e;
+	bool yes;
+
+	if (rf_path_compile("format", &fp, &e) < 0)
+		return false;
+	yes = rf_json_get(v, n, fp, &fv, &fn) == 0 && fn > 15 &&
+	    memcmp(fv, "\"refill-schema/", 15) == 0;
+	rf_path_free(fp);
+	return yes;
+}
+
 int
 rf_schema_read(rf_schema *s, const char *path, rf_err *e)
 {
@@ -1267,22 +1311,94 @@ rf_schema_read(rf_schema *s, const char *path, rf_err *e)
 
 	if ((rc = rf_reader_open(path, RF_MAX_LINE_DEFAULT, 0, &r, e)) < 0)
 		return rc;
+	while ((rc = rf_reader_next(r, &ln, e)) > 0)
+		if ((rc = add_line(s, path, ln.lineno, ln.p, ln.len, e)) < 0)
+			break;
+	rf_reader_close(r);
+	return rc;
+}
+
+#define DOC_MAX ((size_t)64 << 20)
+
+int
+rf_schema_load(const char *path, rf_schema **out, rf_err *e)
+{
+	rf_reader *r;
+	rf_line ln;
+	rf_buf doc = { 0 };
+	uint64_t first = 0;
+	bool records = false;
+	int rc;
+
+	*out = NULL;
+	if ((rc = rf_schema_new(RF_SCHEMA_FIELDS_DEFAULT,
+	    RF_SCHEMA_VALUES_DEFAULT, out, e)) < 0)
+		return rc;
+	if ((rc = rf_reader_open(path, RF_MAX_LINE_DEFAULT, 0, &r, e)) < 0)
+		goto out;
+	/*
+	 * A first line that is a value of its own is a one-line document
+	 * (as refill-hash --schema writes it) or the first record; any
+	 * other first line starts a document of several lines, read whole.
+	 */
 	while ((rc = rf_reader_next(r, &ln, e)) > 0) {
-		if (rf_blank(ln.p, ln.len))
+		if (records) {
+			if ((rc = add_line(*out, path, ln.lineno, ln.p, ln.len,
+			    e)) < 0)
+				break;
 			continue;
-		if ((rc = rf_json_validate(ln.p, ln.len, e)) < 0) {
-			char why[sizeof e->msg];
-			snprintf(why, sizeof why, "%s", e->msg);
-			rc = rf_seterr(e, rc, "%s:%llu: %s", path,
-			    (unsigned long long)ln.lineno, why);
+		}
+		if (doc.len == 0 && rf_blank(ln.p, ln.len))
+			continue;
+		if (doc.len == 0 && first == 0) {
+			first = ln.lineno;
+			if (rf_json_validate(ln.p, ln.len, e) == 0 &&
+			    !is_document(ln.p, ln.len)) {
+				records = true;
+				if ((rc = add_line(*out, path, ln.lineno, ln.p,
+				    ln.len, e)) < 0)
+					break;
+				continue;
+			}
+		}
+		if (doc.len + ln.len >= DOC_MAX) {
+			rc = rf_seterr(e, RF_EDATA, "%s: a schema document "
+			    "over %zu MB", path, DOC_MAX >> 20);
 			break;
 		}
-		if ((rc = rf_schema_add(s, ln.p, ln.len)) < 0) {
-			rf_seterr(e, rc, "out of memory");
+		if (rf_buf_add(&doc, ln.p, ln.len) < 0 ||
+		    rf_buf_addc(&doc, '\n') < 0) {
+			rc = rf_seterr(e, RF_ENOMEM, "out of memory");
 			break;
 		}
 	}
 	rf_reader_close(r);
+	if (rc < 0 || records)
+		goto out;
+	if (first == 0) {
+		/* No line at all: no records. */
+		rc = 0;
+		goto out;
+	}
+	if (rf_json_validate(doc.p, doc.len, e) < 0 ||
+	    !is_document(doc.p, doc.len)) {
+		/* Not a document: then its first line is a bad record. */
+		const char *nl = memchr(doc.p, '\n', doc.len);
+		rc = add_line(*out, path, first, doc.p, nl - doc.p, e);
+		if (rc == 0)
+			rc = rf_seterr(e, RF_EDATA, "%s: not a schema document",
+			    path);
+		goto out;
+	}
+	rf_schema_free(*out);
+	*out = NULL;
+	rc = rf_schema_parse(doc.p, doc.len, path, out, e);
+out:
+	rf_buf_free(&doc);
+	if (rc < 0) {
+		rf_schema_free(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 

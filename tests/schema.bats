@@ -876,3 +876,35 @@ EOF
 	run -0 commit -u -m wide ds bad
 	[ "$output" = 000005 ]
 }
+
+@test "verify dataset: a MANIFEST whose schema is not its records' is a problem" {
+	mkdir stage
+	printf '%s\n' '{"id":1,"n":null}' '{"id":2,"n":5}' > stage/a.ndjson
+	printf '%s\n' '{"id":3}' > stage/b.ndjson
+	run -0 "$B/refill-commit" -q --unsigned -m one ds stage
+	# Files committed without stamps are problems of their own; the
+	# schema is not, until it is changed.
+	run -1 --separate-stderr "$V" dataset ds
+	printf '%s\n' "ds@000001: a.ndjson: no provenance stamp" \
+	    "ds@000001: b.ndjson: no provenance stamp" > want
+	printf '%s\n' "$output" > got
+	diff -u want got
+	# The committer's own lie, logged as its MANIFEST: n never null.
+	v=ds/versions/000001
+	chmod u+w $v $v/MANIFEST
+	sed -i '1s/,"null":1}/}/' $v/MANIFEST
+	old=$(jq -r .manifest ds/log)
+	new=$(sha256sum $v/MANIFEST | cut -d ' ' -f 1)
+	[ "$old" != "$new" ]
+	chmod u+w ds/log
+	sed -i "1s/$old/$new/" ds/log
+	run -1 --separate-stderr "$V" dataset ds
+	cat > want <<'EOT'
+ds@000001: a.ndjson: no provenance stamp
+ds@000001: b.ndjson: no provenance stamp
+ds@000001: its schema is not the one its records make: n: became nullable
+EOT
+	printf '%s\n' "$output" > got
+	diff -u want got
+	[ "$stderr" = "refill-verify: ds: 3 problems found" ]
+}
