@@ -1328,17 +1328,8 @@ cmd_show(const char *arg)
 		return rf_fail(rc, &e);
 	if (v == 0 && rf_store_check_pointer(s, &e) < 0)
 		rf_warnx("%s", e.msg);
-	if (v == 0 && (v = s->current) == 0) {
-		rf_warnx("%s: no current version", dir);
-		rf_store_close(s);
-		return RF_EXIT_USAGE;
-	}
-	if (!rf_store_committed(s, v)) {
-		rf_warnx("%s: no version %06u", dir, (unsigned)v);
-		rf_store_close(s);
-		return RF_EXIT_USAGE;
-	}
-	if ((rc = rf_store_load(s, v, trust(), &m, &e)) < 0) {
+	if ((rc = rf_store_version(s, &v, &e)) < 0 ||
+	    (rc = rf_store_load(s, v, trust(), &m, &e)) < 0) {
 		rf_store_close(s);
 		return rf_fail(rc, &e);
 	}

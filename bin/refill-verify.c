@@ -733,15 +733,9 @@ open_version(struct dside *sd, const char *dir, uint32_t v,
 	/* The log's current version is read; the link is only reported. */
 	if (v == 0 && rf_store_check_pointer(s, &e) < 0)
 		rf_warnx("%s", e.msg);
-	if (v == 0 && (v = s->current) == 0) {
-		rf_warnx("%s: no current version", dir);
+	if ((rc = rf_store_version(s, &v, &e)) < 0) {
 		rf_store_close(s);
-		return RF_EXIT_USAGE;
-	}
-	if (!rf_store_committed(s, v)) {
-		rf_warnx("%s: no version %06u", dir, (unsigned)v);
-		rf_store_close(s);
-		return RF_EXIT_USAGE;
+		return rf_fail(rc, &e);
 	}
 	if ((rc = rf_store_load(s, v, trusted, &sd->m, &e)) < 0) {
 		rf_warnx("%s", e.msg);
@@ -2707,17 +2701,12 @@ compat_side(const char *arg, const rf_trusted *trusted, rf_schema **out)
 		}
 		if ((rc = rf_store_open(dir, 0, trusted, &s, NULL, &e)) < 0)
 			return rf_fail(rc, &e);
-		if (v == 0 && (v = s->current) == 0) {
-			rf_warnx("%s: no current version", dir);
-			rf_store_close(s);
-			return RF_EXIT_USAGE;
-		}
-		if (!rf_store_committed(s, v)) {
-			rf_warnx("%s: no version %06u", dir, (unsigned)v);
-			rf_store_close(s);
-			return RF_EXIT_USAGE;
-		}
-		rc = rf_store_schema(s, v, trusted, out, &e);
+		/* The log's current version is read; the link is only reported. */
+		rf_err pe;
+		if (v == 0 && rf_store_check_pointer(s, &pe) < 0)
+			rf_warnx("%s", pe.msg);
+		if ((rc = rf_store_version(s, &v, &e)) == 0)
+			rc = rf_store_schema(s, v, trusted, out, &e);
 		rf_store_close(s);
 		return rc < 0 ? rf_fail(rc, &e) : RF_EXIT_OK;
 	}

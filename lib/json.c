@@ -702,6 +702,13 @@ keycmp(const uchar *a, size_t al, const uchar *b, size_t bl)
 	return al < bl ? -1 : al > bl;
 }
 
+int
+rf_json_keycmp(const unsigned char *a, size_t al, const unsigned char *b,
+    size_t bl)
+{
+	return keycmp(a, al, b, bl);
+}
+
 static int
 memcmpf(const void *x, const void *y)
 {

@@ -290,24 +290,6 @@ val_end(const char *t, size_t i, size_t n)
 	return i;
 }
 
-/* RFC 8785's order of names, as json.c sorts them: UTF-16 code units. */
-static int
-keycmp(const unsigned char *a, size_t al, const unsigned char *b, size_t bl)
-{
-	size_t n = al < bl ? al : bl;
-
-	for (size_t i = 0; i < n; i++) {
-		if (a[i] == b[i])
-			continue;
-		if (a[i] >= 0xF0 && (b[i] == 0xEE || b[i] == 0xEF))
-			return -1;
-		if (b[i] >= 0xF0 && (a[i] == 0xEE || a[i] == 0xEF))
-			return 1;
-		return a[i] < b[i] ? -1 : 1;
-	}
-	return al < bl ? -1 : al > bl;
-}
-
 static int
 hexval(char c)
 {
@@ -327,7 +309,7 @@ keyorder(const char *k, size_t kn, const char *name, size_t nn)
 	int c;
 
 	if (memchr(k, '\\', kn) == NULL)
-		return keycmp((const unsigned char *)k, kn,
+		return rf_json_keycmp((const unsigned char *)k, kn,
 		    (const unsigned char *)name, nn);
 	/* Rare: a name with a quote, a backslash or a control character. */
 	if ((d = malloc(kn)) == NULL)
@@ -351,7 +333,7 @@ keyorder(const char *k, size_t kn, const char *name, size_t nn)
 		default: d[w++] = k[i];
 		}
 	}
-	c = keycmp(d, w, (const unsigned char *)name, nn);
+	c = rf_json_keycmp(d, w, (const unsigned char *)name, nn);
 	free(d);
 	return c;
 }

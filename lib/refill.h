@@ -185,6 +185,12 @@ int rf_json_unescape(const char *tok, size_t len, rf_buf *out);
  * of their canonical form.
  */
 int rf_json_cmp(const char *a, size_t an, const char *b, size_t bn);
+/*
+ * Orders two member names (decoded UTF-8) as canonical form sorts them:
+ * by UTF-16 code units (RFC 8785).  -1, 0 or 1.
+ */
+int rf_json_keycmp(const unsigned char *a, size_t al, const unsigned char *b,
+    size_t bl);
 
 /* ---- digests (lib/hash.c) -------------------------------------------- */
 
@@ -1126,6 +1132,12 @@ int rf_store_set_current(rf_store *s, uint32_t v, rf_err *e);
 uint32_t rf_store_previous(const rf_store *s);
 /* Whether the log records a commit of v. */
 bool rf_store_committed(const rf_store *s, uint32_t v);
+/*
+ * The version an operand DATASET[@N] names: N, or for none (*v 0) the
+ * current version.  RF_EUSAGE ("DIR: no current version", "DIR: no
+ * version N") when the log commits no such version.
+ */
+int rf_store_version(const rf_store *s, uint32_t *v, rf_err *e);
 int rf_store_remove_version(rf_store *s, uint32_t v, rf_err *e);
 /*
  * Splits an operand "DIR[@N]" at its last '@': dir (size bytes) gets DIR as

@@ -664,6 +664,17 @@ read_current(rf_store *s, rf_err *e)
 }
 
 int
+rf_store_version(const rf_store *s, uint32_t *v, rf_err *e)
+{
+	if (*v == 0 && (*v = s->current) == 0)
+		return rf_seterr(e, RF_EUSAGE, "%s: no current version", s->dir);
+	if (!rf_store_committed(s, *v))
+		return rf_seterr(e, RF_EUSAGE, "%s: no version %06u", s->dir,
+		    (unsigned)*v);
+	return 0;
+}
+
+int
 rf_store_compat(const rf_store *s)
 {
 	for (size_t i = s->nlog; i-- > 0;)
