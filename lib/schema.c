@@ -1361,9 +1361,13 @@ rf_schema_load(const char *path, rf_schema **out, rf_err *e)
 				continue;
 			}
 		}
+		/* No document is this long: the first line is a bad record. */
 		if (doc.len + ln.len >= DOC_MAX) {
-			rc = rf_seterr(e, RF_EDATA, "%s: a schema document "
-			    "over %zu MB", path, DOC_MAX >> 20);
+			if (doc.len == 0 && (rc = add_line(*out, path,
+			    ln.lineno, ln.p, ln.len, e)) == 0)
+				rc = rf_seterr(e, RF_EDATA, "%s:%llu: a schema "
+				    "document over %zu MB", path,
+				    (unsigned long long)ln.lineno, DOC_MAX >> 20);
 			break;
 		}
 		if (rf_buf_add(&doc, ln.p, ln.len) < 0 ||
@@ -1380,7 +1384,7 @@ rf_schema_load(const char *path, rf_schema **out, rf_err *e)
 		rc = 0;
 		goto out;
 	}
-	if (rf_json_validate(doc.p, doc.len, e) < 0 ||
+	if (rc == 1 || rf_json_validate(doc.p, doc.len, e) < 0 ||
 	    !is_document(doc.p, doc.len)) {
 		/* Not a document: then its first line is a bad record. */
 		const char *nl = memchr(doc.p, '\n', doc.len);

@@ -466,6 +466,28 @@ breaks_text() {
 	[ -z "$output" ]
 }
 
+@test "compat: documents and records gzipped, or on standard input; a bad first line" {
+	printf '%s\n' '{"a":1}' '{"a":2,"b":"x"}' > old.ndjson
+	printf '%s\n' '{"a":1.5}' > new.ndjson
+	"$H" --schema old.ndjson > old.json
+	gzip -k old.json old.ndjson
+	echo 'a: type widened (integer to number): breaks forward' > want.a
+	echo 'b: removed optional field: compatible' >> want.a
+	for o in old.json old.json.gz old.ndjson old.ndjson.gz; do
+		run -1 --separate-stderr "$V" compat --mode full "$o" new.ndjson
+		printf '%s\n' "$output" > got
+		diff -u want.a got
+		run -1 --separate-stderr "$V" compat --mode full - new.ndjson < "$o"
+		printf '%s\n' "$output" > got
+		diff -u want.a got
+	done
+	# Neither a record nor the start of a document: a bad record, line 2.
+	printf '\n%s\n' '{"a":' '1}' > bad.ndjson
+	run -3 --separate-stderr "$V" compat old.json bad.ndjson
+	[ "$output" = "" ]
+	[ "$stderr" = "refill-verify: bad.ndjson:2: invalid JSON at byte 6: expected a value, found the end of the record" ]
+}
+
 @test "compat: several changes in path order; a new parent is reported once" {
 	printf '%s\n' '{"a":1,"z":"x","k":{"m":1}}' > old.ndjson
 	printf '%s\n' '{"a":"1","z":"x","k":{"m":1,"n":2},"p":{"q":{"r":1},"s":[1]}}' > new.ndjson
