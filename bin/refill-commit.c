@@ -356,6 +356,7 @@ struct job {
 	rf_mfile f;
 	rf_schema *schema;	/* its records' */
 	bool reused;		/* objects/ held its content already */
+	bool stored;		/* else this commit made its object */
 	int status;
 	rf_err e;
 };
@@ -518,6 +519,7 @@ store_file(rf_task *t)
 		}
 		j->reused = true;
 	}
+	j->stored = true;
 	rc = rf_fsync_dir(dir, e);
 out:
 	unlink(tmp);
@@ -852,6 +854,28 @@ out:
 	return 0;
 }
 
+/*
+ * A commit refused after its files were stored takes back the objects it
+ * made, which no version references (the lock is held), as if it had not
+ * run; objects/ is gc's otherwise.  What cannot be removed is left to gc.
+ */
+static void
+drop_objects(rf_store *s, const rf_manifest *m)
+{
+	char obj[80], p[PATH_MAX];
+
+	for (size_t i = 0; i < nstg; i++) {
+		if (!jobs[i].stored || jobs[i].reused)
+			continue;
+		rf_mfile *f = rf_manifest_find(m, stg[i].name);
+		if (f == NULL)
+			continue;
+		rf_object_name(f->sha256, obj);
+		rf_store_path(s, p, obj);
+		unlink(p);
+	}
+}
+
 /* The changes from the current version's schema that the mode forbids. */
 struct forbidden {
 	int mode;
@@ -1012,8 +1036,10 @@ cmd_commit(const char *dir, const char *stagedir)
 	sdoc.p[--sdoc.len] = '\0';	/* a member of the header, no newline */
 	m.schema = sdoc.p;
 	sdoc = (rf_buf){ 0 };
-	if ((status = check_compat(s, schema, &fb)) != RF_EXIT_OK)
+	if ((status = check_compat(s, schema, &fb)) != RF_EXIT_OK) {
+		drop_objects(s, &m);
 		goto out;
+	}
 	m.version = s->latest + 1;
 	m.parent = s->current;
 	/* The name: the parent's with -u, else --name, else current's. */

@@ -729,6 +729,7 @@ EOF
 	printf '%s\n' '{"id":"4","kind":"a","v":1}' > st2/p1.ndjson
 	cp ds/log log.before
 	ls ds/versions > versions.before
+	(cd ds && find objects -type f | sort) > objects.before
 	run -1 --separate-stderr "$RC" -k k1 -m second ds st2
 	[ -z "$output" ]
 	cat > want <<'EOF'
@@ -745,6 +746,9 @@ EOF
 	diff -u versions.before versions.after
 	[ "$(readlink ds/current)" = versions/000001 ]
 	no_temps
+	# The object it stored is taken back: nothing for gc to find.
+	(cd ds && find objects -type f | sort) > objects.after
+	diff -u objects.before objects.after
 	# refill-verify compat judges the same changes from the same sides.
 	run -1 --separate-stderr "$V" compat -q ds st2/p1.ndjson
 	cat > want <<'EOF'
