@@ -185,13 +185,13 @@ def programs():
             for m in glob.glob(os.path.join(d, ds, "versions", "*",
                                             "MANIFEST")):
                 add("manifest", open(m, "rb").read())
-        add("schema", subprocess.run(
-            [os.path.join(BUILD, "refill-hash"), "--schema", "in.ndjson"],
-            cwd=d, check=True, capture_output=True).stdout)
             for s in glob.glob(os.path.join(d, ds, "lineage", "**", "*"),
                                recursive=True):
                 if os.path.isfile(s):
                     add("stamp", open(s, "rb").read())
+        add("schema", subprocess.run(
+            [os.path.join(BUILD, "refill-hash"), "--schema", "in.ndjson"],
+            cwd=d, check=True, capture_output=True).stdout)
         stamps = [open(p, "rb").read().strip() for p in
                   sorted(glob.glob(os.path.join(d, "s*", "*.prov")))]
         for s in stamps:
