@@ -103,7 +103,12 @@ EOS
 	kill -TERM -- -"$pid"
 	st=0
 	wait "$pid" || st=$?
-	[ "$st" -eq 143 ]
+	# The whole group gets the signal: make dies of it (143), or, when
+	# its recipe's death reaches it first, says the recipe failed (2).
+	# What make said, shown if this fails.
+	echo "make: status $st"
+	cat make1.log
+	[ "$st" -eq 143 ] || [ "$st" -eq 2 ]
 	# Whole partitions or none: no output, stamp or temporary for the 4th.
 	# Those started before it are there, whole.
 	ls -A stage > got
