@@ -2532,6 +2532,160 @@ test_migrate(void)
 	rf_migrate_free(m);
 }
 
+/* The schema of some records, as its document's text. */
+static void
+schema_of(const char *const *recs, size_t n, rf_buf *out)
+{
+	rf_schema *s;
+	rf_err e;
+
+	out->len = 0;
+	CHECK(rf_schema_new(RF_SCHEMA_FIELDS_DEFAULT, RF_SCHEMA_VALUES_DEFAULT,
+	    &s, &e) == 0, "schema: %s", e.msg);
+	for (size_t i = 0; i < n; i++)
+		CHECK(rf_json_validate(recs[i], strlen(recs[i]), &e) == 0 &&
+		    rf_schema_add(s, recs[i], strlen(recs[i])) == 0,
+		    "schema: %s", recs[i]);
+	CHECK(rf_schema_format(s, out, &e) == 0, "schema: %s", e.msg);
+	rf_schema_free(s);
+}
+
+static bool
+has(const rf_buf *b, const char *needle)
+{
+	rf_buf t = { 0 };
+	bool yes;
+
+	rf_buf_add(&t, b->p, b->len);
+	rf_buf_addc(&t, '\0');
+	yes = strstr(t.p, needle) != NULL;
+	rf_buf_free(&t);
+	return yes;
+}
+
+struct seen {
+	char what[64], detail[64];
+	bool backward, forward;
+	int n;
+};
+
+static int
+seen_change(const rf_change *c, void *arg)
+{
+	struct seen *x = arg;
+
+	if (x->n++ == 0) {
+		snprintf(x->what, sizeof x->what, "%s", c->what);
+		snprintf(x->detail, sizeof x->detail, "%s", c->detail);
+		x->backward = c->backward;
+		x->forward = c->forward;
+	}
+	return 0;
+}
+
+static void
+test_schema(void)
+{
+	/* Integers are told by their digits, not by a double. */
+	static const struct {
+		const char *num;
+		bool integer;
+	} nums[] = {
+		{ "1", true }, { "-0", true }, { "1.0", true }, { "1e3", true },
+		{ "100e-2", true }, { "1.50e1", true }, { "0.0e-5", true },
+		{ "12345678901234567890", true }, { "1e300", true },
+		{ "1.5", false }, { "1e-3", false }, { "-2.5E-1", false },
+		{ "10.01e1", false }, { "123.456e-789", false },
+		{ "1.0000000000000000001", false },
+	};
+	rf_buf out = { 0 };
+
+	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+		char rec[64];
+		const char *r = rec;
+		snprintf(rec, sizeof rec, "{\"n\":%s}", nums[i].num);
+		schema_of(&r, 1, &out);
+		CHECK(has(&out, nums[i].integer ? "{\"integer\":1}" :
+		    "{\"number\":1}"), "schema: %s is%s an integer", nums[i].num,
+		    nums[i].integer ? "" : " not");
+	}
+
+	/* Names bare when they can be, else ["..."]; one name however spelt. */
+	static const char *const odd[] = {
+		"{\"a.b\":1,\"\":2,\"caf\\u00e9\":{\"x y\":[{\"q\\\"\":3}]}}",
+		"{\"café\":{\"x y\":[]}}",
+	};
+	schema_of(odd, 2, &out);
+	CHECK(has(&out, "\"[\\\"a.b\\\"]\":") && has(&out, "\"[\\\"\\\"]\":") &&
+	    has(&out, "\"café\":{\"missing\":0,\"present\":2") &&
+	    has(&out, "\"café[\\\"x y\\\"][][\\\"q\\\\\\\"\\\"]\":"),
+	    "schema: odd names: %.*s", (int)out.len, out.p);
+
+	/* A document reads back to itself. */
+	rf_schema *a;
+	rf_buf again = { 0 };
+	rf_err e;
+	CHECK(rf_schema_parse(out.p, out.len, "D", &a, &e) == 0 &&
+	    rf_schema_format(a, &again, &e) == 0 && again.len == out.len &&
+	    memcmp(again.p, out.p, out.len) == 0, "schema: round trip: %s",
+	    e.msg);
+	rf_schema_free(a);
+	rf_buf_free(&again);
+
+	/* Each kind of change, judged for both compatibilities. */
+	static const struct {
+		const char *old, *new_, *what;
+		bool backward, forward;
+	} ch[] = {
+		{ "{\"a\":1}", "{\"a\":1,\"b\":1}", "added field that is always present", false, true },
+		{ "{\"a\":1}|{\"a\":2}", "{\"a\":1,\"b\":1}|{\"a\":2}", "added optional field", true, true },
+		{ "{\"a\":1,\"b\":1}", "{\"a\":1}", "removed field that was always present", true, false },
+		{ "{\"a\":1,\"b\":1}|{\"a\":2}", "{\"a\":1}", "removed optional field", true, true },
+		{ "{\"a\":1}", "{\"a\":1.5}", "type widened", true, false },
+		{ "{\"a\":1.5}|{\"a\":\"x\"}", "{\"a\":1.5}", "type narrowed", false, true },
+		{ "{\"a\":1}", "{\"a\":\"x\"}", "type changed", false, false },
+		{ "{\"a\":1}", "{\"a\":1}|{\"a\":null}", "became nullable", true, false },
+		{ "{\"a\":1}|{\"a\":null}", "{\"a\":1}", "lost its nulls", false, true },
+		{ "{\"a\":1,\"b\":1}", "{\"a\":1,\"b\":1}|{\"a\":1}", "became optional", true, false },
+		{ "{\"a\":1,\"b\":1}|{\"a\":1}", "{\"a\":1,\"b\":1}", "became always present", false, true },
+		{ "{\"a\":\"x\"}", "{\"a\":\"x\"}|{\"a\":\"y\"}", "enum values added", true, false },
+		{ "{\"a\":\"x\"}|{\"a\":\"y\"}", "{\"a\":\"x\"}", "enum values removed", false, true },
+	};
+	for (size_t i = 0; i < sizeof ch / sizeof ch[0]; i++) {
+		const char *sides[2] = { ch[i].old, ch[i].new_ };
+		rf_schema *sc[2];
+		for (int k = 0; k < 2; k++) {
+			char buf[128], *save, *r[4];
+			size_t n = 0;
+			snprintf(buf, sizeof buf, "%s", sides[k]);
+			for (char *t = strtok_r(buf, "|", &save); t != NULL;
+			    t = strtok_r(NULL, "|", &save))
+				r[n++] = t;
+			schema_of((const char *const *)r, n, &out);
+			CHECK(rf_schema_parse(out.p, out.len, "D", &sc[k], &e) == 0,
+			    "schema: %s", e.msg);
+		}
+		struct seen x = { .n = 0 };
+		CHECK(rf_schema_compat(sc[0], sc[1], seen_change, &x) == 1 &&
+		    strcmp(x.what, ch[i].what) == 0 &&
+		    x.backward == ch[i].backward && x.forward == ch[i].forward,
+		    "compat %s -> %s: %d changes, first \"%s\" (%d, %d), not \"%s\"",
+		    ch[i].old, ch[i].new_, x.n, x.what, x.backward, x.forward,
+		    ch[i].what);
+		for (int m = RF_COMPAT_NONE; m <= RF_COMPAT_FULL; m++) {
+			rf_change c = { .backward = ch[i].backward,
+				.forward = ch[i].forward };
+			CHECK(rf_compat_breaks(m, &c) ==
+			    (((m & RF_COMPAT_BACKWARD) && !c.backward) ||
+			    ((m & RF_COMPAT_FORWARD) && !c.forward)),
+			    "compat: mode %s", rf_compat_name(m));
+		}
+		rf_schema_free(sc[0]);
+		rf_schema_free(sc[1]);
+	}
+	rf_buf_free(&out);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -2561,6 +2715,7 @@ main(int argc, char *argv[])
 	test_diff();
 	test_fuzz_regressions();
 	test_migrate();
+	test_schema();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }
