@@ -524,11 +524,25 @@ re_check(const char *re, size_t n, char *why, size_t wn)
 {
 	uint64_t sum[RE_MAX_DEPTH], last[RE_MAX_DEPTH];
 	size_t d = 0;
+	bool dup = false;	/* the element before is a repetition */
 
 	sum[0] = last[0] = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t atom = 1;
 
+		/*
+		 * A repetition of a repetition (a**, a+?) is undefined in a
+		 * POSIX ERE, and glibc's regcomp takes time exponential in a
+		 * run of them.
+		 */
+		bool rep = re[i] == '*' || re[i] == '+' || re[i] == '?' ||
+		    (re[i] == '{' && i + 1 < n && digit(re[i + 1]));
+		if (rep && dup) {
+			snprintf(why, wn, "bad regular expression: a repetition "
+			    "of a repetition, such as a** or a+?");
+			return RF_EUSAGE;
+		}
+		dup = rep;
 		switch (re[i]) {
 		case '\\':
 			i++;

@@ -2064,6 +2064,15 @@ test_rules(void)
 		rf_rules_free(rs);
 	}
 
+	/* A repetition of a group, or after a bracket, is not one of a repetition. */
+	{
+		static const char ok[] = "pattern x '(a+)+(b{2})*[c]?(d?){2}e'\n";
+		CHECK(rf_rules_parse(ok, strlen(ok), "R", &rs, &e) == 0,
+		    "rules: %s", e.msg);
+		if (rs != NULL)
+			rf_rules_free(rs);
+	}
+
 	/* Each mistake on line 3, after two good lines: the line is named. */
 	static const char *const bad[][2] = {
 		{ "frob x", "unknown rule 'frob'" },
@@ -2090,7 +2099,9 @@ test_rules(void)
 		{ "pattern x 'a{256}'", "repetition count over 255" },
 		{ "pattern x '((a{99}){99}){99}'", "too large" },
 		{ "pattern x '((a?){100}){10}'", "too large" },
-		{ "pattern x 'a++++++++++'", "too large" },
+		{ "pattern x 'a++++++++++'", "a repetition of a repetition" },
+		{ "pattern x 'a**'", "a repetition of a repetition" },
+		{ "pattern x 'a{2}?'", "a repetition of a repetition" },
 		{ "pattern x \"a\\u0000\"", "cannot hold U+0000" },
 		{ "max-length x", "wrong number of operands" },
 		{ "max-length x -1", "not a whole number: -1" },
