@@ -15,7 +15,8 @@ BENCH_RECORDS = 1000000
 DEMO_DIR = $(BUILD)/demo
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
-FUZZ_TARGETS = json canon path jsondiff manifest log stamp rules reader trusted schema
+FUZZ_TARGETS = json canon path jsondiff manifest log stamp rules reader trusted schema \
+       migrate
 FUZZ_ARGS =
 
 WARN   = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \

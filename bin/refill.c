@@ -17,11 +17,11 @@ static const struct {
 	const char *name, *what;
 } cmds[] = {
 	{ "commit", "publish a staged directory as a signed version" },
-	{ "hash", "canonical digests per record, file and dataset" },
+	{ "hash", "canonical digests, and the schema, of records" },
 	{ "lineage", "query provenance and what must be recomputed" },
 	{ "replay", "stream a committed version back out, verified" },
 	{ "split", "partition records into batch files by key hash or time" },
-	{ "transform", "run a derivation over a batch, with provenance" },
+	{ "transform", "run a derivation or migration over a batch, with provenance" },
 	{ "verify", "decide whether a backfill may be published" },
 };
 

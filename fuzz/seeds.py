@@ -100,6 +100,11 @@ def fixtures():
         add("canon", r)
     for i in range(0, len(records), 8):
         add("schema", "\n".join(records[i:i + 8]) + "\n")
+    # Migrations: each kind of operation, over the same records.
+    for ops in ("rename user_id=user.id\ndefault o.n=0\ndrop tags",
+                "cast n=string\ncast s=number\nutc ts",
+                "cast ts=rfc3339\ncast n=rfc3339-ms\nrename /a~1b=c"):
+        add("migrate", ops + "\n%%\n" + "\n".join(records[:12]) + "\n")
     for i, p in enumerate(PATHS):
         for r in records[i::6][:6]:
             add("path", p + "\n" + r)

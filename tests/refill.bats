@@ -58,7 +58,7 @@ load helpers
 	mkdir solo
 	cp "$B/refill" "$B/refill-hash" solo/
 	run -0 env PATH=/usr/bin:/bin solo/refill --help
-	[[ "$output" == *"   hash       canonical digests per record, file and dataset"$'\n'* ]]
+	[[ "$output" == *"   hash       canonical digests, and the schema, of records"$'\n'* ]]
 	[[ "$output" == *"   split      partition records into batch files by key hash or time (not installed)"$'\n'* ]]
 	run -2 --separate-stderr env PATH=/usr/bin:/bin solo/refill split -h
 	[ "$stderr" = "refill: refill-split is not installed" ]
