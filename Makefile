@@ -16,7 +16,7 @@ DEMO_DIR = $(BUILD)/demo
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_TARGETS = json canon path jsondiff manifest log stamp rules reader trusted schema \
-       migrate
+       migrate policy
 FUZZ_ARGS =
 
 WARN   = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
@@ -31,11 +31,12 @@ LIBOBJ = $(BUILD)/lib/cli.o $(BUILD)/lib/diff.o $(BUILD)/lib/hash.o \
          $(BUILD)/lib/json.o $(BUILD)/lib/lineage.o $(BUILD)/lib/out.o \
          $(BUILD)/lib/pool.o $(BUILD)/lib/prov.o $(BUILD)/lib/sign.o \
          $(BUILD)/lib/spill.o $(BUILD)/lib/store.o $(BUILD)/lib/time.o \
-         $(BUILD)/lib/util.o $(BUILD)/lib/rules.o $(BUILD)/lib/schema.o
+         $(BUILD)/lib/util.o $(BUILD)/lib/rules.o $(BUILD)/lib/schema.o \
+         $(BUILD)/lib/policy.o
 MAN1 = man/man1/refill.1 man/man1/refill-commit.1 man/man1/refill-hash.1 man/man1/refill-split.1 man/man1/refill-replay.1 \
        man/man1/refill-transform.1 man/man1/refill-lineage.1 \
        man/man1/refill-verify.1
-MAN5 = man/man5/refill-manifest.5 man/man5/refill-prov.5 man/man5/refill-rules.5 man/man5/refill-schema.5
+MAN5 = man/man5/refill-manifest.5 man/man5/refill-policy.5 man/man5/refill-prov.5 man/man5/refill-rules.5 man/man5/refill-schema.5
 MAN7 = man/man7/refill.7
 EXAMPLES = examples/backfill/Makefile examples/demo/demo.sh \
        examples/demo/gen.py examples/demo/verify-version \

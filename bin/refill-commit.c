@@ -64,6 +64,9 @@ usage(int status)
 	    "       refill-commit compat [-q] [-e version] [-k keyfile] "
 	    "[-m message] [-t trusted]\n"
 	    "                     [--unsigned] dataset backward|forward|full|none\n"
+	    "       refill-commit policy [-q] [-e version] [-k keyfile] "
+	    "[-m message] [-t trusted]\n"
+	    "                     dataset [policyfile]\n"
 	    "       refill-commit keygen keyfile\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
@@ -121,13 +124,23 @@ parse_version(const char *s, uint32_t *v)
 	return 0;
 }
 
+/* What a dataset without a POLICY lets write: owner or committer. */
+static bool
+default_role(const rf_signer *s)
+{
+	return rf_signer_has_role(s, "owner") ||
+	    rf_signer_has_role(s, "committer");
+}
+
 /*
  * The signing key and the trusted signers.  A writer needs a key, or an
  * explicit --unsigned; with a trusted-signers file in force, the key must
- * be listed there as an owner or a committer.
+ * be listed there, and for a dataset yet to be made be an owner or a
+ * committer.  The roles of an existing dataset's changes are its POLICY's,
+ * checked once it is open (check_policy).
  */
 static int
-load_keys(bool writer)
+load_keys(bool writer, const char *dataset)
 {
 	rf_err e;
 	int rc;
@@ -164,8 +177,9 @@ load_keys(bool writer)
 		const rf_signer *s;
 		rf_key_public(key, pub);
 		s = rf_trusted_find(&trusted, pub);
-		if (s == NULL || !(rf_signer_has_role(s, "owner") ||
-		    rf_signer_has_role(s, "committer"))) {
+		/* Before anything is made, for a dataset yet to be made. */
+		if (s == NULL || (!rf_is_dataset(dataset) &&
+		    !default_role(s))) {
 			rf_warnx("%s: %s in %s", keyfile, s == NULL ?
 			    "this key is not listed" :
 			    "this key has neither the owner nor the committer role",
@@ -182,9 +196,105 @@ trust(void)
 	return have_trusted ? &trusted : NULL;
 }
 
+/* What a writer does, for its POLICY: RF_ACT_*, or one of these. */
+enum { ACT_COMPAT = -1, ACT_POLICY = -2 };
+
+/* The roles a signer has, for a message: "committer,reader". */
+static void
+roles_of(const rf_signer *sg, char *dst, size_t n)
+{
+	size_t k = 0;
+
+	dst[0] = '\0';
+	for (size_t i = 0; sg != NULL && i < sg->nroles && k < n; i++)
+		k += snprintf(dst + k, n - k, "%s%s", i ? "," : "",
+		    sg->roles[i]);
+}
+
+/*
+ * Whether the dataset's POLICY lets this key do act, said if not; without
+ * a POLICY, the two roles that apply then.
+ */
+static int
+check_policy(rf_store *s, int act)
+{
+	rf_policy p;
+	rf_err e;
+	int rc, status = RF_EXIT_OK;
+
+	if ((rc = rf_store_policy(s, trust(), &p, &e)) < 0)
+		return rf_fail(rc, &e);
+	bool set = rc == 0;
+	if (!set && key != NULL && have_trusted && act != ACT_POLICY) {
+		char pub[RF_PUBKEY_LEN + 1];
+		rf_key_public(key, pub);
+		if (!default_role(rf_trusted_find(&trusted, pub))) {
+			rf_warnx("%s: this key has neither the owner nor the "
+			    "committer role in %s", keyfile, trusted.path);
+			status = RF_EXIT_CHECK;
+		}
+	} else if (act == ACT_COMPAT && set) {
+		rf_warnx("%s: its POLICY sets the compatibility mode: change "
+		    "its compat member with refill-commit policy", s->dir);
+		status = RF_EXIT_USAGE;
+	} else if (act == ACT_POLICY && key == NULL) {
+		rf_warnx("%s: a POLICY is set with an owner's key: give --key",
+		    s->dir);
+		status = RF_EXIT_USAGE;
+	} else if ((set || act == ACT_POLICY) && key == NULL) {
+		if (!p.unsigned_ok) {
+			rf_warnx("%s: its POLICY allows no unsigned change",
+			    s->dir);
+			status = RF_EXIT_CHECK;
+		}
+	} else if (set || act == ACT_POLICY) {
+		char pub[RF_PUBKEY_LEN + 1], has[256], need[256];
+		const rf_signer *sg;
+		size_t k = 0;
+		/*
+		 * Roles are the trusted-signers file's.  A POLICY that lets
+		 * changes go unsigned asks no more of a signed one without it.
+		 */
+		if (!have_trusted && act != ACT_POLICY && p.unsigned_ok) {
+			rf_policy_free(&p);
+			return RF_EXIT_OK;
+		}
+		if (!have_trusted) {
+			rf_warnx("%s: %s: give the trusted-signers file that "
+			    "names the roles (-t or REFILL_TRUSTED)", s->dir,
+			    set ? "its POLICY gives each change to roles" :
+			    "a POLICY needs an owner");
+			rf_policy_free(&p);
+			return RF_EXIT_USAGE;
+		}
+		rf_key_public(key, pub);
+		sg = rf_trusted_find(&trusted, pub);
+		roles_of(sg, has, sizeof has);
+		if (act == ACT_POLICY) {
+			if (!rf_signer_has_role(sg, "owner")) {
+				rf_warnx("%s: setting its POLICY needs the role "
+				    "owner; %s has %s", s->dir, sg->name, has);
+				status = RF_EXIT_CHECK;
+			}
+		} else if (act >= 0 && !rf_policy_allows(&p, act, sg)) {
+			need[0] = '\0';
+			for (size_t i = 0; i < p.nroles[act] && k < sizeof need;
+			    i++)
+				k += snprintf(need + k, sizeof need - k, "%s%s",
+				    i == 0 ? "" : i + 1 == p.nroles[act] ?
+				    " or " : ", ", p.roles[act][i]);
+			rf_warnx("%s: %s needs the role %s (its POLICY); %s has %s",
+			    s->dir, rf_policy_action(act), need, sg->name, has);
+			status = RF_EXIT_CHECK;
+		}
+	}
+	rf_policy_free(&p);
+	return status;
+}
+
 /* Opens the dataset for writing: lock, check the log, repair, --expect. */
 static int
-open_writer(const char *dir, bool create, rf_store **s)
+open_writer(const char *dir, bool create, int act, rf_store **s)
 {
 	rf_buf notes = { 0 };
 	rf_err e;
@@ -212,6 +322,11 @@ open_writer(const char *dir, bool create, rf_store **s)
 		rf_store_close(*s);
 		*s = NULL;
 		return RF_EXIT_CONFLICT;
+	}
+	if ((rc = check_policy(*s, act)) != RF_EXIT_OK) {
+		rf_store_close(*s);
+		*s = NULL;
+		return rc;
 	}
 	return RF_EXIT_OK;
 }
@@ -957,8 +1072,16 @@ cmd_commit(const char *dir, const char *stagedir)
 		rf_warnx("%s: no files to commit", stagedir);
 		return RF_EXIT_USAGE;
 	}
-	if ((status = open_writer(dir, true, &s)) != RF_EXIT_OK)
+	if ((status = open_writer(dir, true, RF_ACT_COMMIT, &s)) != RF_EXIT_OK)
 		return status;
+	/* A commit that makes its version current publishes it too. */
+	if (!nopublish && (status = check_policy(s, RF_ACT_PUBLISH)) !=
+	    RF_EXIT_OK) {
+		rf_warnx("%s: commit with -n, for a candidate that a publisher "
+		    "publishes", dir);
+		rf_store_close(s);
+		return status;
+	}
 	if (s->latest >= RF_VERSION_MAX) {
 		rf_warnx("%s: no version numbers left", dir);
 		status = RF_EXIT_USAGE;
@@ -1160,7 +1283,8 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 
 	if (vs != NULL && parse_version(vs, &v) < 0)
 		return RF_EXIT_USAGE;
-	if ((status = open_writer(dir, false, &s)) != RF_EXIT_OK)
+	if ((status = open_writer(dir, false, rollback ? RF_ACT_ROLLBACK :
+	    RF_ACT_PUBLISH, &s)) != RF_EXIT_OK)
 		return status;
 	if (v == 0 && (v = rf_store_previous(s)) == 0) {
 		rf_warnx("%s: no earlier current version to roll back to", dir);
@@ -1297,8 +1421,14 @@ cmd_log(const char *dir)
 		    t, l->event, ver, cur, user, signer_name(signer),
 		    msg[0] != '\0' && strcmp(msg, "-") != 0 ? ": " : "",
 		    strcmp(msg, "-") != 0 ? msg : "");
-		if (strcmp(l->event, "compat") == 0)
+		if (strcmp(l->event, "compat") == 0 ||
+		    strcmp(l->event, "policy") == 0)
 			printf("     mode %s\n", rf_compat_name(l->mode));
+		if (l->has_policy) {
+			char h[65];
+			rf_hex(l->policy, RF_SHA256_LEN, h);
+			printf("     POLICY %s\n", h);
+		}
 		member(l, "override", msg, sizeof msg);
 		if (msg[0] != '\0')
 			printf("     broke the mode, allowed: %s\n", msg);
@@ -1425,7 +1555,7 @@ cmd_compat(const char *dir, const char *name)
 		rf_warnx("%s: not a mode: backward, forward, full or none", name);
 		return RF_EXIT_USAGE;
 	}
-	if ((status = open_writer(dir, false, &s)) != RF_EXIT_OK)
+	if ((status = open_writer(dir, false, ACT_COMPAT, &s)) != RF_EXIT_OK)
 		return status;
 	if (rf_store_compat(s) == mode) {
 		if (!quiet)
@@ -1443,6 +1573,97 @@ cmd_compat(const char *dir, const char *name)
 	else if (!quiet)
 		rf_warnx("%s: mode %s: each commit is checked against the "
 		    "current version", dir, name);
+	rf_store_close(s);
+	return status;
+}
+
+/* ---- policy ------------------------------------------------------------- */
+
+/*
+ * Without a file, writes the POLICY in force (the defaults if none was
+ * set); with one, sets it: checked, in canonical form, signed by the log
+ * line that sets it, which must be an owner's.
+ */
+static int
+cmd_policy(const char *dir, const char *file)
+{
+	rf_store *s = NULL;
+	rf_policy p, cur;
+	rf_buf b = { 0 }, text = { 0 }, now = { 0 };
+	rf_err e;
+	int rc, status = RF_EXIT_OK;
+
+	if (file == NULL) {
+		if ((rc = rf_store_open(dir, 0, trust(), &s, NULL, &e)) < 0)
+			return rf_fail(rc, &e);
+		if ((rc = rf_store_policy(s, trust(), &p, &e)) < 0) {
+			rf_store_close(s);
+			return rf_fail(rc, &e);
+		}
+		if (rc == 1 && !quiet)
+			rf_warnx("%s: no POLICY set: these are the defaults", dir);
+		if (rf_policy_format(&p, &text, &e) < 0)
+			status = rf_fail(RF_ENOMEM, &e);
+		else
+			fwrite(text.p, 1, text.len, stdout);
+		rf_policy_free(&p);
+		rf_buf_free(&text);
+		rf_store_close(s);
+		return status;
+	}
+	/* A file that is no policy is the user's mistake: status 2. */
+	if ((rc = rf_read_file(file, (size_t)1 << 20, &b, &e)) < 0) {
+		rf_buf_free(&b);
+		return rf_fail(rc, &e);
+	}
+	rc = rf_policy_parse(b.p, b.len, file, &p, &e);
+	rf_buf_free(&b);
+	if (rc < 0) {
+		rf_warnx("%s", e.msg);
+		return rc == RF_EDATA ? RF_EXIT_USAGE : rf_status(rc);
+	}
+	rc = rf_policy_format(&p, &text, &e);
+	rf_policy_free(&p);
+	if (rc < 0) {
+		rf_buf_free(&text);
+		return rf_fail(rc, &e);
+	}
+	if ((status = open_writer(dir, false, ACT_POLICY, &s)) != RF_EXIT_OK)
+		goto out;
+	if ((rc = rf_store_policy(s, trust(), &cur, &e)) < 0) {
+		status = rf_fail(rc, &e);
+		goto out;
+	}
+	bool same = rc == 0 && rf_policy_format(&cur, &now, &e) == 0 &&
+	    now.len == text.len && memcmp(now.p, text.p, text.len) == 0;
+	rf_policy_free(&cur);
+	if (same) {
+		if (!quiet)
+			rf_warnx("%s: that POLICY is in force already", dir);
+		goto out;
+	}
+	rf_event ev = {
+		.event = "policy", .user = who(), .message = message,
+		.from = s->current, .current = s->current
+	};
+	/* The mode, for rf_store_compat: the line names it as compat's do. */
+	char mode[16];
+	rf_policy q;
+	if (rf_policy_parse(text.p, text.len, "POLICY", &q, &e) < 0) {
+		status = rf_fail(RF_ENOMEM, &e);
+		goto out;
+	}
+	snprintf(mode, sizeof mode, "%s", rf_compat_name(q.compat));
+	rf_policy_free(&q);
+	ev.mode = mode;
+	if ((rc = rf_store_set_policy(s, text.p, text.len, &ev, key, &e)) < 0)
+		status = rf_fail(rc, &e);
+	else if (!quiet)
+		rf_warnx("%s: POLICY set: every change is checked against it",
+		    dir);
+out:
+	rf_buf_free(&text);
+	rf_buf_free(&now);
 	rf_store_close(s);
 	return status;
 }
@@ -1539,7 +1760,7 @@ cmd_gc(const char *dir)
 	rf_err e;
 	int rc, status;
 
-	if ((status = open_writer(dir, false, &s)) != RF_EXIT_OK)
+	if ((status = open_writer(dir, false, RF_ACT_GC, &s)) != RF_EXIT_OK)
 		return status;
 	if ((rc = rf_store_versions(s, &vs, &nv, &e)) < 0 ||
 	    (gone = calloc(nv ? nv : 1, sizeof *gone)) == NULL) {
@@ -1670,7 +1891,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *cmds[] = { "publish", "rollback", "log", "show",
-	    "gc", "keygen", "compat", NULL };
+	    "gc", "keygen", "compat", "policy", NULL };
 	const char *cmd = "commit";
 	bool progress = false;
 	int ch, rc, status;
@@ -1771,13 +1992,14 @@ main(int argc, char *argv[])
 	bool commit = strcmp(cmd, "commit") == 0;
 	bool writer = commit || strcmp(cmd, "publish") == 0 ||
 	    strcmp(cmd, "rollback") == 0 || strcmp(cmd, "gc") == 0 ||
-	    strcmp(cmd, "compat") == 0;
+	    strcmp(cmd, "compat") == 0 || strcmp(cmd, "policy") == 0;
 	if (progress && !commit) {
 		rf_warnx("--progress applies to a commit only");
 		usage(RF_EXIT_USAGE);
 	}
 	if ((run.stats_path != NULL || run.metrics_path != NULL) &&
-	    (!writer || strcmp(cmd, "compat") == 0)) {
+	    (!writer || strcmp(cmd, "compat") == 0 ||
+	    strcmp(cmd, "policy") == 0)) {
 		rf_warnx("--stats and --metrics apply to commit, publish, "
 		    "rollback and gc");
 		usage(RF_EXIT_USAGE);
@@ -1823,31 +2045,36 @@ main(int argc, char *argv[])
 			rf_warnx("a commit needs a message: -m MESSAGE");
 			usage(RF_EXIT_USAGE);
 		}
-		if ((status = load_keys(true)) == RF_EXIT_OK &&
+		if ((status = load_keys(true, argv[0])) == RF_EXIT_OK &&
 		    (status = rf_run_start(&run, 0, NULL)) == RF_EXIT_OK)
 			status = cmd_commit(argv[0], argv[1]);
 	} else if (strcmp(cmd, "publish") == 0 || strcmp(cmd, "rollback") == 0) {
 		bool rb = cmd[0] == 'r';
 		if (argc != 2 && !(rb && argc == 1))
 			usage(RF_EXIT_USAGE);
-		if ((status = load_keys(true)) == RF_EXIT_OK &&
+		if ((status = load_keys(true, argv[0])) == RF_EXIT_OK &&
 		    (status = rf_run_start(&run, 0, NULL)) == RF_EXIT_OK)
 			status = cmd_switch(rb, argv[0], argc == 2 ? argv[1] : NULL);
 	} else if (strcmp(cmd, "log") == 0 || strcmp(cmd, "show") == 0) {
 		if (argc != 1)
 			usage(RF_EXIT_USAGE);
-		if ((status = load_keys(false)) == RF_EXIT_OK)
+		if ((status = load_keys(false, argv[0])) == RF_EXIT_OK)
 			status = cmd[0] == 'l' ? cmd_log(argv[0]) :
 			    cmd_show(argv[0]);
 	} else if (strcmp(cmd, "compat") == 0) {
 		if (argc != 2)
 			usage(RF_EXIT_USAGE);
-		if ((status = load_keys(true)) == RF_EXIT_OK)
+		if ((status = load_keys(true, argv[0])) == RF_EXIT_OK)
 			status = cmd_compat(argv[0], argv[1]);
+	} else if (strcmp(cmd, "policy") == 0) {
+		if (argc != 1 && argc != 2)
+			usage(RF_EXIT_USAGE);
+		if ((status = load_keys(argc == 2, argv[0])) == RF_EXIT_OK)
+			status = cmd_policy(argv[0], argc == 2 ? argv[1] : NULL);
 	} else if (strcmp(cmd, "gc") == 0) {
 		if (argc != 1)
 			usage(RF_EXIT_USAGE);
-		if ((status = load_keys(true)) == RF_EXIT_OK &&
+		if ((status = load_keys(true, argv[0])) == RF_EXIT_OK &&
 		    (status = rf_run_start(&run, 0, NULL)) == RF_EXIT_OK)
 			status = cmd_gc(argv[0]);
 	} else {

@@ -2562,6 +2562,17 @@ cmd_dataset(int argc, char *argv[])
 		problem(&vr, "%s", e.msg);
 		problems += vr.problems;
 	}
+	/* The POLICY must be the one the log set last, by an owner. */
+	rf_policy pol;
+	if ((rc = rf_store_policy(s, have_trusted ? &trusted : NULL, &pol,
+	    &e)) == RF_ECHECK) {
+		problem(&vr, "%s", e.msg);
+		problems = vr.problems;
+	} else if (rc < 0) {
+		status = rf_fail(rc, &e);
+		goto done;
+	} else
+		rf_policy_free(&pol);
 	if ((rc = rf_pool_new(0, &pool, &e)) < 0) {
 		status = rf_fail(rc, &e);
 		goto done;

@@ -100,6 +100,11 @@ def fixtures():
         add("canon", r)
     for i in range(0, len(records), 8):
         add("schema", "\n".join(records[i:i + 8]) + "\n")
+    # Policies: the defaults written out, and one of each member.
+    add("policy", '{"format":"refill-policy/1"}')
+    add("policy", '{"compat":"full","format":"refill-policy/1","roles":'
+        '{"commit":["committer"],"gc":["owner"],"publish":["owner",'
+        '"publisher"],"rollback":["owner"]},"unsigned":true}\n')
     # Migrations: each kind of operation, over the same records.
     for ops in ("rename user_id=user.id\ndefault o.n=0\ndrop tags",
                 "cast n=string\ncast s=number\nutc ts",

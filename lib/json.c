@@ -702,6 +702,19 @@ keycmp(const uchar *a, size_t al, const uchar *b, size_t bl)
 	return al < bl ? -1 : al > bl;
 }
 
+void
+rf_json_trim(const char **p, size_t *n)
+{
+	while (*n > 0 && (**p == ' ' || **p == '\t' || **p == '\n' ||
+	    **p == '\r')) {
+		(*p)++;
+		(*n)--;
+	}
+	while (*n > 0 && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t' ||
+	    (*p)[*n - 1] == '\n' || (*p)[*n - 1] == '\r'))
+		(*n)--;
+}
+
 int
 rf_json_keycmp(const unsigned char *a, size_t al, const unsigned char *b,
     size_t bl)

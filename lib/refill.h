@@ -185,6 +185,8 @@ int rf_json_unescape(const char *tok, size_t len, rf_buf *out);
  * of their canonical form.
  */
 int rf_json_cmp(const char *a, size_t an, const char *b, size_t bn);
+/* Narrows p[0..n) to the value inside the JSON whitespace around it. */
+void rf_json_trim(const char **p, size_t *n);
 /*
  * Orders two member names (decoded UTF-8) as canonical form sorts them:
  * by UTF-16 code units (RFC 8785).  -1, 0 or 1.
@@ -1043,7 +1045,9 @@ typedef struct rf_logent {
 	uint32_t version, current;
 	bool has_manifest;
 	unsigned char manifest[RF_SHA256_LEN];	/* the version's MANIFEST */
-	int mode;			/* a compat event's RF_COMPAT_* */
+	int mode;			/* a compat or policy event's RF_COMPAT_* */
+	bool has_policy;
+	unsigned char policy[RF_SHA256_LEN];	/* a policy event's POLICY */
 } rf_logent;
 
 /* A log line to append (refill-manifest(5) names the members). */
@@ -1059,6 +1063,7 @@ typedef struct rf_event {
 	const char *const *breaking;
 	size_t nbreaking;
 	const char *override;
+	const unsigned char *policy;	/* policy: the POLICY's SHA-256 */
 } rf_event;
 
 typedef struct rf_store {
@@ -1119,7 +1124,10 @@ int rf_store_log(rf_store *s, const rf_event *ev, const rf_key *key,
  * writer repairs it, as the log says.
  */
 int rf_store_check_pointer(const rf_store *s, rf_err *e);
-/* The compatibility mode the log's last compat line set, or RF_COMPAT_NONE. */
+/*
+ * The compatibility mode the log's last compat or policy line set, or
+ * RF_COMPAT_NONE.
+ */
 int rf_store_compat(const rf_store *s);
 /*
  * RF_ECHECK unless p is a directory itself, not a symbolic link to one:
@@ -1449,5 +1457,57 @@ int rf_migrate_describe(const rf_migrate *m, rf_buf *out);
 int rf_migrate_apply(const rf_migrate *m, const char *rec, size_t n,
     rf_buf *out, rf_buf tmp[3], rf_err *e);
 void rf_migrate_free(rf_migrate *m);
+
+/* ---- dataset policies (lib/policy.c) --------------------------------------
+ *
+ * A dataset's POLICY, refill-policy/1, is specified in refill-policy(5):
+ * the roles of the trusted-signers file that may do each kind of change,
+ * whether unsigned changes are allowed, and the compatibility mode.  A
+ * dataset without one allows what refill-commit always has.
+ */
+#define RF_POLICY_FORMAT "refill-policy/1"
+
+enum { RF_ACT_COMMIT, RF_ACT_PUBLISH, RF_ACT_ROLLBACK, RF_ACT_GC, RF_ACT_N };
+
+typedef struct rf_policy {
+	char **roles[RF_ACT_N];		/* sorted role names, for each action */
+	size_t nroles[RF_ACT_N];
+	bool unsigned_ok;		/* unsigned changes allowed */
+	int compat;			/* RF_COMPAT_* */
+} rf_policy;
+
+/* "commit", "publish", "rollback" or "gc". */
+const char *rf_policy_action(int act);
+/* The policy of a dataset without a POLICY. */
+int rf_policy_default(rf_policy *p, rf_err *e);
+/*
+ * Reads a policy file's bytes; members it leaves out take their default.
+ * RF_EDATA naming the file ("NAME: reason") for anything else, a member
+ * it does not know included; RF_ENOMEM.  Safe on any bytes.
+ */
+int rf_policy_parse(const char *buf, size_t len, const char *name,
+    rf_policy *p, rf_err *e);
+/* Appends the policy as one line of canonical JSON, with its newline. */
+int rf_policy_format(const rf_policy *p, rf_buf *out, rf_err *e);
+void rf_policy_free(rf_policy *p);
+/* Whether a key with signer s's roles may do act. */
+bool rf_policy_allows(const rf_policy *p, int act, const rf_signer *s);
+/*
+ * The dataset's POLICY, checked against the log line that set it last
+ * (its SHA-256, and with trusted, that the line's key is an owner's):
+ * 0, or 1 with the defaults when no line set one (unsigned changes
+ * allowed when trusted is NULL, as they are then).  RF_ECHECK for a POLICY
+ * that is not the one the log set, or one that no line set.
+ */
+int rf_store_policy(const rf_store *s, const rf_trusted *trusted,
+    rf_policy *p, rf_err *e);
+/*
+ * Sets the POLICY to text (rf_policy_format's): written beside the old
+ * one, then the log line ev (its policy member is filled in), signed with
+ * key, then renamed into place.  A writer's repair finishes what a killed
+ * one left, or takes it back, as the log says.  The caller holds the lock.
+ */
+int rf_store_set_policy(rf_store *s, const char *text, size_t n,
+    const rf_event *ev, const rf_key *key, rf_err *e);
 
 #endif

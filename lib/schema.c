@@ -519,15 +519,7 @@ walk(rf_schema *sc, struct node *nd, const char *p, const char *end,
 int
 rf_schema_add(rf_schema *s, const char *rec, size_t len)
 {
-	/* The value without the whitespace a record may have around it. */
-	while (len > 0 && (*rec == ' ' || *rec == '\t' || *rec == '\r' ||
-	    *rec == '\n')) {
-		rec++;
-		len--;
-	}
-	while (len > 0 && (rec[len - 1] == ' ' || rec[len - 1] == '\t' ||
-	    rec[len - 1] == '\r' || rec[len - 1] == '\n'))
-		len--;
+	rf_json_trim(&rec, &len);
 	const char *next;
 	s->records++;
 	return len == 0 ? 0 : walk(s, &s->root, rec, rec + len, &next);
@@ -956,13 +948,7 @@ rf_schema_parse(const char *buf, size_t len, const char *name,
 		return rc;
 	v = buf;
 	vn = len;
-	while (vn > 0 && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')) {
-		v++;
-		vn--;
-	}
-	while (vn > 0 && (v[vn - 1] == ' ' || v[vn - 1] == '\t' ||
-	    v[vn - 1] == '\r' || v[vn - 1] == '\n'))
-		vn--;
+	rf_json_trim(&v, &vn);
 	if (vn == 0 || v[0] != '{' || !member(v, vn, "format", &mv, &mn) ||
 	    mn != strlen(RF_SCHEMA_FORMAT) + 2 ||
 	    memcmp(mv + 1, RF_SCHEMA_FORMAT, mn - 2) != 0) {

@@ -678,9 +678,127 @@ int
 rf_store_compat(const rf_store *s)
 {
 	for (size_t i = s->nlog; i-- > 0;)
-		if (strcmp(s->log[i].event, "compat") == 0)
+		if (strcmp(s->log[i].event, "compat") == 0 ||
+		    strcmp(s->log[i].event, "policy") == 0)
 			return s->log[i].mode;
 	return RF_COMPAT_NONE;
+}
+
+/* The log line that set the POLICY last, or NULL. */
+static const rf_logent *
+policy_line(const rf_store *s)
+{
+	for (size_t i = s->nlog; i-- > 0;)
+		if (s->log[i].has_policy)
+			return &s->log[i];
+	return NULL;
+}
+
+int
+rf_store_policy(const rf_store *s, const rf_trusted *trusted, rf_policy *p,
+    rf_err *e)
+{
+	const rf_logent *l = policy_line(s);
+	char pp[PATH_MAX];
+	unsigned char d[RF_SHA256_LEN];
+	rf_buf b = { 0 };
+	struct stat st;
+	int rc;
+
+	path(s, pp, "POLICY");
+	if (l == NULL) {
+		/* A POLICY no line of the log set is not in force: it is wrong. */
+		if (lstat(pp, &st) == 0)
+			return rf_seterr(e, RF_ECHECK, "%s: no line of the log "
+			    "sets it", pp);
+		/* And unsigned changes, where no trusted-signers file is. */
+		if ((rc = rf_policy_default(p, e)) < 0)
+			return rc;
+		p->unsigned_ok = trusted == NULL;
+		return 1;
+	}
+	if ((rc = rf_read_file(pp, (size_t)1 << 20, &b, e)) < 0) {
+		if (rc == RF_EIO && errno == ENOENT) {
+			char np[PATH_MAX];
+			path(s, np, "POLICY.new");
+			rc = rf_seterr(e, RF_ECHECK, "%s: missing, but line %zu "
+			    "of the log sets it%s", pp, (size_t)(l - s->log) + 1,
+			    access(np, F_OK) == 0 ? " (a writer stopped while "
+			    "setting it: the next writer puts POLICY.new in place)" :
+			    "");
+		}
+		rf_buf_free(&b);
+		return rc;
+	}
+	rf_sha256_once(s->sha, b.p, b.len, d);
+	if (memcmp(d, l->policy, RF_SHA256_LEN) != 0) {
+		rf_buf_free(&b);
+		return rf_seterr(e, RF_ECHECK, "%s: is not the policy that line "
+		    "%zu of the log set", pp, (size_t)(l - s->log) + 1);
+	}
+	/* The line that set it is signed: by an owner, when owners are known. */
+	if (trusted != NULL) {
+		char signer[RF_PUBKEY_LEN + 1] = "";
+		const rf_signer *sg;
+		struct getter g = { .line = l->line, .len = l->len,
+			.file = pp, .e = e };
+		char *sv = NULL;
+		if (get_str(&g, "signer", true, &sv) == 0 && sv != NULL)
+			snprintf(signer, sizeof signer, "%s", sv);
+		free(sv);
+		sg = rf_trusted_find(trusted, signer);
+		if (sg == NULL || !rf_signer_has_role(sg, "owner")) {
+			rf_buf_free(&b);
+			return rf_seterr(e, RF_ECHECK, "%s: set by line %zu of the "
+			    "log, with a key that %s does not list as an owner's",
+			    pp, (size_t)(l - s->log) + 1, trusted->path);
+		}
+	}
+	rc = rf_policy_parse(b.p, b.len, pp, p, e);
+	rf_buf_free(&b);
+	return rc == RF_EDATA ? RF_ECHECK : rc;
+}
+
+int
+rf_store_set_policy(rf_store *s, const char *text, size_t n,
+    const rf_event *ev, const rf_key *key, rf_err *e)
+{
+	char pp[PATH_MAX], np[PATH_MAX];
+	unsigned char d[RF_SHA256_LEN];
+	rf_event pev = *ev;
+	int rc;
+
+	path(s, pp, "POLICY");
+	path(s, np, "POLICY.new");
+	/*
+	 * Beside the old one first, then the log line that makes it the
+	 * policy, then in place: a writer killed on the way leaves what the
+	 * next one's repair finishes, or takes away, as the log says (so a
+	 * POLICY.new cut short needs no temporary name of its own).
+	 */
+	int fd = open(np, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd < 0)
+		return syserr(e, np);
+	rc = rf_write_all(fd, text, n, e, np);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = syserr(e, np);
+	if (close(fd) < 0 && rc == 0)
+		rc = syserr(e, np);
+	if (rc < 0) {
+		unlink(np);
+		return rc;
+	}
+	rf_sha256_once(s->sha, text, n, d);
+	pev.policy = d;
+	if ((rc = rf_store_log(s, &pev, key, e)) < 0) {
+		unlink(np);
+		return rc;
+	}
+	if (rename(np, pp) < 0)
+		return rf_seterr(e, RF_EIO, "%s: %s (the log sets it: the next "
+		    "writer puts %s in place)", pp, strerror(errno), np);
+	return rf_fsync_dir(s->dir, e);
 }
 
 int
@@ -895,7 +1013,12 @@ parse_logline(rf_store *s, const char *line, size_t len, uint64_t lineno,
 		goto out;
 	l.current = (uint32_t)v;
 	snprintf(l.event, sizeof l.event, "%s", event);
-	if (strcmp(event, "compat") == 0) {
+	if (strcmp(event, "policy") == 0) {
+		if ((rc = get_hex(&g, "policy", l.policy)) < 0)
+			goto out;
+		l.has_policy = true;
+	}
+	if (strcmp(event, "compat") == 0 || strcmp(event, "policy") == 0) {
 		char *mode;
 		if ((rc = get_str(&g, "mode", false, &mode)) < 0)
 			goto out;
@@ -1069,6 +1192,8 @@ rf_store_log(rf_store *s, const rf_event *ev, const rf_key *key, rf_err *e)
 		addstr(&b, "mode", ev->mode);
 	if (ev->override != NULL)
 		addstr(&b, "override", ev->override);
+	if (ev->policy != NULL)
+		addhex(&b, "policy", ev->policy);
 	addhex(&b, "prev", s->head);
 	if (ev->removed != NULL) {
 		addkey(&b, "removed");
@@ -1297,6 +1422,37 @@ finish_gc(rf_store *s, rf_buf *notes, rf_err *e)
  * line; a torn last log line; a pointer behind the log; versions that a
  * logged gc did not remove yet.
  */
+/* A POLICY set half-way: in place if the log set it, else taken away. */
+static int
+repair_policy(rf_store *s, rf_buf *notes, rf_err *e)
+{
+	const rf_logent *l = policy_line(s);
+	char pp[PATH_MAX], np[PATH_MAX];
+	unsigned char d[RF_SHA256_LEN];
+	rf_buf b = { 0 };
+	int rc;
+
+	path(s, pp, "POLICY");
+	path(s, np, "POLICY.new");
+	if ((rc = rf_read_file(np, (size_t)1 << 20, &b, e)) < 0) {
+		rf_buf_free(&b);
+		return rc == RF_EIO && errno == ENOENT ? 0 : rc;
+	}
+	rf_sha256_once(s->sha, b.p, b.len, d);
+	rf_buf_free(&b);
+	if (l != NULL && memcmp(d, l->policy, RF_SHA256_LEN) == 0) {
+		if (rename(np, pp) < 0)
+			return syserr(e, pp);
+		note(notes, "put in place the POLICY that line %zu of the log "
+		    "set", (size_t)(l - s->log) + 1);
+	} else {
+		if (unlink(np) < 0)
+			return syserr(e, np);
+		note(notes, "removed %s: the log never set it", np);
+	}
+	return rf_fsync_dir(s->dir, e);
+}
+
 static int
 repair(rf_store *s, off_t torn, rf_buf *notes, rf_err *e)
 {
@@ -1393,6 +1549,8 @@ repair(rf_store *s, off_t torn, rf_buf *notes, rf_err *e)
 	}
 	path(s, p, "current.tmp");
 	unlink(p);
+	if ((rc = repair_policy(s, notes, e)) < 0)
+		return rc;
 	return finish_gc(s, notes, e);
 }
 

@@ -78,6 +78,7 @@ load helpers
 	    ./p/m/man1/refill-split.1 \
 	    ./p/m/man1/refill-transform.1 ./p/m/man1/refill-verify.1 \
 	    ./p/m/man1/refill.1 ./p/m/man5/refill-manifest.5 \
+	    ./p/m/man5/refill-policy.5 \
 	    ./p/m/man5/refill-prov.5 ./p/m/man5/refill-rules.5 \
 	    ./p/m/man5/refill-schema.5 \
 	    ./p/m/man7/refill.7 > want

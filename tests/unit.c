@@ -2697,6 +2697,88 @@ test_schema(void)
 	rf_buf_free(&out);
 }
 
+static void
+test_policy(void)
+{
+	static const char good[] =
+	    "{ \"roles\": {\"publish\": [\"publisher\", \"owner\"], \"gc\": [\"owner\"]},\n"
+	    "  \"unsigned\": true, \"compat\": \"full\", \"format\": \"refill-policy/1\" }\n";
+	static const char want[] =
+	    "{\"compat\":\"full\",\"format\":\"refill-policy/1\",\"roles\":{"
+	    "\"commit\":[\"committer\",\"owner\"],\"gc\":[\"owner\"],"
+	    "\"publish\":[\"owner\",\"publisher\"],\"rollback\":[\"committer\","
+	    "\"owner\"]},\"unsigned\":true}\n";
+	rf_policy p, q;
+	rf_buf out = { 0 }, again = { 0 };
+	rf_err e;
+
+	CHECK(rf_policy_parse(good, strlen(good), "P", &p, &e) == 0,
+	    "policy: %s", e.msg);
+	CHECK(rf_policy_format(&p, &out, &e) == 0 && out.len == strlen(want) &&
+	    memcmp(out.p, want, out.len) == 0, "policy: %.*s", (int)out.len,
+	    out.p);
+	CHECK(rf_policy_parse(out.p, out.len, "P", &q, &e) == 0 &&
+	    rf_policy_format(&q, &again, &e) == 0 && again.len == out.len &&
+	    memcmp(again.p, out.p, out.len) == 0, "policy: round trip");
+	rf_signer pub = { .name = "pete", .roles = (char *[]){ "publisher" },
+		.nroles = 1 };
+	rf_signer com = { .name = "carl", .roles = (char *[]){ "reader",
+		"committer" }, .nroles = 2 };
+	CHECK(rf_policy_allows(&p, RF_ACT_PUBLISH, &pub) &&
+	    !rf_policy_allows(&p, RF_ACT_PUBLISH, &com) &&
+	    rf_policy_allows(&p, RF_ACT_COMMIT, &com) &&
+	    !rf_policy_allows(&p, RF_ACT_GC, &com) &&
+	    !rf_policy_allows(&p, RF_ACT_COMMIT, NULL), "policy: allows");
+	rf_policy_free(&p);
+	rf_policy_free(&q);
+
+	/* The defaults are what a dataset without a POLICY allows. */
+	CHECK(rf_policy_default(&p, &e) == 0, "policy: defaults");
+	out.len = 0;
+	CHECK(rf_policy_format(&p, &out, &e) == 0 && has(&out,
+	    "{\"compat\":\"none\",\"format\":\"refill-policy/1\",\"roles\":{"
+	    "\"commit\":[\"committer\",\"owner\"],\"gc\":[\"committer\","
+	    "\"owner\"],\"publish\":[\"committer\",\"owner\"],\"rollback\":"
+	    "[\"committer\",\"owner\"]},\"unsigned\":false}\n"),
+	    "policy: defaults: %.*s", (int)out.len, out.p);
+	CHECK(rf_policy_allows(&p, RF_ACT_GC, &com) &&
+	    !rf_policy_allows(&p, RF_ACT_GC, &pub), "policy: default roles");
+	rf_policy_free(&p);
+
+	static const char *const bad[][2] = {
+		{ "{}", "P: no \"format\"" },
+		{ "{\"format\":\"refill-policy/2\"}", "P: format is not" },
+		{ "{\"format\":\"refill-policy/1\",\"approvals\":2}",
+		    "P: \"approvals\": not a member of a policy" },
+		{ "{\"format\":\"refill-policy/1\",\"roles\":{\"frob\":[\"a\"]}}",
+		    "P: roles: \"frob\" is not commit" },
+		{ "{\"format\":\"refill-policy/1\",\"roles\":{\"gc\":[]}}",
+		    "P: roles.gc: no role may do it" },
+		{ "{\"format\":\"refill-policy/1\",\"roles\":{\"gc\":[\"Owner\"]}}",
+		    "P: roles.gc: not an array of role names" },
+		{ "{\"format\":\"refill-policy/1\",\"roles\":{\"gc\":[\"a\",\"a\"]}}",
+		    "P: roles.gc: a role named twice" },
+		{ "{\"format\":\"refill-policy/1\",\"roles\":[]}",
+		    "P: roles: not an object" },
+		{ "{\"format\":\"refill-policy/1\",\"unsigned\":1}",
+		    "P: unsigned: not true or false" },
+		{ "{\"format\":\"refill-policy/1\",\"compat\":\"sideways\"}",
+		    "P: compat: not" },
+		{ "[]", "P: not a JSON object" },
+		{ "{\"format\":", "P: invalid JSON" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = rf_policy_parse(bad[i][0], strlen(bad[i][0]), "P", &p, &e);
+		CHECK(rc == RF_EDATA && strncmp(e.msg, bad[i][1],
+		    strlen(bad[i][1])) == 0, "policy %s: %d %s", bad[i][0], rc,
+		    e.msg);
+		if (rc == 0)
+			rf_policy_free(&p);
+	}
+	rf_buf_free(&out);
+	rf_buf_free(&again);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -2727,6 +2809,7 @@ main(int argc, char *argv[])
 	test_fuzz_regressions();
 	test_migrate();
 	test_schema();
+	test_policy();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }

@@ -1,0 +1,268 @@
+/*
+ * Dataset policies (refill-policy(5)): which roles of the trusted-signers
+ * file may do each kind of change, whether unsigned changes are allowed,
+ * and the compatibility mode.  A policy file is read strictly: a member
+ * it does not know is an error, so that a misspelt rule never reads as a
+ * weaker one.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "refill.h"
+
+static const char *const actions[RF_ACT_N] = { "commit", "publish",
+	"rollback", "gc" };
+
+const char *
+rf_policy_action(int act)
+{
+	return act >= 0 && act < RF_ACT_N ? actions[act] : "?";
+}
+
+void
+rf_policy_free(rf_policy *p)
+{
+	for (int a = 0; a < RF_ACT_N; a++) {
+		for (size_t i = 0; i < p->nroles[a]; i++)
+			free(p->roles[a][i]);
+		free(p->roles[a]);
+	}
+	memset(p, 0, sizeof *p);
+}
+
+/* What a dataset without a POLICY allows: refill-commit's two roles. */
+static int
+defaults(rf_policy *p)
+{
+	static const char *const deflt[] = { "committer", "owner" };
+
+	memset(p, 0, sizeof *p);
+	p->compat = RF_COMPAT_NONE;
+	for (int a = 0; a < RF_ACT_N; a++) {
+		if ((p->roles[a] = calloc(2, sizeof *p->roles[a])) == NULL)
+			return RF_ENOMEM;
+		for (int i = 0; i < 2; i++)
+			if ((p->roles[a][p->nroles[a]++] = strdup(deflt[i])) ==
+			    NULL)
+				return RF_ENOMEM;
+	}
+	return 0;
+}
+
+int
+rf_policy_default(rf_policy *p, rf_err *e)
+{
+	if (defaults(p) < 0) {
+		rf_policy_free(p);
+		return rf_seterr(e, RF_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static bool
+role_name(const char *s, size_t n)
+{
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' &&
+		    s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static int
+bad(rf_err *e, const char *name, const char *what)
+{
+	return rf_seterr(e, RF_EDATA, "%s: %s", name, what);
+}
+
+static bool
+is(const char *tok, size_t n, const char *word)
+{
+	return n == strlen(word) + 2 && memcmp(tok + 1, word, n - 2) == 0;
+}
+
+static int
+cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The roles of one action: an array of role names, sorted, no repeats. */
+static int
+read_roles(const char *v, size_t vn, const char *name, const char *act,
+    char ***out, size_t *nout, rf_err *e)
+{
+	const char *k, *rv;
+	size_t pos = 0, kn, rn;
+	char why[128];
+	rf_buf b = { 0 };
+	int rc;
+
+	for (size_t i = 0; i < *nout; i++)
+		free((*out)[i]);
+	free(*out);
+	*out = NULL;
+	*nout = 0;
+	snprintf(why, sizeof why, "roles.%s: not an array of role names", act);
+	if (v[0] != '[')
+		return bad(e, name, why);
+	while ((rc = rf_json_next(v, vn, &pos, &k, &kn, &rv, &rn)) > 0) {
+		char **nr;
+		b.len = 0;
+		if (rv[0] != '"' || rf_json_unescape(rv, rn, &b) < 0 ||
+		    !role_name(b.p, b.len)) {
+			rf_buf_free(&b);
+			return bad(e, name, why);
+		}
+		for (size_t i = 0; i < *nout; i++)
+			if (strlen((*out)[i]) == b.len &&
+			    memcmp((*out)[i], b.p, b.len) == 0) {
+				rf_buf_free(&b);
+				snprintf(why, sizeof why, "roles.%s: a role "
+				    "named twice", act);
+				return bad(e, name, why);
+			}
+		if ((nr = realloc(*out, (*nout + 1) * sizeof *nr)) == NULL ||
+		    ((*out = nr), (nr[*nout] = strndup(b.p, b.len)) == NULL)) {
+			rf_buf_free(&b);
+			return rf_seterr(e, RF_ENOMEM, "out of memory");
+		}
+		(*nout)++;
+	}
+	rf_buf_free(&b);
+	if (*nout == 0) {
+		snprintf(why, sizeof why, "roles.%s: no role may do it", act);
+		return bad(e, name, why);
+	}
+	/* Sorted, so that one policy has one text. */
+	qsort(*out, *nout, sizeof **out, cmpstr);
+	return 0;
+}
+
+int
+rf_policy_parse(const char *buf, size_t len, const char *name, rf_policy *p,
+    rf_err *e)
+{
+	const char *k, *v;
+	size_t pos = 0, kn, vn;
+	bool format = false;
+	rf_buf t = { 0 };
+	int rc;
+
+	if ((rc = rf_json_validate(buf, len, e)) < 0) {
+		char why[sizeof e->msg];
+		snprintf(why, sizeof why, "%s", e->msg);
+		return rf_seterr(e, RF_EDATA, "%s: %s", name, why);
+	}
+	if ((rc = rf_policy_default(p, e)) < 0)
+		return rc;
+	rf_json_trim(&buf, &len);
+	if (len == 0 || buf[0] != '{') {
+		rc = bad(e, name, "not a JSON object");
+		goto out;
+	}
+	while ((rc = rf_json_next(buf, len, &pos, &k, &kn, &v, &vn)) > 0) {
+		rc = 0;
+		if (is(k, kn, "format")) {
+			format = is(v, vn, RF_POLICY_FORMAT);
+			if (!format)
+				rc = bad(e, name, "format is not \""
+				    RF_POLICY_FORMAT "\"");
+		} else if (is(k, kn, "unsigned")) {
+			if (vn == 4 && memcmp(v, "true", 4) == 0)
+				p->unsigned_ok = true;
+			else if (vn == 5 && memcmp(v, "false", 5) == 0)
+				p->unsigned_ok = false;
+			else
+				rc = bad(e, name, "unsigned: not true or false");
+		} else if (is(k, kn, "compat")) {
+			t.len = 0;
+			if (v[0] != '"' || rf_json_unescape(v, vn, &t) < 0 ||
+			    rf_buf_addc(&t, '\0') < 0 ||
+			    (p->compat = rf_compat_parse(t.p)) < 0)
+				rc = bad(e, name, "compat: not \"backward\", "
+				    "\"forward\", \"full\" or \"none\"");
+		} else if (is(k, kn, "roles")) {
+			const char *ak, *av;
+			size_t apos = 0, akn, avn;
+			if (v[0] != '{') {
+				rc = bad(e, name, "roles: not an object");
+				break;
+			}
+			while (rc == 0 && rf_json_next(v, vn, &apos, &ak, &akn,
+			    &av, &avn) > 0) {
+				int a;
+				for (a = 0; a < RF_ACT_N; a++)
+					if (is(ak, akn, actions[a]))
+						break;
+				if (a == RF_ACT_N) {
+					char why[160];
+					snprintf(why, sizeof why, "roles: %.*s is "
+					    "not commit, publish, rollback or gc",
+					    (int)(akn < 64 ? akn : 64), ak);
+					rc = bad(e, name, why);
+				} else
+					rc = read_roles(av, avn, name, actions[a],
+					    &p->roles[a], &p->nroles[a], e);
+			}
+		} else {
+			char why[160];
+			snprintf(why, sizeof why, "%.*s: not a member of a "
+			    "policy", (int)(kn < 64 ? kn : 64), k);
+			rc = bad(e, name, why);
+		}
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && !format)
+		rc = bad(e, name, "no \"format\": \"" RF_POLICY_FORMAT "\"");
+out:
+	rf_buf_free(&t);
+	if (rc < 0)
+		rf_policy_free(p);
+	return rc;
+}
+
+int
+rf_policy_format(const rf_policy *p, rf_buf *out, rf_err *e)
+{
+	rf_buf b = { 0 };
+	int rc;
+
+	rf_buf_adds(&b, "{\"compat\":\"");
+	rf_buf_adds(&b, rf_compat_name(p->compat));
+	rf_buf_adds(&b, "\",\"format\":\"" RF_POLICY_FORMAT "\",\"roles\":{");
+	for (int a = 0; a < RF_ACT_N; a++) {
+		if (a > 0)
+			rf_buf_addc(&b, ',');
+		rf_buf_addc(&b, '"');
+		rf_buf_adds(&b, actions[a]);
+		rf_buf_adds(&b, "\":[");
+		for (size_t i = 0; i < p->nroles[a]; i++) {
+			if (i > 0)
+				rf_buf_addc(&b, ',');
+			rf_json_addstr(&b, p->roles[a][i], strlen(p->roles[a][i]));
+		}
+		rf_buf_addc(&b, ']');
+	}
+	rf_buf_adds(&b, "},\"unsigned\":");
+	rf_buf_adds(&b, p->unsigned_ok ? "true" : "false");
+	rc = rf_buf_addc(&b, '}');
+	size_t mark = out->len;
+	if (rc == 0 && (rc = rf_json_canon(b.p, b.len, out, e)) == 0 &&
+	    (rc = rf_buf_addc(out, '\n')) < 0)
+		out->len = mark;
+	rf_buf_free(&b);
+	return rc == RF_ENOMEM ? rf_seterr(e, rc, "out of memory") : rc;
+}
+
+bool
+rf_policy_allows(const rf_policy *p, int act, const rf_signer *s)
+{
+	for (size_t i = 0; s != NULL && i < p->nroles[act]; i++)
+		if (rf_signer_has_role(s, p->roles[act][i]))
+			return true;
+	return false;
+}
