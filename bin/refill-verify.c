@@ -20,6 +20,27 @@
 
 static rf_run run;
 
+/*
+ * Writes b, a JSON report built in pieces, in canonical form on one line.
+ * Returns an exit status, having said why it is not 0.
+ */
+static int
+print_json(const rf_buf *b)
+{
+	rf_buf c = { 0 };
+	rf_err e;
+	int rc;
+
+	if ((rc = rf_json_canon(b->p, b->len, &c, &e)) < 0)
+		rf_warnx("%s", e.msg);
+	else {
+		fwrite(c.p, 1, c.len, stdout);
+		putchar('\n');
+	}
+	rf_buf_free(&c);
+	return rc < 0 ? rf_status(rc) : RF_EXIT_OK;
+}
+
 static _Noreturn void
 usage(int status)
 {
@@ -1209,9 +1230,7 @@ json_report(const struct dreport *r, const rf_diff_counts *c,
     char *const *keyspecs, size_t nkeys, const char *const *failed,
     size_t nfailed)
 {
-	rf_buf b = { 0 }, out = { 0 };
-	rf_err e;
-	int rc;
+	rf_buf b = { 0 };
 
 	rf_buf_addc(&b, '{');
 	addnum(&b, "added", c->added);
@@ -1270,15 +1289,9 @@ json_report(const struct dreport *r, const rf_diff_counts *c,
 	rf_buf_addc(&b, ',');
 	addnum(&b, "unchanged", c->unchanged);
 	rf_buf_addc(&b, '}');
-	if ((rc = rf_json_canon(b.p, b.len, &out, &e)) < 0)
-		rf_warnx("%s", e.msg);
-	else {
-		fwrite(out.p, 1, out.len, stdout);
-		putchar('\n');
-	}
+	int status = print_json(&b);
 	rf_buf_free(&b);
-	rf_buf_free(&out);
-	return rc < 0 ? rf_status(rc) : RF_EXIT_OK;
+	return status;
 }
 
 static int
@@ -2046,7 +2059,7 @@ cmd_drift(int argc, char *argv[])
 	} else
 		drift_judge(&dr);
 	if (dr.json) {
-		rf_buf b = { 0 }, out = { 0 };
+		rf_buf b = { 0 };
 		char num[256];
 		snprintf(num, sizeof num, "{\"appeared\":%llu,\"flagged\":[",
 		    (unsigned long long)dr.appeared);
@@ -2062,15 +2075,8 @@ cmd_drift(int argc, char *argv[])
 		    (unsigned long long)dr.shrank, (unsigned long long)dr.sums,
 		    (unsigned long long)dr.vanished);
 		rf_buf_adds(&b, num);
-		if ((rc = rf_json_canon(b.p, b.len, &out, &e)) < 0) {
-			rf_warnx("%s", e.msg);
-			status = rf_status(rc);
-		} else {
-			fwrite(out.p, 1, out.len, stdout);
-			putchar('\n');
-		}
+		status = print_json(&b);
 		rf_buf_free(&b);
-		rf_buf_free(&out);
 	} else {
 		printf("%llu groups: %llu appeared, %llu vanished, %llu grew, "
 		    "%llu shrank", (unsigned long long)dr.groups_total,
@@ -2634,7 +2640,7 @@ cmd_dataset(int argc, char *argv[])
 		goto done;
 report:
 	if (json) {
-		rf_buf b = { 0 }, c = { 0 };
+		rf_buf b = { 0 };
 		char num[128];
 		rf_buf_adds(&b, "{\"dataset\":");
 		rf_json_addstr_lossy(&b, dir, strlen(dir));
@@ -2645,14 +2651,8 @@ report:
 		rf_buf_adds(&b, num);
 		rf_buf_add(&b, out.p, out.len);
 		rf_buf_adds(&b, "]}");
-		if ((rc = rf_json_canon(b.p, b.len, &c, &e)) < 0)
-			status = rf_fail(rc, &e);
-		else {
-			fwrite(c.p, 1, c.len, stdout);
-			putchar('\n');
-		}
+		status = print_json(&b);
 		rf_buf_free(&b);
-		rf_buf_free(&c);
 	}
 	if (status == RF_EXIT_OK) {
 		rf_stat extra[] = {
@@ -2835,7 +2835,7 @@ cmd_compat(int argc, char *argv[])
 		goto out;
 	}
 	if (x.json) {
-		rf_buf b = { 0 }, c = { 0 };
+		rf_buf b = { 0 };
 		rf_buf_adds(&b, "{\"changes\":[");
 		rf_buf_add(&b, x.out.p, x.out.len);
 		rf_buf_adds(&b, "],\"compatible\":");
@@ -2843,14 +2843,8 @@ cmd_compat(int argc, char *argv[])
 		rf_buf_adds(&b, ",\"mode\":\"");
 		rf_buf_adds(&b, rf_compat_name(x.mode));
 		rf_buf_adds(&b, "\"}");
-		if ((rc = rf_json_canon(b.p, b.len, &c, &e)) < 0)
-			status = rf_fail(rc, &e);
-		else {
-			fwrite(c.p, 1, c.len, stdout);
-			putchar('\n');
-		}
+		status = print_json(&b);
 		rf_buf_free(&b);
-		rf_buf_free(&c);
 	}
 	if (status == RF_EXIT_OK && !x.quiet)
 		rf_warnx("%llu change%s, %llu that mode %s forbids",
