@@ -177,6 +177,27 @@ EOS
 	    sh "$E/parallel/backfill.sh"
 	[ ! -e broken/2025-07-03.ndjson ]
 	[ ! -e broken/2025-07-03.ndjson.prov ]
+
+	# The connection drops as one partition's output is brought back:
+	# parallel still counts the job by its command, so the script must
+	# notice the output and stamp missing, and say so.
+	cat > lossy-ssh <<'EOS'
+#!/bin/sh
+case "$*" in *--sender*2025-07-03*) exit 255 ;; esac
+exec "$FAKE" "$@"
+EOS
+	chmod +x lossy-ssh
+	run -1 --separate-stderr env PATH="$B:$PATH" PARALLEL_SSH="$PWD/lossy-ssh" \
+	    FAKE="$E/parallel/fake-ssh" FAKE_SSH_ROOT="$PWD/hosts" \
+	    SSHLOGIN=1/h1,1/h2 STAGE=lost COMMAND="jq -c -f enrich.jq" \
+	    sh "$E/parallel/backfill.sh"
+	printf '%s\n' "$stderr"
+	src=raw/$(readlink raw/current)
+	[[ "$stderr" == *"backfill.sh: lost/2025-07-03.ndjson: not made; partition $src/2025-07-03.ndjson"* ]]
+	[[ "$stderr" == *"backfill.sh: lost/2025-07-03.ndjson.prov: not made; partition $src/2025-07-03.ndjson"* ]]
+	ls lost > got
+	ls serial | grep -v 2025-07-03 > want
+	diff -u want got
 }
 
 @test "Slurm: an array task per partition, then the commit, under a stand-in sbatch" {

@@ -12,6 +12,10 @@
 # hosts need refill and the command on their PATH, nothing else: no shared
 # file system.  PARALLEL_SSH (or ssh's own configuration) picks how to log
 # in.  Then commit and gate as in ../backfill/Makefile.
+#
+# parallel counts a job by its command's status, and a --return that
+# failed does not change it; so at the end every partition's output and
+# stamp must be here, or the run fails (status 1) naming what is missing.
 set -eu
 
 SOURCE=${SOURCE:-raw}
@@ -33,12 +37,24 @@ transform="${REFILL}refill-transform -q -n $NAME -v $VERSION -i {} -o $STAGE/{/}
 # --halt: the first failed partition stops the run, and the status says so.
 # The job log lists what finished, for `--resume' on a rerun.
 if [ -z "$SSHLOGIN" ]; then
-	exec parallel --will-cite --halt now,fail=1 --joblog "$STAGE.joblog" \
+	parallel --will-cite --halt now,fail=1 --joblog "$STAGE.joblog" \
 	    -j "$JOBS" "$transform" ::: "$src"/*.ndjson
+else
+	set --
+	for f in $BASEFILES; do set -- "$@" --basefile "$f"; done
+	parallel --will-cite --halt now,fail=1 --joblog "$STAGE.joblog" \
+	    -S "$SSHLOGIN" "$@" --transferfile {} \
+	    --return "$STAGE/{/}" --return "$STAGE/{/}.prov" --cleanup \
+	    "mkdir -p $STAGE && $transform" ::: "$src"/*.ndjson
 fi
-set --
-for f in $BASEFILES; do set -- "$@" --basefile "$f"; done
-exec parallel --will-cite --halt now,fail=1 --joblog "$STAGE.joblog" \
-    -S "$SSHLOGIN" "$@" --transferfile {} \
-    --return "$STAGE/{/}" --return "$STAGE/{/}.prov" --cleanup \
-    "mkdir -p $STAGE && $transform" ::: "$src"/*.ndjson
+missing=0
+for f in "$src"/*.ndjson; do
+	out=$STAGE/${f##*/}
+	for g in "$out" "$out.prov"; do
+		if [ ! -f "$g" ]; then
+			echo "backfill.sh: $g: not made; partition $f" >&2
+			missing=1
+		fi
+	done
+done
+exit $missing
