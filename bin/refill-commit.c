@@ -67,6 +67,9 @@ usage(int status)
 	    "       refill-commit policy [-q] [-e version] [-k keyfile] "
 	    "[-m message] [-t trusted]\n"
 	    "                     dataset [policyfile]\n"
+	    "       refill-commit approve [-q] [-e version] [-k keyfile] "
+	    "[-t trusted] -m message\n"
+	    "                     dataset version\n"
 	    "       refill-commit keygen keyfile\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
@@ -225,7 +228,8 @@ check_policy(rf_store *s, int act)
 	if ((rc = rf_store_policy(s, trust(), &p, &e)) < 0)
 		return rf_fail(rc, &e);
 	bool set = rc == 0;
-	if (!set && key != NULL && have_trusted && act != ACT_POLICY) {
+	if (!set && key != NULL && have_trusted && act != ACT_POLICY &&
+	    act != RF_ACT_APPROVE) {
 		char pub[RF_PUBKEY_LEN + 1];
 		rf_key_public(key, pub);
 		if (!default_role(rf_trusted_find(&trusted, pub))) {
@@ -247,7 +251,9 @@ check_policy(rf_store *s, int act)
 			    s->dir);
 			status = RF_EXIT_CHECK;
 		}
-	} else if (set || act == ACT_POLICY) {
+	} else if (set || act == ACT_POLICY || (act == RF_ACT_APPROVE &&
+	    have_trusted)) {
+		/* Approving has roles of its own even without a POLICY. */
 		char pub[RF_PUBKEY_LEN + 1], has[256], need[256];
 		const rf_signer *sg;
 		size_t k = 0;
@@ -283,8 +289,10 @@ check_policy(rf_store *s, int act)
 				k += snprintf(need + k, sizeof need - k, "%s%s",
 				    i == 0 ? "" : i + 1 == p.nroles[act] ?
 				    " or " : ", ", p.roles[act][i]);
-			rf_warnx("%s: %s needs the role %s (its POLICY); %s has %s",
-			    s->dir, rf_policy_action(act), need, sg->name, has);
+			rf_warnx("%s: %s needs the role %s (%s); %s has %s",
+			    s->dir, rf_policy_action(act), need, set ?
+			    "its POLICY" : "no POLICY: the default", sg->name,
+			    has);
 			status = RF_EXIT_CHECK;
 		}
 	}
@@ -1074,13 +1082,30 @@ cmd_commit(const char *dir, const char *stagedir)
 	}
 	if ((status = open_writer(dir, true, RF_ACT_COMMIT, &s)) != RF_EXIT_OK)
 		return status;
-	/* A commit that makes its version current publishes it too. */
+	/*
+	 * A commit that makes its version current publishes it too: with
+	 * the publish role, and without approvals to wait for.
+	 */
 	if (!nopublish && (status = check_policy(s, RF_ACT_PUBLISH)) !=
 	    RF_EXIT_OK) {
 		rf_warnx("%s: commit with -n, for a candidate that a publisher "
 		    "publishes", dir);
 		rf_store_close(s);
 		return status;
+	}
+	rf_policy pol;
+	if ((rc = rf_store_policy(s, trust(), &pol, &e)) < 0) {
+		rf_store_close(s);
+		return rf_fail(rc, &e);
+	}
+	unsigned need = pol.approvals;
+	rf_policy_free(&pol);
+	if (!nopublish && need > 0) {
+		rf_warnx("%s: its POLICY needs %u approval%s to publish a "
+		    "version: commit with -n, have it approved, then publish",
+		    dir, need, need == 1 ? "" : "s");
+		rf_store_close(s);
+		return RF_EXIT_CHECK;
 	}
 	if (s->latest >= RF_VERSION_MAX) {
 		rf_warnx("%s: no version numbers left", dir);
@@ -1270,6 +1295,207 @@ out:
 	return status;
 }
 
+/* ---- approvals ---------------------------------------------------------- */
+
+/* The key that signed line l, in pub ("" for an unsigned line). */
+static void
+line_signer(const rf_logent *l, char pub[RF_PUBKEY_LEN + 1])
+{
+	rf_path *p;
+	const char *v;
+	size_t vn;
+	rf_err e;
+
+	pub[0] = '\0';
+	if (rf_path_compile("signer", &p, &e) < 0)
+		return;
+	if (rf_json_get(l->line, l->len, p, &v, &vn) == 0 && v[0] == '"' &&
+	    vn == RF_PUBKEY_LEN + 2) {
+		memcpy(pub, v + 1, RF_PUBKEY_LEN);
+		pub[RF_PUBKEY_LEN] = '\0';
+	}
+	rf_path_free(p);
+}
+
+/* The key that committed version v, in pub. */
+static void
+committer_of(const rf_store *s, uint32_t v, char pub[RF_PUBKEY_LEN + 1])
+{
+	pub[0] = '\0';
+	for (size_t i = 0; i < s->nlog; i++)
+		if (strcmp(s->log[i].event, "commit") == 0 &&
+		    s->log[i].version == v)
+			line_signer(&s->log[i], pub);
+}
+
+/*
+ * The approvals of version v's MANIFEST (its SHA-256 is sha) that count:
+ * lines of the log, each by a distinct key that may approve now, and not
+ * the committer's unless the policy lets it.  Their signers' names are
+ * appended to who.
+ */
+static unsigned
+count_approvals(const rf_store *s, const rf_policy *p, uint32_t v,
+    const unsigned char sha[RF_SHA256_LEN], rf_buf *who)
+{
+	char committer[RF_PUBKEY_LEN + 1], pub[RF_PUBKEY_LEN + 1];
+	char (*seen)[RF_PUBKEY_LEN + 1] = NULL;
+	unsigned n = 0;
+
+	committer_of(s, v, committer);
+	for (size_t i = 0; i < s->nlog; i++) {
+		const rf_logent *l = &s->log[i];
+		if (strcmp(l->event, "approve") != 0 || l->version != v ||
+		    !l->has_manifest ||
+		    memcmp(l->manifest, sha, RF_SHA256_LEN) != 0)
+			continue;
+		line_signer(l, pub);
+		if (pub[0] == '\0' || (!p->self_approval &&
+		    strcmp(pub, committer) == 0))
+			continue;
+		const rf_signer *sg = have_trusted ?
+		    rf_trusted_find(&trusted, pub) : NULL;
+		if (have_trusted && !rf_policy_allows(p, RF_ACT_APPROVE, sg))
+			continue;
+		bool dup = false;
+		for (unsigned k = 0; k < n && !dup; k++)
+			dup = strcmp(seen[k], pub) == 0;
+		if (dup)
+			continue;
+		char (*ns)[RF_PUBKEY_LEN + 1] = realloc(seen, (n + 1) *
+		    sizeof *ns);
+		if (ns == NULL)
+			break;
+		seen = ns;
+		memcpy(seen[n++], pub, sizeof pub);
+		if (who->len > 0)
+			rf_buf_adds(who, ", ");
+		rf_buf_adds(who, sg != NULL ? sg->name : "a key");
+	}
+	free(seen);
+	return n;
+}
+
+/* Whether the POLICY's approvals of version v are there, said if not. */
+static int
+check_approvals(rf_store *s, uint32_t v, const unsigned char sha[RF_SHA256_LEN])
+{
+	rf_policy p;
+	rf_buf who = { 0 };
+	rf_err e;
+	char h[65];
+	int rc, status = RF_EXIT_OK;
+
+	if ((rc = rf_store_policy(s, trust(), &p, &e)) < 0)
+		return rf_fail(rc, &e);
+	if (p.approvals > 0) {
+		unsigned n = count_approvals(s, &p, v, sha, &who);
+		if (n < p.approvals) {
+			rf_hex(sha, RF_SHA256_LEN, h);
+			rf_warnx("%s: version %06u needs %u approval%s of its "
+			    "MANIFEST %.12s... (its POLICY); it has %u%s%.*s%s",
+			    s->dir, (unsigned)v, p.approvals,
+			    p.approvals == 1 ? "" : "s", h, n,
+			    n > 0 ? " (" : "", (int)who.len, who.len ? who.p : "",
+			    n > 0 ? ")" : "");
+			status = RF_EXIT_CHECK;
+		}
+	}
+	rf_buf_free(&who);
+	rf_policy_free(&p);
+	return status;
+}
+
+/*
+ * Approves version v: a signed line of the log naming its MANIFEST's
+ * SHA-256, which counts toward publishing that MANIFEST and no other.
+ */
+static int
+cmd_approve(const char *dir, const char *vs)
+{
+	rf_store *s = NULL;
+	rf_manifest m = { 0 };
+	rf_policy p;
+	uint32_t v;
+	char pub[RF_PUBKEY_LEN + 1], committer[RF_PUBKEY_LEN + 1];
+	rf_buf names = { 0 };
+	rf_err e;
+	int rc, status;
+
+	if (parse_version(vs, &v) < 0)
+		return RF_EXIT_USAGE;
+	if (key == NULL) {
+		rf_warnx("an approval is signed: give --key");
+		return RF_EXIT_USAGE;
+	}
+	if (message == NULL) {
+		rf_warnx("an approval says why: -m MESSAGE");
+		return RF_EXIT_USAGE;
+	}
+	if ((status = open_writer(dir, false, RF_ACT_APPROVE, &s)) !=
+	    RF_EXIT_OK)
+		return status;
+	if ((rc = rf_store_version(s, &v, &e)) < 0 ||
+	    (rc = rf_store_check(s, v, trust(), &m, &e)) < 0 ||
+	    (rc = rf_store_policy(s, trust(), &p, &e)) < 0) {
+		status = rf_fail(rc, &e);
+		goto out;
+	}
+	rf_key_public(key, pub);
+	committer_of(s, v, committer);
+	if (!p.self_approval && strcmp(pub, committer) == 0) {
+		rf_warnx("%s: this key committed version %06u, and its POLICY "
+		    "lets no committer approve its own version", dir,
+		    (unsigned)v);
+		status = RF_EXIT_CHECK;
+	} else {
+		/* Once a key: a second approval adds nothing. */
+		for (size_t i = 0; i < s->nlog; i++) {
+			char ls[RF_PUBKEY_LEN + 1];
+			const rf_logent *l = &s->log[i];
+			if (strcmp(l->event, "approve") != 0 ||
+			    l->version != v || !l->has_manifest ||
+			    memcmp(l->manifest, m.sha256, RF_SHA256_LEN) != 0)
+				continue;
+			line_signer(l, ls);
+			if (strcmp(ls, pub) == 0) {
+				if (!quiet)
+					rf_warnx("%s: this key approved version "
+					    "%06u already (line %zu)", dir,
+					    (unsigned)v, i + 1);
+				goto done;
+			}
+		}
+		rf_event ev = {
+			.event = "approve", .user = who(), .message = message,
+			.version = v, .from = s->current, .current = s->current,
+			.manifest = m.sha256
+		};
+		if ((rc = rf_store_log(s, &ev, key, &e)) < 0) {
+			status = rf_fail(rc, &e);
+			goto done;
+		}
+		if (!quiet) {
+			unsigned n = count_approvals(s, &p, v, m.sha256, &names);
+			if (p.approvals == 0)
+				rf_warnx("%s: version %06u approved: %u approval%s; "
+				    "publishing needs none", dir, (unsigned)v, n,
+				    n == 1 ? "" : "s");
+			else
+				rf_warnx("%s: version %06u approved: %u of the %u "
+				    "its POLICY needs to publish it", dir,
+				    (unsigned)v, n, p.approvals);
+		}
+	}
+done:
+	rf_policy_free(&p);
+out:
+	rf_buf_free(&names);
+	rf_manifest_free(&m);
+	rf_store_close(s);
+	return status;
+}
+
 /* ---- publish and rollback ---------------------------------------------- */
 
 static int
@@ -1307,6 +1533,9 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 		status = rf_fail(rc, &e);
 		goto out;
 	}
+	if (!rollback && v != s->current &&
+	    (status = check_approvals(s, v, m.sha256)) != RF_EXIT_OK)
+		goto out;
 	rf_stat extra[] = {
 		{ "dataset_version", "The number of the dataset version.", v },
 		{ "previous_version", "The version current before, 0 for none.",
@@ -1891,7 +2120,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *cmds[] = { "publish", "rollback", "log", "show",
-	    "gc", "keygen", "compat", "policy", NULL };
+	    "gc", "keygen", "compat", "policy", "approve", NULL };
 	const char *cmd = "commit";
 	bool progress = false;
 	int ch, rc, status;
@@ -1992,14 +2221,15 @@ main(int argc, char *argv[])
 	bool commit = strcmp(cmd, "commit") == 0;
 	bool writer = commit || strcmp(cmd, "publish") == 0 ||
 	    strcmp(cmd, "rollback") == 0 || strcmp(cmd, "gc") == 0 ||
-	    strcmp(cmd, "compat") == 0 || strcmp(cmd, "policy") == 0;
+	    strcmp(cmd, "compat") == 0 || strcmp(cmd, "policy") == 0 ||
+	    strcmp(cmd, "approve") == 0;
 	if (progress && !commit) {
 		rf_warnx("--progress applies to a commit only");
 		usage(RF_EXIT_USAGE);
 	}
 	if ((run.stats_path != NULL || run.metrics_path != NULL) &&
 	    (!writer || strcmp(cmd, "compat") == 0 ||
-	    strcmp(cmd, "policy") == 0)) {
+	    strcmp(cmd, "policy") == 0 || strcmp(cmd, "approve") == 0)) {
 		rf_warnx("--stats and --metrics apply to commit, publish, "
 		    "rollback and gc");
 		usage(RF_EXIT_USAGE);
@@ -2066,6 +2296,11 @@ main(int argc, char *argv[])
 			usage(RF_EXIT_USAGE);
 		if ((status = load_keys(true, argv[0])) == RF_EXIT_OK)
 			status = cmd_compat(argv[0], argv[1]);
+	} else if (strcmp(cmd, "approve") == 0) {
+		if (argc != 2)
+			usage(RF_EXIT_USAGE);
+		if ((status = load_keys(true, argv[0])) == RF_EXIT_OK)
+			status = cmd_approve(argv[0], argv[1]);
 	} else if (strcmp(cmd, "policy") == 0) {
 		if (argc != 1 && argc != 2)
 			usage(RF_EXIT_USAGE);

@@ -11,7 +11,7 @@
 #include "refill.h"
 
 static const char *const actions[RF_ACT_N] = { "commit", "publish",
-	"rollback", "gc" };
+	"rollback", "gc", "approve" };
 
 const char *
 rf_policy_action(int act)
@@ -30,20 +30,24 @@ rf_policy_free(rf_policy *p)
 	memset(p, 0, sizeof *p);
 }
 
-/* What a dataset without a POLICY allows: refill-commit's two roles. */
+/*
+ * What a dataset without a POLICY allows: refill-commit's two roles for
+ * its changes; approving is for approvers and owners.
+ */
 static int
 defaults(rf_policy *p)
 {
 	static const char *const deflt[] = { "committer", "owner" };
+	static const char *const approve[] = { "approver", "owner" };
 
 	memset(p, 0, sizeof *p);
 	p->compat = RF_COMPAT_NONE;
 	for (int a = 0; a < RF_ACT_N; a++) {
+		const char *const *r = a == RF_ACT_APPROVE ? approve : deflt;
 		if ((p->roles[a] = calloc(2, sizeof *p->roles[a])) == NULL)
 			return RF_ENOMEM;
 		for (int i = 0; i < 2; i++)
-			if ((p->roles[a][p->nroles[a]++] = strdup(deflt[i])) ==
-			    NULL)
+			if ((p->roles[a][p->nroles[a]++] = strdup(r[i])) == NULL)
 				return RF_ENOMEM;
 	}
 	return 0;
@@ -170,13 +174,27 @@ rf_policy_parse(const char *buf, size_t len, const char *name, rf_policy *p,
 			if (!format)
 				rc = bad(e, name, "format is not \""
 				    RF_POLICY_FORMAT "\"");
-		} else if (is(k, kn, "unsigned")) {
+		} else if (is(k, kn, "unsigned") || is(k, kn, "self_approval")) {
+			bool *b = is(k, kn, "unsigned") ? &p->unsigned_ok :
+			    &p->self_approval;
 			if (vn == 4 && memcmp(v, "true", 4) == 0)
-				p->unsigned_ok = true;
+				*b = true;
 			else if (vn == 5 && memcmp(v, "false", 5) == 0)
-				p->unsigned_ok = false;
+				*b = false;
 			else
-				rc = bad(e, name, "unsigned: not true or false");
+				rc = bad(e, name, b == &p->unsigned_ok ?
+				    "unsigned: not true or false" :
+				    "self_approval: not true or false");
+		} else if (is(k, kn, "approvals")) {
+			char num[8];
+			uint64_t u;
+			if (vn >= sizeof num || (memcpy(num, v, vn),
+			    num[vn] = '\0', rf_parse_uint(num, 0,
+			    RF_APPROVALS_MAX, &u)) < 0)
+				rc = bad(e, name, "approvals: not a count from 0 "
+				    "to 100");
+			else
+				p->approvals = (unsigned)u;
 		} else if (is(k, kn, "compat")) {
 			t.len = 0;
 			if (v[0] != '"' || rf_json_unescape(v, vn, &t) < 0 ||
@@ -200,7 +218,8 @@ rf_policy_parse(const char *buf, size_t len, const char *name, rf_policy *p,
 				if (a == RF_ACT_N) {
 					char why[160];
 					snprintf(why, sizeof why, "roles: %.*s is "
-					    "not commit, publish, rollback or gc",
+					    "not commit, publish, rollback, gc or "
+					    "approve",
 					    (int)(akn < 64 ? akn : 64), ak);
 					rc = bad(e, name, why);
 				} else
@@ -231,7 +250,10 @@ rf_policy_format(const rf_policy *p, rf_buf *out, rf_err *e)
 	rf_buf b = { 0 };
 	int rc;
 
-	rf_buf_adds(&b, "{\"compat\":\"");
+	char num[32];
+	snprintf(num, sizeof num, "{\"approvals\":%u,", p->approvals);
+	rf_buf_adds(&b, num);
+	rf_buf_adds(&b, "\"compat\":\"");
 	rf_buf_adds(&b, rf_compat_name(p->compat));
 	rf_buf_adds(&b, "\",\"format\":\"" RF_POLICY_FORMAT "\",\"roles\":{");
 	for (int a = 0; a < RF_ACT_N; a++) {
@@ -247,7 +269,9 @@ rf_policy_format(const rf_policy *p, rf_buf *out, rf_err *e)
 		}
 		rf_buf_addc(&b, ']');
 	}
-	rf_buf_adds(&b, "},\"unsigned\":");
+	rf_buf_adds(&b, "},\"self_approval\":");
+	rf_buf_adds(&b, p->self_approval ? "true" : "false");
+	rf_buf_adds(&b, ",\"unsigned\":");
 	rf_buf_adds(&b, p->unsigned_ok ? "true" : "false");
 	rc = rf_buf_addc(&b, '}');
 	size_t mark = out->len;

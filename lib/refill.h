@@ -1467,16 +1467,20 @@ void rf_migrate_free(rf_migrate *m);
  */
 #define RF_POLICY_FORMAT "refill-policy/1"
 
-enum { RF_ACT_COMMIT, RF_ACT_PUBLISH, RF_ACT_ROLLBACK, RF_ACT_GC, RF_ACT_N };
+enum { RF_ACT_COMMIT, RF_ACT_PUBLISH, RF_ACT_ROLLBACK, RF_ACT_GC,
+	RF_ACT_APPROVE, RF_ACT_N };
+#define RF_APPROVALS_MAX 100
 
 typedef struct rf_policy {
 	char **roles[RF_ACT_N];		/* sorted role names, for each action */
 	size_t nroles[RF_ACT_N];
+	unsigned approvals;		/* distinct approvals a publish needs */
+	bool self_approval;		/* a committer may approve its version */
 	bool unsigned_ok;		/* unsigned changes allowed */
 	int compat;			/* RF_COMPAT_* */
 } rf_policy;
 
-/* "commit", "publish", "rollback" or "gc". */
+/* "commit", "publish", "rollback", "gc" or "approve". */
 const char *rf_policy_action(int act);
 /* The policy of a dataset without a POLICY. */
 int rf_policy_default(rf_policy *p, rf_err *e);

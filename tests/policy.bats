@@ -11,7 +11,7 @@ V=$B/refill-verify
 # The defaults, as `refill-commit policy` prints them.
 # What a dataset without a POLICY allows; unsigned changes too, where no
 # trusted-signers file is.
-DEFAULTS='{"compat":"none","format":"refill-policy/1","roles":{"commit":["committer","owner"],"gc":["committer","owner"],"publish":["committer","owner"],"rollback":["committer","owner"]},"unsigned":true}'
+DEFAULTS='{"approvals":0,"compat":"none","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer","owner"],"gc":["committer","owner"],"publish":["committer","owner"],"rollback":["committer","owner"]},"self_approval":false,"unsigned":true}'
 
 # Three keys and a trusted-signers file naming their roles: olga an owner,
 # carl a committer, pete a publisher.  A staged split of in.ndjson.
@@ -50,7 +50,7 @@ split_policy() {
 }
 EOF
 }
-SPLIT='{"compat":"none","format":"refill-policy/1","roles":{"commit":["committer"],"gc":["owner"],"publish":["publisher"],"rollback":["owner"]},"unsigned":false}'
+SPLIT='{"approvals":0,"compat":"none","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer"],"gc":["owner"],"publish":["publisher"],"rollback":["owner"]},"self_approval":false,"unsigned":false}'
 
 # ds with version 1 and split.json in force, set by olga.
 split_dataset() {
@@ -160,7 +160,7 @@ refused() {
 	run -0 --separate-stderr "$RC" policy -q -t trusted -k olga -m three ds three.json
 	[ -z "$stderr" ]
 	[ "$(wc -l < ds/log)" = 3 ]
-	want='{"compat":"none","format":"refill-policy/1","roles":{"commit":["committer","owner"],"gc":["committer","owner"],"publish":["owner","publisher","release-2"],"rollback":["committer","owner"]},"unsigned":false}'
+	want='{"approvals":0,"compat":"none","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer","owner"],"gc":["committer","owner"],"publish":["owner","publisher","release-2"],"rollback":["committer","owner"]},"self_approval":false,"unsigned":false}'
 	run -0 --separate-stderr "$RC" policy ds
 	[ "$output" = "$want" ]
 	"$RC" log --json ds > log.json
@@ -236,7 +236,7 @@ refused() {
 {"format":"refill-policy/1","roles":{"rollback":["owner","owner"]}}|roles.rollback: a role named twice
 {"format":"refill-policy/1","roles":{"commit":"owner"}}|roles.commit: not an array of role names
 {"format":"refill-policy/1","roles":{"commit":[1]}}|roles.commit: not an array of role names
-{"format":"refill-policy/1","roles":{"frob":["owner"]}}|roles: "frob" is not commit, publish, rollback or gc
+{"format":"refill-policy/1","roles":{"frob":["owner"]}}|roles: "frob" is not commit, publish, rollback, gc or approve
 {"format":"refill-policy/1","roles":["owner"]}|roles: not an object
 {"format":"refill-policy/1","compat":"sideways"}|compat: not "backward", "forward", "full" or "none"
 {"format":"refill-policy/1","compat":1}|compat: not "backward", "forward", "full" or "none"
@@ -355,7 +355,7 @@ refill-commit: ds: commit with -n, for a candidate that a publisher publishes" \
 	printf '%s\n' '{"format":"refill-policy/1","unsigned":true}' > open.json
 	"$RC" policy -q -t trusted -k olga -m open ds open.json
 	run -0 --separate-stderr "$RC" policy ds
-	[ "$output" = '{"compat":"none","format":"refill-policy/1","roles":{"commit":["committer","owner"],"gc":["committer","owner"],"publish":["committer","owner"],"rollback":["committer","owner"]},"unsigned":true}' ]
+	[ "$output" = '{"approvals":0,"compat":"none","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer","owner"],"gc":["committer","owner"],"publish":["committer","owner"],"rollback":["committer","owner"]},"self_approval":false,"unsigned":true}' ]
 	run -0 --separate-stderr "$RC" --unsigned -m three ds stage
 	[ "$output" = 000003 ]
 	[ "$stderr" = "refill-commit: ds: version 000003 committed and current: 4 files, 10 records, unsigned" ]
@@ -595,7 +595,7 @@ compat_stage() {
 	printf '%s\n' '{"format":"refill-policy/1","compat":"backward"}' > strict.json
 	"$RC" policy -q -t trusted -k olga -m strict ds strict.json
 	run -0 --separate-stderr "$RC" policy ds
-	[ "$output" = '{"compat":"backward","format":"refill-policy/1","roles":{"commit":["committer","owner"],"gc":["committer","owner"],"publish":["committer","owner"],"rollback":["committer","owner"]},"unsigned":false}' ]
+	[ "$output" = '{"approvals":0,"compat":"backward","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer","owner"],"gc":["committer","owner"],"publish":["committer","owner"],"rollback":["committer","owner"]},"self_approval":false,"unsigned":false}' ]
 	"$RC" log ds > log.txt
 	grep -v '^[0-9]' log.txt > got
 	printf '     mode backward\n     POLICY %s\n' "$(sha256sum < ds/POLICY | cut -c1-64)" > want
@@ -641,4 +641,106 @@ EOF
 	[ "$output" = none ]
 	run -0 --separate-stderr "$RC" -q -t trusted -k carl -n -m x ds st2
 	[ "$output" = 000002 ]
+}
+
+# ---- approvals ---------------------------------------------------------------
+
+# Two approvers, ann and abe, beside olga, carl and pete; a policy that
+# needs two approvals to publish; version 2 a candidate carl committed.
+approvals_dataset() {
+	dataset
+	local k
+	for k in ann abe; do
+		"$RC" keygen "$k" > /dev/null 2>&1
+		echo "$k approver $(sed -n 2p "$k.pub")" >> trusted
+	done
+	sed -i 's/^carl committer /carl committer,approver /' trusted
+	printf '%s\n' '{"format":"refill-policy/1","approvals":2}' > two.json
+	"$RC" policy -q -t trusted -k olga -m "two approvals" ds two.json
+	mkdir stage2
+	printf '%s\n' '{"uid":"u1","n":1}' '{"uid":"u2","n":2}' > stage2/part.ndjson
+	run -0 "$RC" -q -t trusted -k carl -n -m two ds stage2
+	[ "$output" = 000002 ]
+}
+
+@test "approvals: a publish waits for the POLICY's count of distinct approvers" {
+	approvals_dataset
+	# A commit that would publish at once cannot have been approved.
+	refused "refill-commit: ds: its POLICY needs 2 approvals to publish a version: commit with -n, have it approved, then publish" \
+	    "$RC" -t trusted -k carl -m three ds stage2
+	m2=$(sha256sum ds/versions/000002/MANIFEST | cut -c 1-12)
+	refused "refill-commit: ds: version 000002 needs 2 approvals of its MANIFEST $m2... (its POLICY); it has 0" \
+	    "$RC" publish -t trusted -k olga ds 2
+	run -0 --separate-stderr "$RC" approve -t trusted -k ann -m "figures match" ds 2
+	[ "$stderr" = "refill-commit: ds: version 000002 approved: 1 of the 2 its POLICY needs to publish it" ]
+	# The same key again adds nothing, and no line.
+	cp ds/log log.before
+	run -0 --separate-stderr "$RC" approve -t trusted -k ann -m "again" ds 2
+	[ "$stderr" = "refill-commit: ds: this key approved version 000002 already (line 4)" ]
+	cmp log.before ds/log
+	refused "refill-commit: ds: version 000002 needs 2 approvals of its MANIFEST $m2... (its POLICY); it has 1 (ann)" \
+	    "$RC" publish -t trusted -k olga ds 2
+	run -0 --separate-stderr "$RC" approve -t trusted -k abe -m "reviewed" ds 2
+	[ "$stderr" = "refill-commit: ds: version 000002 approved: 2 of the 2 its POLICY needs to publish it" ]
+	run -0 --separate-stderr "$RC" publish -t trusted -k olga ds 2
+	[ "$output" = 000002 ]
+	# The log: the approvals name version 2's MANIFEST, signed by each.
+	jq -c 'select(.event == "approve") | [.version, .manifest, .message]' ds/log > got
+	m=$(sha256sum ds/versions/000002/MANIFEST | cut -d ' ' -f 1)
+	printf '[2,"%s","%s"]\n' "$m" "figures match" "$m" reviewed > want
+	diff -u want got
+	jq -r 'select(.event == "approve") | .signer' ds/log > got
+	printf '%s\n' "$(sed -n 2p ann.pub)" "$(sed -n 2p abe.pub)" > want
+	diff -u want got
+}
+
+@test "approvals: one manifest's do not count for another's; a committer may not approve its own" {
+	approvals_dataset
+	run -0 "$RC" approve -q -t trusted -k ann -m ok ds 2
+	run -0 "$RC" approve -q -t trusted -k abe -m ok ds 2
+	# Version 3 holds other data: version 2's approvals are not its.
+	# A new file: the old one is version 2's stored object, linked.
+	rm stage2/part.ndjson
+	printf '%s\n' '{"uid":"u3","n":3}' > stage2/part.ndjson
+	run -0 "$RC" -q -t trusted -k carl -n -m three ds stage2
+	m3=$(sha256sum ds/versions/000003/MANIFEST | cut -c 1-12)
+	refused "refill-commit: ds: version 000003 needs 2 approvals of its MANIFEST $m3... (its POLICY); it has 0" \
+	    "$RC" publish -t trusted -k olga ds 3
+	# carl committed version 3, and is an approver: not of his own.
+	refused "refill-commit: ds: this key committed version 000003, and its POLICY lets no committer approve its own version" \
+	    "$RC" approve -t trusted -k carl -m mine ds 3
+	# But of version 2, which he also committed: no either.  Of a version
+	# olga committed (1), his approval counts.
+	run -0 "$RC" approve -q -t trusted -k carl -m "olga's" ds 1
+	# A key without an approving role is refused, naming the role.
+	refused "refill-commit: ds: approve needs the role approver or owner (its POLICY); pete has publisher" \
+	    "$RC" approve -t trusted -k pete -m ok ds 3
+	# With self_approval, the committer's own counts.
+	printf '%s\n' '{"format":"refill-policy/1","approvals":1,"self_approval":true}' > self.json
+	run -0 "$RC" policy -q -t trusted -k olga ds self.json
+	run -0 "$RC" approve -q -t trusted -k carl -m mine ds 3
+	run -0 "$RC" publish -q -t trusted -k olga ds 3
+	[ "$output" = 000003 ]
+}
+
+@test "approvals: usage — a key and a reason are needed; no such version" {
+	approvals_dataset
+	run -2 --separate-stderr "$RC" approve -t trusted -k ann ds 2
+	[ "$stderr" = "refill-commit: an approval says why: -m MESSAGE" ]
+	run -2 --separate-stderr "$RC" approve --unsigned -m ok ds 2
+	[ "$stderr" = "refill-commit: an approval is signed: give --key" ]
+	run -2 --separate-stderr "$RC" approve -t trusted -k ann -m ok ds 9
+	[ "$stderr" = "refill-commit: ds: no version 000009" ]
+	run -2 --separate-stderr "$RC" approve -t trusted -k ann -m ok ds
+	[ "${stderr%%$'\n'*}" = "usage: refill-commit [-nqu] [--allow-breaking message] [-d name] [-e version]" ]
+}
+
+@test "approvals: without a POLICY, approvers and owners approve; a count of none is needed" {
+	dataset
+	"$RC" keygen ann > /dev/null 2>&1
+	echo "ann approver $(sed -n 2p ann.pub)" >> trusted
+	run -0 --separate-stderr "$RC" approve -t trusted -k ann -m ok ds 1
+	[ "$stderr" = "refill-commit: ds: version 000001 approved: 1 approval; publishing needs none" ]
+	refused "refill-commit: ds: approve needs the role approver or owner (no POLICY: the default); carl has committer" \
+	    "$RC" approve -t trusted -k carl -m ok ds 1
 }

@@ -2704,10 +2704,11 @@ test_policy(void)
 	    "{ \"roles\": {\"publish\": [\"publisher\", \"owner\"], \"gc\": [\"owner\"]},\n"
 	    "  \"unsigned\": true, \"compat\": \"full\", \"format\": \"refill-policy/1\" }\n";
 	static const char want[] =
-	    "{\"compat\":\"full\",\"format\":\"refill-policy/1\",\"roles\":{"
+	    "{\"approvals\":0,\"compat\":\"full\",\"format\":\"refill-policy/1\","
+	    "\"roles\":{\"approve\":[\"approver\",\"owner\"],"
 	    "\"commit\":[\"committer\",\"owner\"],\"gc\":[\"owner\"],"
 	    "\"publish\":[\"owner\",\"publisher\"],\"rollback\":[\"committer\","
-	    "\"owner\"]},\"unsigned\":true}\n";
+	    "\"owner\"]},\"self_approval\":false,\"unsigned\":true}\n";
 	rf_policy p, q;
 	rf_buf out = { 0 }, again = { 0 };
 	rf_err e;
@@ -2736,10 +2737,12 @@ test_policy(void)
 	CHECK(rf_policy_default(&p, &e) == 0, "policy: defaults");
 	out.len = 0;
 	CHECK(rf_policy_format(&p, &out, &e) == 0 && has(&out,
-	    "{\"compat\":\"none\",\"format\":\"refill-policy/1\",\"roles\":{"
+	    "{\"approvals\":0,\"compat\":\"none\",\"format\":\"refill-policy/1\","
+	    "\"roles\":{\"approve\":[\"approver\",\"owner\"],"
 	    "\"commit\":[\"committer\",\"owner\"],\"gc\":[\"committer\","
 	    "\"owner\"],\"publish\":[\"committer\",\"owner\"],\"rollback\":"
-	    "[\"committer\",\"owner\"]},\"unsigned\":false}\n"),
+	    "[\"committer\",\"owner\"]},\"self_approval\":false,"
+	    "\"unsigned\":false}\n"),
 	    "policy: defaults: %.*s", (int)out.len, out.p);
 	CHECK(rf_policy_allows(&p, RF_ACT_GC, &com) &&
 	    !rf_policy_allows(&p, RF_ACT_GC, &pub), "policy: default roles");
@@ -2748,8 +2751,14 @@ test_policy(void)
 	static const char *const bad[][2] = {
 		{ "{}", "P: no \"format\"" },
 		{ "{\"format\":\"refill-policy/2\"}", "P: format is not" },
-		{ "{\"format\":\"refill-policy/1\",\"approvals\":2}",
-		    "P: \"approvals\": not a member of a policy" },
+		{ "{\"format\":\"refill-policy/1\",\"verified\":true}",
+		    "P: \"verified\": not a member of a policy" },
+		{ "{\"format\":\"refill-policy/1\",\"approvals\":101}",
+		    "P: approvals: not a count from 0 to 100" },
+		{ "{\"format\":\"refill-policy/1\",\"approvals\":-1}",
+		    "P: approvals: not a count" },
+		{ "{\"format\":\"refill-policy/1\",\"self_approval\":0}",
+		    "P: self_approval: not true or false" },
 		{ "{\"format\":\"refill-policy/1\",\"roles\":{\"frob\":[\"a\"]}}",
 		    "P: roles: \"frob\" is not commit" },
 		{ "{\"format\":\"refill-policy/1\",\"roles\":{\"gc\":[]}}",
