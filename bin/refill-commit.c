@@ -1533,8 +1533,16 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 		status = rf_fail(rc, &e);
 		goto out;
 	}
-	if (!rollback && v != s->current &&
-	    (status = check_approvals(s, v, m.sha256)) != RF_EXIT_OK)
+	/*
+	 * A version made current for the first time is published, and
+	 * needs its approvals, whether by publish or by rollback; going
+	 * back to one that was current before does not.
+	 */
+	bool before = false;
+	for (size_t i = 0; i < s->nlog && !before; i++)
+		before = s->log[i].current == v;
+	if (!before && (status = check_approvals(s, v, m.sha256)) !=
+	    RF_EXIT_OK)
 		goto out;
 	rf_stat extra[] = {
 		{ "dataset_version", "The number of the dataset version.", v },

@@ -744,3 +744,20 @@ approvals_dataset() {
 	refused "refill-commit: ds: approve needs the role approver or owner (no POLICY: the default); carl has committer" \
 	    "$RC" approve -t trusted -k carl -m ok ds 1
 }
+
+@test "approvals: rollback to a version never current needs its approvals too" {
+	approvals_dataset
+	# Version 3, approved and published; version 2 never was.
+	rm stage2/part.ndjson
+	printf '%s\n' '{"uid":"u3","n":3}' > stage2/part.ndjson
+	run -0 "$RC" -q -t trusted -k carl -n -m three ds stage2
+	run -0 "$RC" approve -q -t trusted -k ann -m ok ds 3
+	run -0 "$RC" approve -q -t trusted -k abe -m ok ds 3
+	run -0 "$RC" publish -q -t trusted -k olga ds 3
+	m2=$(sha256sum ds/versions/000002/MANIFEST | cut -c 1-12)
+	refused "refill-commit: ds: version 000002 needs 2 approvals of its MANIFEST $m2... (its POLICY); it has 0" \
+	    "$RC" rollback -t trusted -k olga ds 2
+	# Version 1 was current before: going back to it needs none.
+	run -0 "$RC" rollback -q -t trusted -k olga ds 1
+	[ "$output" = 000001 ]
+}
