@@ -1328,22 +1328,33 @@ committer_of(const rf_store *s, uint32_t v, char pub[RF_PUBKEY_LEN + 1])
 			line_signer(&s->log[i], pub);
 }
 
+/* The first line of the log that made version v current, or 0. */
+static size_t
+published_at(const rf_store *s, uint32_t v)
+{
+	for (size_t i = 0; i < s->nlog; i++)
+		if (s->log[i].current == v)
+			return i + 1;
+	return 0;
+}
+
 /*
- * The approvals of version v's MANIFEST (its SHA-256 is sha) that count:
- * lines of the log, each by a distinct key that may approve now, and not
- * the committer's unless the policy lets it.  Their signers' names are
- * appended to who.
+ * Counts in *n the approvals of version v's MANIFEST (its SHA-256 is sha)
+ * that count: lines of the log, each by a distinct key that may approve
+ * now, and not the committer's unless the policy lets it.  Their signers'
+ * names are appended to who.  0 or RF_ENOMEM.
  */
-static unsigned
+static int
 count_approvals(const rf_store *s, const rf_policy *p, uint32_t v,
-    const unsigned char sha[RF_SHA256_LEN], rf_buf *who)
+    const unsigned char sha[RF_SHA256_LEN], rf_buf *who, unsigned *n)
 {
 	char committer[RF_PUBKEY_LEN + 1], pub[RF_PUBKEY_LEN + 1];
-	char (*seen)[RF_PUBKEY_LEN + 1] = NULL;
-	unsigned n = 0;
+	rf_buf seen = { 0 };	/* the keys counted, one after another */
+	int rc = 0;
 
+	*n = 0;
 	committer_of(s, v, committer);
-	for (size_t i = 0; i < s->nlog; i++) {
+	for (size_t i = 0; i < s->nlog && rc == 0; i++) {
 		const rf_logent *l = &s->log[i];
 		if (strcmp(l->event, "approve") != 0 || l->version != v ||
 		    !l->has_manifest ||
@@ -1358,22 +1369,19 @@ count_approvals(const rf_store *s, const rf_policy *p, uint32_t v,
 		if (have_trusted && !rf_policy_allows(p, RF_ACT_APPROVE, sg))
 			continue;
 		bool dup = false;
-		for (unsigned k = 0; k < n && !dup; k++)
-			dup = strcmp(seen[k], pub) == 0;
+		for (size_t k = 0; k < seen.len && !dup; k += RF_PUBKEY_LEN)
+			dup = memcmp(seen.p + k, pub, RF_PUBKEY_LEN) == 0;
 		if (dup)
 			continue;
-		char (*ns)[RF_PUBKEY_LEN + 1] = realloc(seen, (n + 1) *
-		    sizeof *ns);
-		if (ns == NULL)
-			break;
-		seen = ns;
-		memcpy(seen[n++], pub, sizeof pub);
-		if (who->len > 0)
-			rf_buf_adds(who, ", ");
-		rf_buf_adds(who, sg != NULL ? sg->name : "a key");
+		(*n)++;
+		if ((rc = rf_buf_add(&seen, pub, RF_PUBKEY_LEN)) == 0 &&
+		    who->len > 0)
+			rc = rf_buf_adds(who, ", ");
+		if (rc == 0)
+			rc = rf_buf_adds(who, sg != NULL ? sg->name : "a key");
 	}
-	free(seen);
-	return n;
+	rf_buf_free(&seen);
+	return rc;
 }
 
 /* Whether the POLICY's approvals of version v are there, said if not. */
@@ -1388,8 +1396,12 @@ check_approvals(rf_store *s, uint32_t v, const unsigned char sha[RF_SHA256_LEN])
 
 	if ((rc = rf_store_policy(s, trust(), &p, &e)) < 0)
 		return rf_fail(rc, &e);
-	if (p.approvals > 0) {
-		unsigned n = count_approvals(s, &p, v, sha, &who);
+	unsigned n;
+	if (p.approvals > 0 &&
+	    count_approvals(s, &p, v, sha, &who, &n) < 0) {
+		rf_warnx("%s: out of memory", s->dir);
+		status = RF_EXIT_IO;
+	} else if (p.approvals > 0) {
 		if (n < p.approvals) {
 			rf_hex(sha, RF_SHA256_LEN, h);
 			rf_warnx("%s: version %06u needs %u approval%s of its "
@@ -1441,12 +1453,19 @@ cmd_approve(const char *dir, const char *vs)
 		status = rf_fail(rc, &e);
 		goto out;
 	}
+	bool set = rc == 0;
 	rf_key_public(key, pub);
 	committer_of(s, v, committer);
-	if (!p.self_approval && strcmp(pub, committer) == 0) {
-		rf_warnx("%s: this key committed version %06u, and its POLICY "
-		    "lets no committer approve its own version", dir,
-		    (unsigned)v);
+	size_t at = published_at(s, v);
+	if (at > 0) {
+		/* An approval is of a candidate, before anyone sees it. */
+		rf_warnx("%s: version %06u was published already (line %zu): "
+		    "there is nothing left to approve", dir, (unsigned)v, at);
+		status = RF_EXIT_CHECK;
+	} else if (!p.self_approval && strcmp(pub, committer) == 0) {
+		rf_warnx("%s: this key committed version %06u, and %s lets no "
+		    "committer approve its own version", dir, (unsigned)v,
+		    set ? "its POLICY" : "without a POLICY, the default");
 		status = RF_EXIT_CHECK;
 	} else {
 		/* Once a key: a second approval adds nothing. */
@@ -1475,8 +1494,9 @@ cmd_approve(const char *dir, const char *vs)
 			status = rf_fail(rc, &e);
 			goto done;
 		}
-		if (!quiet) {
-			unsigned n = count_approvals(s, &p, v, m.sha256, &names);
+		unsigned n;
+		if (!quiet && count_approvals(s, &p, v, m.sha256, &names,
+		    &n) == 0) {
 			if (p.approvals == 0)
 				rf_warnx("%s: version %06u approved: %u approval%s; "
 				    "publishing needs none", dir, (unsigned)v, n,
@@ -1538,9 +1558,7 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 	 * needs its approvals, whether by publish or by rollback; going
 	 * back to one that was current before does not.
 	 */
-	bool before = false;
-	for (size_t i = 0; i < s->nlog && !before; i++)
-		before = s->log[i].current == v;
+	bool before = published_at(s, v) > 0;
 	if (!before && (status = check_approvals(s, v, m.sha256)) !=
 	    RF_EXIT_OK)
 		goto out;

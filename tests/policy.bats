@@ -709,9 +709,16 @@ approvals_dataset() {
 	# carl committed version 3, and is an approver: not of his own.
 	refused "refill-commit: ds: this key committed version 000003, and its POLICY lets no committer approve its own version" \
 	    "$RC" approve -t trusted -k carl -m mine ds 3
-	# But of version 2, which he also committed: no either.  Of a version
-	# olga committed (1), his approval counts.
-	run -0 "$RC" approve -q -t trusted -k carl -m "olga's" ds 1
+	# Of a candidate olga committed, his approval counts.
+	mkdir stage4
+	printf '%s\n' '{"uid":"u4","n":4}' > stage4/part.ndjson
+	run -0 "$RC" -q -t trusted -k olga -n -m four ds stage4
+	[ "$output" = 000004 ]
+	run -0 --separate-stderr "$RC" approve -t trusted -k carl -m "olga's" ds 4
+	[ "$stderr" = "refill-commit: ds: version 000004 approved: 1 of the 2 its POLICY needs to publish it" ]
+	# Version 1 was published already: nothing is left to approve.
+	refused "refill-commit: ds: version 000001 was published already (line 1): there is nothing left to approve" \
+	    "$RC" approve -t trusted -k ann -m late ds 1
 	# A key without an approving role is refused, naming the role.
 	refused "refill-commit: ds: approve needs the role approver or owner (its POLICY); pete has publisher" \
 	    "$RC" approve -t trusted -k pete -m ok ds 3
@@ -739,10 +746,16 @@ approvals_dataset() {
 	dataset
 	"$RC" keygen ann > /dev/null 2>&1
 	echo "ann approver $(sed -n 2p ann.pub)" >> trusted
-	run -0 --separate-stderr "$RC" approve -t trusted -k ann -m ok ds 1
-	[ "$stderr" = "refill-commit: ds: version 000001 approved: 1 approval; publishing needs none" ]
+	run -0 "$RC" -q -t trusted -k carl -n -m two ds stage
+	[ "$output" = 000002 ]
+	run -0 --separate-stderr "$RC" approve -t trusted -k ann -m ok ds 2
+	[ "$stderr" = "refill-commit: ds: version 000002 approved: 1 approval; publishing needs none" ]
 	refused "refill-commit: ds: approve needs the role approver or owner (no POLICY: the default); carl has committer" \
-	    "$RC" approve -t trusted -k carl -m ok ds 1
+	    "$RC" approve -t trusted -k carl -m ok ds 2
+	# Its own, without a POLICY: the default lets no committer approve it.
+	sed -i 's/^carl committer /carl committer,approver /' trusted
+	refused "refill-commit: ds: this key committed version 000002, and without a POLICY, the default lets no committer approve its own version" \
+	    "$RC" approve -t trusted -k carl -m mine ds 2
 }
 
 @test "approvals: rollback to a version never current needs its approvals too" {
