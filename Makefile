@@ -32,7 +32,7 @@ LIBOBJ = $(BUILD)/lib/cli.o $(BUILD)/lib/diff.o $(BUILD)/lib/hash.o \
          $(BUILD)/lib/pool.o $(BUILD)/lib/prov.o $(BUILD)/lib/sign.o \
          $(BUILD)/lib/spill.o $(BUILD)/lib/store.o $(BUILD)/lib/time.o \
          $(BUILD)/lib/util.o $(BUILD)/lib/rules.o $(BUILD)/lib/schema.o \
-         $(BUILD)/lib/policy.o
+         $(BUILD)/lib/policy.o $(BUILD)/lib/report.o $(BUILD)/lib/audit.o
 MAN1 = man/man1/refill.1 man/man1/refill-commit.1 man/man1/refill-hash.1 man/man1/refill-split.1 man/man1/refill-replay.1 \
        man/man1/refill-transform.1 man/man1/refill-lineage.1 \
        man/man1/refill-verify.1

@@ -23,6 +23,8 @@ static const char *allow_breaking;	/* --allow-breaking: why */
 static bool unsigned_ok, update, nopublish, json, quiet;
 static char **deletes;
 static size_t ndeletes;
+static char **reports;		/* --report: signed reports of refill-verify */
+static size_t nreports;
 static uint32_t expect;
 static bool expect_set;
 static uint64_t keep;
@@ -49,11 +51,14 @@ usage(int status)
 	    "                     dataset stagedir\n"
 	    "       refill-commit publish [-q] [-e version] [-k keyfile] "
 	    "[-m message] [-t trusted]\n"
-	    "                     [--metrics file] [--stats file] [--unsigned] "
-	    "dataset version\n"
+	    "                     [--metrics file] [--report file ...] "
+	    "[--stats file] [--unsigned]\n"
+	    "                     dataset version\n"
 	    "       refill-commit rollback [-q] [-e version] [-k keyfile] "
 	    "[-m message] [-t trusted]\n"
-	    "                     [--metrics file] [--stats file] [--unsigned] "
+	    "                     [--metrics file] [--report file ...] "
+	    "[--stats file] [--unsigned]\n"
+	    "                     "
 	    "dataset [version]\n"
 	    "       refill-commit log [--json] [-t trusted] dataset\n"
 	    "       refill-commit show [--json] [-t trusted] "
@@ -214,6 +219,18 @@ roles_of(const rf_signer *sg, char *dst, size_t n)
 		    sg->roles[i]);
 }
 
+/* The roles a policy gives act, as "a, b or c". */
+static void
+roles_needed(const rf_policy *p, int act, char *need, size_t n)
+{
+	size_t k = 0;
+
+	need[0] = '\0';
+	for (size_t i = 0; i < p->nroles[act] && k < n; i++)
+		k += snprintf(need + k, n - k, "%s%s", i == 0 ? "" :
+		    i + 1 == p->nroles[act] ? " or " : ", ", p->roles[act][i]);
+}
+
 /*
  * Whether the dataset's POLICY lets this key do act, said if not; without
  * a POLICY, the two roles that apply then.
@@ -256,7 +273,6 @@ check_policy(rf_store *s, int act)
 		/* Approving has roles of its own even without a POLICY. */
 		char pub[RF_PUBKEY_LEN + 1], has[256], need[256];
 		const rf_signer *sg;
-		size_t k = 0;
 		/*
 		 * Roles are the trusted-signers file's.  A POLICY that lets
 		 * changes go unsigned asks no more of a signed one without it.
@@ -283,12 +299,7 @@ check_policy(rf_store *s, int act)
 				status = RF_EXIT_CHECK;
 			}
 		} else if (act >= 0 && !rf_policy_allows(&p, act, sg)) {
-			need[0] = '\0';
-			for (size_t i = 0; i < p.nroles[act] && k < sizeof need;
-			    i++)
-				k += snprintf(need + k, sizeof need - k, "%s%s",
-				    i == 0 ? "" : i + 1 == p.nroles[act] ?
-				    " or " : ", ", p.roles[act][i]);
+			roles_needed(&p, act, need, sizeof need);
 			rf_warnx("%s: %s needs the role %s (%s); %s has %s",
 			    s->dir, rf_policy_action(act), need, set ?
 			    "its POLICY" : "no POLICY: the default", sg->name,
@@ -1098,12 +1109,19 @@ cmd_commit(const char *dir, const char *stagedir)
 		rf_store_close(s);
 		return rf_fail(rc, &e);
 	}
-	unsigned need = pol.approvals;
+	unsigned need = pol.approvals, verified = pol.verified;
 	rf_policy_free(&pol);
 	if (!nopublish && need > 0) {
 		rf_warnx("%s: its POLICY needs %u approval%s to publish a "
 		    "version: commit with -n, have it approved, then publish",
 		    dir, need, need == 1 ? "" : "s");
+		rf_store_close(s);
+		return RF_EXIT_CHECK;
+	}
+	if (!nopublish && verified != 0) {
+		rf_warnx("%s: its POLICY needs signed reports of refill-verify "
+		    "to publish a version: commit with -n, verify it, then "
+		    "publish with --report", dir);
 		rf_store_close(s);
 		return RF_EXIT_CHECK;
 	}
@@ -1516,6 +1534,105 @@ out:
 	return status;
 }
 
+/* ---- verification reports --------------------------------------------- */
+
+/*
+ * Reads the --report files for version v, whose MANIFEST's SHA-256 is
+ * sha, and appends each to arr, a JSON array's elements, for the log.
+ * Each must be a report of refill-verify, signed, passing, of this very
+ * MANIFEST and, with a trusted-signers file, by a key the policy lets
+ * verify; together they must cover the POLICY's "verified" checks.
+ */
+static int
+check_reports(rf_store *s, uint32_t v, const unsigned char sha[RF_SHA256_LEN],
+    rf_buf *arr)
+{
+	rf_policy p;
+	rf_buf b = { 0 };
+	rf_err e;
+	char h[2 * RF_SHA256_LEN + 1], rh[2 * RF_SHA256_LEN + 1];
+	unsigned have = 0;
+	int rc, status = RF_EXIT_OK;
+
+	if ((rc = rf_store_policy(s, trust(), &p, &e)) < 0)
+		return rf_fail(rc, &e);
+	bool set = rc == 0;
+	rf_hex(sha, RF_SHA256_LEN, h);
+	for (size_t i = 0; i < nreports && status == RF_EXIT_OK; i++) {
+		const char *f = reports[i];
+		rf_report r;
+		b.len = 0;
+		if ((rc = rf_read_file(f, (size_t)1 << 20, &b, &e)) < 0 ||
+		    (rc = rf_report_parse(b.p, b.len, f, &r, &e)) < 0) {
+			status = rf_fail(rc, &e);
+			break;
+		}
+		int c = rf_policy_check_parse(r.check, strlen(r.check));
+		const rf_signer *sg = have_trusted ?
+		    rf_trusted_find(&trusted, r.signer) : NULL;
+		rf_hex(r.manifest, RF_SHA256_LEN, rh);
+		if (r.version != v || memcmp(r.manifest, sha,
+		    RF_SHA256_LEN) != 0) {
+			rf_warnx("%s: a report of version %06u's MANIFEST "
+			    "%.12s..., not of version %06u's %.12s...", f,
+			    (unsigned)r.version, rh, (unsigned)v, h);
+			status = RF_EXIT_CHECK;
+		} else if (!r.passed) {
+			rf_warnx("%s: the %s check of version %06u failed", f,
+			    r.check, (unsigned)v);
+			status = RF_EXIT_CHECK;
+		} else if (c < 0) {
+			rf_warnx("%s: %s is not a check a POLICY can require",
+			    f, r.check);
+			status = RF_EXIT_CHECK;
+		} else if (have_trusted && !rf_policy_allows(&p,
+		    RF_ACT_VERIFY, sg)) {
+			char need[256], has[256];
+			roles_needed(&p, RF_ACT_VERIFY, need, sizeof need);
+			roles_of(sg, has, sizeof has);
+			if (sg == NULL)
+				rf_warnx("%s: signed by a key that %s does not "
+				    "list", f, trusted.path);
+			else
+				rf_warnx("%s: a report counts when signed by the "
+				    "role %s (%s); %s has %s", f, need, set ?
+				    "its POLICY" : "no POLICY: the default",
+				    sg->name, has);
+			status = RF_EXIT_CHECK;
+		} else if (!have_trusted && p.verified != 0) {
+			rf_warnx("%s: no trusted-signers file names the "
+			    "verifiers that its POLICY needs", s->dir);
+			status = RF_EXIT_USAGE;
+		} else {
+			have |= 1u << c;
+			/* The line without its newline: canonical JSON. */
+			while (b.len > 0 && b.p[b.len - 1] == '\n')
+				b.len--;
+			if ((arr->len > 0 && rf_buf_addc(arr, ',') < 0) ||
+			    rf_buf_add(arr, b.p, b.len) < 0) {
+				rf_warnx("out of memory");
+				status = RF_EXIT_IO;
+			}
+		}
+	}
+	unsigned missing = p.verified & ~have;
+	if (status == RF_EXIT_OK && missing != 0) {
+		char list[128] = "";
+		size_t k = 0;
+		for (int c = 0; c < RF_CHECK_N; c++)
+			if (missing & 1u << c)
+				k += snprintf(list + k, sizeof list - k, "%s%s",
+				    k > 0 ? ", " : "", rf_policy_check(c));
+		rf_warnx("%s: version %06u needs a passing report of %s by a "
+		    "key that may verify, of its MANIFEST %.12s... (its "
+		    "POLICY)", s->dir, (unsigned)v, list, h);
+		status = RF_EXIT_CHECK;
+	}
+	rf_buf_free(&b);
+	rf_policy_free(&p);
+	return status;
+}
+
 /* ---- publish and rollback ---------------------------------------------- */
 
 static int
@@ -1523,6 +1640,7 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 {
 	rf_store *s = NULL;
 	rf_manifest m = { 0 };
+	rf_buf reps = { 0 }, arr = { 0 };
 	uint32_t v = 0;
 	rf_err e;
 	int rc, status;
@@ -1559,8 +1677,16 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 	 * back to one that was current before does not.
 	 */
 	bool before = published_at(s, v) > 0;
-	if (!before && (status = check_approvals(s, v, m.sha256)) !=
-	    RF_EXIT_OK)
+	if (before && nreports > 0) {
+		rf_warnx("%s: version %06u was current before (line %zu): a "
+		    "report is for a version's first publication", dir,
+		    (unsigned)v, published_at(s, v));
+		status = RF_EXIT_USAGE;
+		goto out;
+	}
+	if (!before && ((status = check_approvals(s, v, m.sha256)) !=
+	    RF_EXIT_OK || (status = check_reports(s, v, m.sha256,
+	    &reps)) != RF_EXIT_OK))
 		goto out;
 	rf_stat extra[] = {
 		{ "dataset_version", "The number of the dataset version.", v },
@@ -1583,6 +1709,16 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 		.message = message, .version = v, .from = s->current,
 		.current = v, .manifest = m.sha256
 	};
+	if (reps.len > 0) {
+		if (rf_buf_addc(&arr, '[') < 0 ||
+		    rf_buf_add(&arr, reps.p, reps.len) < 0 ||
+		    rf_buf_add(&arr, "]", 2) < 0) {
+			rf_warnx("out of memory");
+			status = RF_EXIT_IO;
+			goto out;
+		}
+		ev.reports = arr.p;
+	}
 	uint32_t from = s->current;
 	if ((rc = rf_store_log(s, &ev, key, &e)) < 0) {
 		status = rf_fail(rc, &e);
@@ -1602,6 +1738,8 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 out:
 	if (status != RF_EXIT_OK)
 		rf_run_abort(&run);
+	rf_buf_free(&reps);
+	rf_buf_free(&arr);
 	rf_manifest_free(&m);
 	rf_store_close(s);
 	return status;
@@ -2122,7 +2260,7 @@ cmd_keygen(const char *path)
 /* ---- main --------------------------------------------------------------- */
 
 enum { OPT_JSON = RF_OPT_PROGRAM, OPT_KEEP, OPT_NAME, OPT_UNSIGNED,
-	OPT_ALLOW_BREAKING };
+	OPT_ALLOW_BREAKING, OPT_REPORT };
 
 int
 main(int argc, char *argv[])
@@ -2138,6 +2276,7 @@ main(int argc, char *argv[])
 		{ "message", required_argument, NULL, 'm' },
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "no-publish", no_argument, NULL, 'n' },
+		{ "report", required_argument, NULL, OPT_REPORT },
 		{ "trusted", required_argument, NULL, 't' },
 		{ "unsigned", no_argument, NULL, OPT_UNSIGNED },
 		{ "update", no_argument, NULL, 'u' },
@@ -2214,6 +2353,14 @@ main(int argc, char *argv[])
 		case 'n':
 			nopublish = true;
 			break;
+		case OPT_REPORT: {
+			char **n = realloc(reports, (nreports + 1) * sizeof *n);
+			if (n == NULL)
+				return RF_EXIT_IO;
+			reports = n;
+			reports[nreports++] = optarg;
+			break;
+		}
 		case 'q':
 			/* No summary; and no progress, unless --progress follows. */
 			quiet = true;
@@ -2268,6 +2415,11 @@ main(int argc, char *argv[])
 	    allow_breaking)) {
 		rf_warnx("-u, -n, -d, --name and --allow-breaking apply to a "
 		    "commit only");
+		usage(RF_EXIT_USAGE);
+	}
+	if (nreports > 0 && strcmp(cmd, "publish") != 0 &&
+	    strcmp(cmd, "rollback") != 0) {
+		rf_warnx("--report applies to publish and rollback only");
 		usage(RF_EXIT_USAGE);
 	}
 	if (ndeletes > 0 && !update) {

@@ -41,6 +41,156 @@ print_json(const rf_buf *b)
 	return rc < 0 ? rf_status(rc) : RF_EXIT_OK;
 }
 
+/* ---- signed reports: --sign and --report ------------------------------ */
+
+enum { V_REPORT = RF_OPT_PROGRAM + 40, V_SIGN };
+#define ATTEST_LONGOPTS \
+	{ "report", required_argument, NULL, V_REPORT }, \
+	{ "sign", required_argument, NULL, V_SIGN }
+
+static struct {
+	const char *keypath, *path;
+	rf_key *key;
+	int argc;			/* the check as given, for the report */
+	char **argv;
+	unsigned nfound;		/* candidates met: one, for a report */
+	char dataset[PATH_MAX];
+	uint32_t version;
+	unsigned char manifest[RF_SHA256_LEN];
+	bool has_rules;
+	unsigned char rules[RF_SHA256_LEN];
+	rf_buf figures;
+} att;
+
+static int
+attest_opt(int ch, const char *arg)
+{
+	if (ch == V_REPORT)
+		att.path = arg;
+	else if (ch == V_SIGN)
+		att.keypath = arg;
+	else
+		return 0;
+	return 1;
+}
+
+/* After the options: the key is loaded before the check runs. */
+static int
+attest_start(void)
+{
+	rf_err e;
+	int rc;
+
+	if ((att.path == NULL) != (att.keypath == NULL)) {
+		rf_warnx("--sign and --report go together: the key signs the "
+		    "report");
+		return RF_EXIT_USAGE;
+	}
+	if (att.path == NULL)
+		return RF_EXIT_OK;
+	if ((rc = rf_key_load(att.keypath, &att.key, &e)) < 0)
+		return rf_fail(rc, &e);
+	run.figures = &att.figures;
+	return RF_EXIT_OK;
+}
+
+/* The dataset version a report vouches for: the one checked. */
+static void
+attest_candidate(const char *dir, uint32_t v,
+    const unsigned char manifest[RF_SHA256_LEN])
+{
+	att.nfound++;
+	snprintf(att.dataset, sizeof att.dataset, "%s", dir);
+	att.version = v;
+	memcpy(att.manifest, manifest, RF_SHA256_LEN);
+}
+
+static void
+addhexm(rf_buf *b, const char *name, const unsigned char sha[RF_SHA256_LEN])
+{
+	char h[2 * RF_SHA256_LEN + 1];
+
+	rf_hex(sha, RF_SHA256_LEN, h);
+	rf_buf_adds(b, ",\"");
+	rf_buf_adds(b, name);
+	rf_buf_adds(b, "\":\"");
+	rf_buf_adds(b, h);
+	rf_buf_addc(b, '"');
+}
+
+/*
+ * Writes the signed report of a check that ended with status: 0 passed,
+ * 1 failed.  Any other status means the check did not finish, and no
+ * report is written.  Returns the status to exit with.
+ */
+static int
+attest_finish(int status)
+{
+	rf_buf b = { 0 }, canon = { 0 }, line = { 0 };
+	rf_out *o = NULL;
+	char pub[RF_PUBKEY_LEN + 1], t[32], num[128];
+	rf_err e;
+	int rc;
+
+	if (att.path == NULL || (status != RF_EXIT_OK &&
+	    status != RF_EXIT_CHECK))
+		goto out;
+	if (att.nfound != 1) {
+		/* A version whose MANIFEST did not load has nothing to name. */
+		rf_warnx("%s: no report: no dataset version's MANIFEST was read",
+		    att.path);
+		goto out;
+	}
+	rf_key_public(att.key, pub);
+	rf_timestamp(rf_now(), t);
+	rf_buf_adds(&b, "{\"check\":\"");
+	rf_buf_adds(&b, run.command);
+	rf_buf_adds(&b, "\",\"command\":[");
+	for (int i = 0; i < att.argc; i++) {
+		if (i > 0)
+			rf_buf_addc(&b, ',');
+		rf_json_addstr_lossy(&b, att.argv[i], strlen(att.argv[i]));
+	}
+	rf_buf_adds(&b, "],\"dataset\":");
+	rf_json_addstr_lossy(&b, att.dataset, strlen(att.dataset));
+	rf_buf_adds(&b, ",\"figures\":");
+	if (att.figures.len > 0)
+		rf_buf_add(&b, att.figures.p, att.figures.len);
+	else
+		rf_buf_adds(&b, "{}");
+	rf_buf_adds(&b, ",\"format\":\"" RF_REPORT_FORMAT "\"");
+	addhexm(&b, "manifest", att.manifest);
+	rf_buf_adds(&b, status == RF_EXIT_OK ? ",\"passed\":true" :
+	    ",\"passed\":false");
+	if (att.has_rules)
+		addhexm(&b, "rules", att.rules);
+	snprintf(num, sizeof num, ",\"signer\":\"%s\",\"status\":%d,", pub,
+	    status);
+	rf_buf_adds(&b, num);
+	snprintf(num, sizeof num, "\"time\":\"%s\",\"version\":%u}", t,
+	    (unsigned)att.version);
+	if (rf_buf_adds(&b, num) < 0) {
+		rf_warnx("out of memory");
+		status = RF_EXIT_IO;
+		goto out;
+	}
+	if ((rc = rf_json_canon(b.p, b.len, &canon, &e)) < 0 ||
+	    (rc = rf_report_sign(canon.p, canon.len, att.key, &line, &e)) < 0 ||
+	    (rc = rf_out_prepare(att.path, line.p, line.len, &o, &e)) < 0 ||
+	    (rc = rf_out_commit(o, &e)) < 0) {
+		rf_warnx("%s", e.msg);
+		status = RF_EXIT_IO;
+	}
+	rf_out_free(o);
+out:
+	rf_buf_free(&b);
+	rf_buf_free(&canon);
+	rf_buf_free(&line);
+	rf_buf_free(&att.figures);
+	rf_key_free(att.key);
+	return status;
+}
+
 static _Noreturn void
 usage(int status)
 {
@@ -49,17 +199,23 @@ usage(int status)
 	    "                          [--ignore path] [--json] [--max-added n[%%]]\n"
 	    "                          [--max-changed n[%%]] [--max-duplicates n[%%]]\n"
 	    "                          [--max-line size] [--max-removed n[%%]] [--memory size]\n"
-	    "                          [--metrics file] [--progress] [--rel-tol x] [--stats file]\n"
+	    "                          [--metrics file] [--progress] [--rel-tol x]\n"
+	    "                          [--sign keyfile --report file] [--stats file]\n"
 	    "                          [-t trusted] -k path old new\n"
 	    "       refill-verify rules [-q] [--bad file] [--examples n] [--json] [--max-line size]\n"
-	    "                           [--memory size] [--metrics file] [--progress] [--stats file]\n"
-	    "                           rules [file ...]\n"
+	    "                           [--memory size] [--metrics file] [--progress]\n"
+	    "                           [--sign keyfile --report file] [--stats file]\n"
+	    "                           [-t trusted] rules [file ...]\n"
 	    "       refill-verify drift [-q] [--bad file] [--json] [--max-line size] [--memory size]\n"
-	    "                           [--metrics file] [--progress] [--stats file] [--sum path]\n"
-	    "                           [-t trusted] [--window hour|day|month] --by path\n"
-	    "                           --max-change p%% old new\n"
+	    "                           [--metrics file] [--progress]\n"
+	    "                           [--sign keyfile --report file] [--stats file]\n"
+	    "                           [--sum path] [-t trusted] [--window hour|day|month]\n"
+	    "                           --by path --max-change p%% old new\n"
 	    "       refill-verify dataset [-q] [--all] [--json] [--metrics file] [--progress]\n"
-	    "                             [--stats file] [-t trusted] dataset[@version]\n"
+	    "                             [--sign keyfile --report file] [--stats file]\n"
+	    "                             [-t trusted] dataset[@version]\n"
+	    "       refill-verify dataset --audit [-q] [--sign keyfile] [-t trusted] dataset\n"
+	    "       refill-verify audit [-q] [-t trusted] file\n"
 	    "       refill-verify compat [-q] [--json] [--mode mode] [-t trusted] old new\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
 }
@@ -379,6 +535,10 @@ rules_report(const char *path, bool json, size_t *nbroken)
 	return status;
 }
 
+/* Defined with diff's sides, which a dataset operand of rules reuses. */
+static bool dataset_operand(const char *arg);
+static int rules_dataset(const char *arg, const rf_trusted *trusted);
+
 static int
 cmd_rules(int argc, char *argv[])
 {
@@ -387,6 +547,8 @@ cmd_rules(int argc, char *argv[])
 		{ "examples", required_argument, NULL, R_EXAMPLES },
 		{ "json", no_argument, NULL, R_JSON },
 		{ "memory", required_argument, NULL, R_MEMORY },
+		{ "trusted", required_argument, NULL, 't' },
+		ATTEST_LONGOPTS,
 		RF_RUN_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -394,16 +556,21 @@ cmd_rules(int argc, char *argv[])
 	size_t memory = RF_RULES_MEMORY_DEFAULT, nbroken = 0;
 	uint64_t examples = 3;
 	bool json = false;
-	const char *path;
+	const char *path, *trustfile = NULL;
 	char **inputs;
 	int ninputs, ch, rc, status;
 	rf_buf text = { 0 };
+	rf_trusted trusted;
+	bool have_trusted = false;
 	rf_err e;
 
 	/* getopt_long names argv[0] in its messages: the program, not "rules". */
 	argv[0] = prog;
-	while ((ch = getopt_long(argc, argv, "hqV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hqt:V", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 't':
+			trustfile = optarg;
+			break;
 		case R_EXAMPLES:
 			if (rf_parse_uint(optarg, 0, RF_RULES_EXAMPLES_MAX,
 			    &examples) < 0) {
@@ -424,6 +591,8 @@ cmd_rules(int argc, char *argv[])
 		case 'V':
 			return rf_print_version();
 		default:
+			if (attest_opt(ch, optarg))
+				break;
 			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
 				return RF_EXIT_USAGE;
 			if (rc == 0)
@@ -450,9 +619,29 @@ cmd_rules(int argc, char *argv[])
 			    "rules and the records");
 			return RF_EXIT_USAGE;
 		}
+	if (att.path != NULL && (ninputs != 1 ||
+	    !dataset_operand(inputs[0]))) {
+		rf_warnx("--report: the records must be one dataset version, "
+		    "which the report vouches for");
+		return RF_EXIT_USAGE;
+	}
+	if ((status = attest_start()) != RF_EXIT_OK)
+		return status;
 	if ((status = rules_read(path, &text)) != RF_EXIT_OK) {
 		rf_buf_free(&text);
 		return status;
+	}
+	if (att.path != NULL) {
+		/* The rules checked, by their text. */
+		rf_sha256 *h = rf_sha256_new();
+		if (h == NULL) {
+			rf_buf_free(&text);
+			rf_warnx("out of memory");
+			return RF_EXIT_IO;
+		}
+		rf_sha256_once(h, text.p, text.len, att.rules);
+		rf_sha256_free(h);
+		att.has_rules = true;
 	}
 	rc = rf_rules_parse(text.p, text.len, path, &rules_set, &e);
 	rf_buf_free(&text);
@@ -467,8 +656,17 @@ cmd_rules(int argc, char *argv[])
 	rf_cleanup_install();
 	if ((status = rf_run_start(&run, ninputs, inputs)) == RF_EXIT_OK)
 		status = rules_setup();
+	if (status == RF_EXIT_OK &&
+	    (rc = rf_trusted_default(trustfile, &trusted, &e)) < 0)
+		status = rf_fail(rc, &e);
+	else
+		have_trusted = rc == 1;
 	for (int i = 0; status == RF_EXIT_OK && i < ninputs; i++)
-		status = rules_input(inputs[i]);
+		status = dataset_operand(inputs[i]) ?
+		    rules_dataset(inputs[i], have_trusted ? &trusted : NULL) :
+		    rules_input(inputs[i]);
+	if (have_trusted)
+		rf_trusted_free(&trusted);
 	if (status == RF_EXIT_OK &&
 	    (rc = rf_rules_finish(rules_state, &e)) < 0) {
 		rf_warnx("%s", e.msg);
@@ -526,6 +724,7 @@ struct dside {
 	struct dfile *f;
 	size_t n, skipped;
 	bool dataset;
+	bool candidate;			/* what a report vouches for */
 	rf_manifest m;			/* of a dataset version */
 };
 
@@ -764,6 +963,8 @@ open_version(struct dside *sd, const char *dir, uint32_t v,
 		return rf_status(rc);
 	}
 	sd->dataset = true;
+	if (sd->candidate)
+		attest_candidate(dir, v, sd->m.sha256);
 	for (size_t i = 0; i < sd->m.n && status == RF_EXIT_OK; i++) {
 		const rf_mfile *f = &sd->m.f[i];
 		char p[PATH_MAX], shown[PATH_MAX];
@@ -831,8 +1032,14 @@ open_sides(struct dside side[2], char *argv[], const char *trustfile,
 	if ((rc = rf_trusted_default(trustfile, t, &e)) < 0)
 		return rf_fail(rc, &e);
 	*have = rc == 1;
+	side[1].candidate = true;
 	for (int s = 0; s < 2 && status == RF_EXIT_OK; s++)
 		status = open_side(&side[s], argv[s], *have ? t : NULL);
+	if (status == RF_EXIT_OK && att.path != NULL && !side[1].dataset) {
+		rf_warnx("--report: %s is not a dataset version, and a report "
+		    "vouches for one", argv[1]);
+		status = RF_EXIT_USAGE;
+	}
 	return status;
 }
 
@@ -891,6 +1098,56 @@ done_file(const struct dfile *f, rf_reader *r)
 		return RF_EXIT_OK;
 	rf_warnx("%s: its SHA-256 is not the one in the MANIFEST", f->shown);
 	return RF_EXIT_CHECK;
+}
+
+/* Whether arg names a dataset version: DATASET or DATASET@VERSION. */
+static bool
+dataset_operand(const char *arg)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	uint32_t v;
+	rf_err e;
+
+	if (stat(arg, &st) == 0)
+		return S_ISDIR(st.st_mode) && rf_is_dataset(arg);
+	return strchr(arg, '@') != NULL &&
+	    rf_dataset_arg(arg, dir, sizeof dir, &v, &e) == 0 &&
+	    rf_is_dataset(dir);
+}
+
+/*
+ * The records of a dataset version, for rules: its MANIFEST's files in
+ * order, each checked against its SHA-256 there.
+ */
+static int
+rules_dataset(const char *arg, const rf_trusted *trusted)
+{
+	struct dside sd;
+	int status;
+
+	memset(&sd, 0, sizeof sd);
+	sd.candidate = true;
+	status = open_side(&sd, arg, trusted);
+	for (size_t i = 0; i < sd.n && status == RF_EXIT_OK; i++) {
+		rf_reader *r;
+		rf_err e;
+		int rc;
+
+		if ((rc = rf_reader_open(sd.f[i].path, run.max_line,
+		    RF_READ_SHA256, &r, &e)) < 0) {
+			rf_warnx("%s", e.msg);
+			status = rf_status(rc);
+			break;
+		}
+		status = rf_run_batches(&run, r, rules_pool, rules_ring,
+		    RULES_NBATCH, rules_deliver, NULL);
+		if (status == RF_EXIT_OK)
+			status = done_file(&sd.f[i], r);
+		rf_reader_close(r);
+	}
+	free_side(&sd);
+	return status;
 }
 
 /* Reads one side's files into the diff. */
@@ -1311,6 +1568,7 @@ cmd_diff(int argc, char *argv[])
 		{ "memory", required_argument, NULL, D_MEMORY },
 		{ "rel-tol", required_argument, NULL, D_REL_TOL },
 		{ "trusted", required_argument, NULL, 't' },
+		ATTEST_LONGOPTS,
 		RF_RUN_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1414,6 +1672,8 @@ cmd_diff(int argc, char *argv[])
 			trustfile = optarg;
 			break;
 		default:
+			if (attest_opt(ch, optarg))
+				break;
 			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
 				return RF_EXIT_USAGE;
 			if (rc == 0)
@@ -1429,6 +1689,8 @@ cmd_diff(int argc, char *argv[])
 	}
 	if (argc != 2)
 		usage(RF_EXIT_USAGE);
+	if ((status = attest_start()) != RF_EXIT_OK)
+		return status;
 	if (emitpath != NULL && (rc = rf_out_check(emitpath, &e)) < 0) {
 		rf_warnx("%s", e.msg);
 		return rf_status(rc);
@@ -1939,6 +2201,7 @@ cmd_drift(int argc, char *argv[])
 		{ "sum", required_argument, NULL, G_SUM },
 		{ "trusted", required_argument, NULL, 't' },
 		{ "window", required_argument, NULL, G_WINDOW },
+		ATTEST_LONGOPTS,
 		RF_RUN_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -2006,6 +2269,8 @@ cmd_drift(int argc, char *argv[])
 			}
 			break;
 		default:
+			if (attest_opt(ch, optarg))
+				break;
 			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
 				return RF_EXIT_USAGE;
 			if (rc == 0)
@@ -2021,6 +2286,8 @@ cmd_drift(int argc, char *argv[])
 	}
 	if (argc != 2)
 		usage(RF_EXIT_USAGE);
+	if ((status = attest_start()) != RF_EXIT_OK)
+		return status;
 	rf_cleanup_install();
 	if ((status = open_sides(side, argv, trustfile, &trusted,
 	    &have_trusted)) != RF_EXIT_OK)
@@ -2126,7 +2393,7 @@ done:
 
 /* ---- dataset -------------------------------------------------------------- */
 
-enum { S_ALL = RF_OPT_PROGRAM, S_JSON, S_MODE };
+enum { S_ALL = RF_OPT_PROGRAM, S_JSON, S_MODE, S_AUDIT };
 
 /* Without --all, the size of the version's files is known: an ETA. */
 static bool dataset_sized;
@@ -2224,7 +2491,7 @@ free_fcheck(struct fcheck *fc, size_t n)
 struct vreport {
 	const char *name;		/* DATASET@NNNNNN, or DATASET */
 	uint64_t problems;
-	bool json;
+	bool json, echo;		/* echo: said on stderr too */
 	rf_buf out;			/* --json: the problems */
 };
 
@@ -2241,6 +2508,9 @@ problem(struct vreport *vr, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	vr->problems++;
+	/* An audit export is the output: its problems are said aside too. */
+	if (vr->echo)
+		rf_warnx("%s: %s", vr->name, msg);
 	if (!vr->json) {
 		printf("%s: %s\n", vr->name, msg);
 		return;
@@ -2368,6 +2638,8 @@ check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
 		problem(vr, "%s", e.msg);
 		return RF_EXIT_OK;
 	}
+	if (att.path != NULL)
+		attest_candidate(s->dir, v, m.sha256);
 	*files += m.n;
 	*records += m.total.count;
 	for (size_t i = 0; i < m.n && dataset_sized; i++)
@@ -2486,19 +2758,91 @@ check_version(rf_store *s, uint32_t v, const rf_trusted *trusted,
 	return RF_EXIT_OK;
 }
 
+/*
+ * Prints the audit export of s (refill-audit(5)): its history, the
+ * summary derived from it, and verification, the --json report of the
+ * check just made; signed with --sign's key.
+ */
+static int
+audit_export(rf_store *s, const char *dir, const rf_trusted *trusted,
+    const rf_buf *verification)
+{
+	rf_buf a = { 0 }, c = { 0 }, line = { 0 };
+	char t[32], pub[RF_PUBKEY_LEN + 1];
+	rf_err e;
+	int rc = 0;
+
+	if (s == NULL) {
+		/* What does not hold cannot be checked by anyone else either. */
+		rf_warnx("%s: no audit export: its log does not hold", dir);
+		return RF_EXIT_CHECK;
+	}
+	rf_timestamp(rf_now(), t);
+	rf_buf_adds(&a, "{\"dataset\":");
+	rf_json_addstr_lossy(&a, dir, strlen(dir));
+	rf_buf_adds(&a, ",\"exported\":\"");
+	rf_buf_adds(&a, t);
+	rf_buf_adds(&a, "\",\"format\":\"" RF_AUDIT_FORMAT "\",\"history\":");
+	if ((rc = rf_audit_history(s, &a, &e)) == 0) {
+		if (att.key != NULL) {
+			rf_key_public(att.key, pub);
+			rf_buf_adds(&a, ",\"signer\":\"");
+			rf_buf_adds(&a, pub);
+			rf_buf_addc(&a, '"');
+		}
+		rf_buf_adds(&a, ",\"summary\":");
+		rc = rf_audit_summary(s, trusted, &a, &e);
+	}
+	if (rc == 0) {
+		rf_buf_adds(&a, ",\"verification\":");
+		rf_buf_add(&a, verification->p, verification->len);
+		rc = rf_buf_addc(&a, '}') < 0 ? RF_ENOMEM : 0;
+		if (rc == RF_ENOMEM)
+			rf_seterr(&e, rc, "out of memory");
+	}
+	if (rc == 0)
+		rc = rf_json_canon(a.p, a.len, &c, &e);
+	if (rc == 0) {
+		rf_buf_adds(&line, "{\"audit\":");
+		rf_buf_add(&line, c.p, c.len);
+		if (att.key != NULL) {
+			unsigned char sig[RF_SIG_LEN];
+			char b64[RF_SIG_LEN * 2];
+			if ((rc = rf_key_sign(att.key, c.p, c.len, sig, &e)) == 0) {
+				rf_b64_encode(sig, sizeof sig, b64);
+				rf_buf_adds(&line, ",\"sig\":\"");
+				rf_buf_adds(&line, b64);
+				rf_buf_addc(&line, '"');
+			}
+		}
+		if (rc == 0 && rf_buf_adds(&line, "}\n") < 0)
+			rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
+	}
+	if (rc == 0)
+		fwrite(line.p, 1, line.len, stdout);
+	else
+		rf_warnx("%s", e.msg);
+	rf_buf_free(&a);
+	rf_buf_free(&c);
+	rf_buf_free(&line);
+	return rc < 0 ? rf_status(rc) : RF_EXIT_OK;
+}
+
 static int
 cmd_dataset(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "all", no_argument, NULL, S_ALL },
+		{ "audit", no_argument, NULL, S_AUDIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, S_JSON },
 		{ "trusted", required_argument, NULL, 't' },
+		ATTEST_LONGOPTS,
 		RF_RUN_FIGURE_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *trustfile = NULL;
-	bool all = false, json = false, have_trusted = false;
+	bool all = false, json = false, have_trusted = false, audit = false;
 	char dir[PATH_MAX];
 	rf_trusted trusted;
 	rf_store *s = NULL;
@@ -2515,6 +2859,9 @@ cmd_dataset(int argc, char *argv[])
 		case S_ALL:
 			all = true;
 			break;
+		case S_AUDIT:
+			audit = true;
+			break;
 		case 'h':
 			usage(RF_EXIT_OK);
 		case S_JSON:
@@ -2524,6 +2871,8 @@ cmd_dataset(int argc, char *argv[])
 			trustfile = optarg;
 			break;
 		default:
+			if (attest_opt(ch, optarg))
+				break;
 			if ((rc = rf_run_opt(&run, ch, optarg)) < 0)
 				return RF_EXIT_USAGE;
 			if (rc == 0)
@@ -2544,12 +2893,30 @@ cmd_dataset(int argc, char *argv[])
 		rf_warnx("--all checks every version: give the dataset alone");
 		return RF_EXIT_USAGE;
 	}
+	if (all && att.path != NULL) {
+		rf_warnx("--report vouches for one version: not with --all");
+		return RF_EXIT_USAGE;
+	}
+	if (audit) {
+		/* The export is of every version, and is the output. */
+		if (v != 0 || json || att.path != NULL) {
+			rf_warnx("--audit exports the whole dataset: give it "
+			    "alone, without --json or --report");
+			return RF_EXIT_USAGE;
+		}
+		all = true;
+		if (att.keypath != NULL &&
+		    (rc = rf_key_load(att.keypath, &att.key, &e)) < 0)
+			return rf_fail(rc, &e);
+	} else if ((status = attest_start()) != RF_EXIT_OK)
+		return status;
 	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0) {
 		rf_warnx("%s", e.msg);
 		return rf_status(rc);
 	}
 	have_trusted = rc == 1;
-	struct vreport vr = { .name = dir, .json = json };
+	struct vreport vr = { .name = dir, .json = json || audit,
+	    .echo = audit };
 	dataset_sized = !all;
 	if ((status = rf_run_start(&run, 0, NULL)) != RF_EXIT_OK)
 		goto done;
@@ -2605,7 +2972,8 @@ cmd_dataset(int argc, char *argv[])
 		char name[PATH_MAX + 16], vp[PATH_MAX];
 		struct stat st;
 		snprintf(name, sizeof name, "%s@%06u", dir, (unsigned)vs[i]);
-		struct vreport vv = { .name = name, .json = json };
+		struct vreport vv = { .name = name, .json = json || audit,
+		    .echo = audit };
 		uint64_t f0 = files, r0 = records;
 		rf_version_path(s, vs[i], NULL, vp);
 		if (stat(vp, &st) < 0) {
@@ -2617,7 +2985,7 @@ cmd_dataset(int argc, char *argv[])
 		    pool, &vv, &files, &records);
 		problems += vv.problems;
 		checked++;
-		if (json) {
+		if (json || audit) {
 			char num[128];
 			if (out.len > 0)
 				rf_buf_addc(&out, ',');
@@ -2639,7 +3007,7 @@ cmd_dataset(int argc, char *argv[])
 	if (status != RF_EXIT_OK)
 		goto done;
 report:
-	if (json) {
+	if (json || audit) {
 		rf_buf b = { 0 };
 		char num[128];
 		rf_buf_adds(&b, "{\"dataset\":");
@@ -2651,7 +3019,8 @@ report:
 		rf_buf_adds(&b, num);
 		rf_buf_add(&b, out.p, out.len);
 		rf_buf_adds(&b, "]}");
-		status = print_json(&b);
+		status = audit ? audit_export(s, dir, have_trusted ? &trusted :
+		    NULL, &b) : print_json(&b);
 		rf_buf_free(&b);
 	}
 	if (status == RF_EXIT_OK) {
@@ -2679,6 +3048,79 @@ done:
 	free(vs);
 	rf_buf_free(&out);
 	rf_buf_free(&vr.out);
+	if (have_trusted)
+		rf_trusted_free(&trusted);
+	int cs = rf_close_stdout();
+	return status != RF_EXIT_OK ? status : cs;
+}
+
+/* ---- audit -------------------------------------------------------------- */
+
+/* Checks an audit export offline: refill-audit(5). */
+static int
+cmd_audit(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "trusted", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *trustfile = NULL;
+	bool quiet = false, have_trusted;
+	rf_trusted trusted;
+	rf_audit_info info;
+	rf_buf b = { 0 };
+	rf_err e;
+	int ch, rc, status = RF_EXIT_OK;
+
+	while ((ch = getopt_long(argc, argv, "hqt:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			usage(RF_EXIT_OK);
+		case 'q':
+			quiet = true;
+			break;
+		case 't':
+			trustfile = optarg;
+			break;
+		default:
+			usage(RF_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1)
+		usage(RF_EXIT_USAGE);
+	if ((rc = rf_trusted_default(trustfile, &trusted, &e)) < 0)
+		return rf_fail(rc, &e);
+	have_trusted = rc == 1;
+	if ((rc = rf_read_file(argv[0], SIZE_MAX / 2, &b, &e)) < 0 ||
+	    (rc = rf_audit_check(b.p, b.len, argv[0], have_trusted ? &trusted :
+	    NULL, &info, &e)) < 0) {
+		status = rf_fail(rc, &e);
+		goto out;
+	}
+	const rf_signer *sg = have_trusted && info.is_signed ?
+	    rf_trusted_find(&trusted, info.signer) : NULL;
+	if (!quiet) {
+		printf("%s: the history holds and the summary is its own: "
+		    "dataset %s, %zu log lines, %zu versions, current %06u\n",
+		    argv[0], info.dataset, info.log_lines, info.versions,
+		    (unsigned)info.current);
+		if (info.is_signed)
+			printf("%s: exported %s, signed by %s\n", argv[0],
+			    info.exported, sg != NULL ? sg->name : info.signer);
+		else
+			printf("%s: exported %s, unsigned: its verification is "
+			    "the exporter's word\n", argv[0], info.exported);
+		printf("%s: verification at export: %s\n", argv[0],
+		    info.verified_ok ? "no problem found" : "problems found");
+	}
+	if (!info.verified_ok)
+		status = RF_EXIT_CHECK;
+out:
+	rf_buf_free(&b);
 	if (have_trusted)
 		rf_trusted_free(&trusted);
 	int cs = rf_close_stdout();
@@ -2869,6 +3311,7 @@ main(int argc, char *argv[])
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
+		{ "audit", cmd_audit },
 		{ "compat", cmd_compat },
 		{ "dataset", cmd_dataset },
 		{ "diff", cmd_diff },
@@ -2886,10 +3329,22 @@ main(int argc, char *argv[])
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		if (strcmp(argv[1], cmds[i].name) == 0) {
 			run.command = cmds[i].name;
+			/* As given: getopt_long reorders argv. */
+			char **copy = malloc(argc * sizeof *copy);
+			if (copy == NULL) {
+				rf_warnx("out of memory");
+				return RF_EXIT_IO;
+			}
+			memcpy(copy, argv + 1, (argc - 1) * sizeof *copy);
+			att.argc = argc - 1;
+			att.argv = copy;
 			/* The subcommand's options start after its name. */
-			return cmds[i].fn(argc - 1, argv + 1);
+			int status = attest_finish(cmds[i].fn(argc - 1, argv + 1));
+			free(copy);
+			return status;
 		}
-	rf_warnx("%s: not a command: compat, dataset, diff, drift or rules",
+	rf_warnx("%s: not a command: audit, compat, dataset, diff, drift or "
+	    "rules",
 	    argv[1]);
 	usage(RF_EXIT_USAGE);
 }

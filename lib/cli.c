@@ -321,6 +321,10 @@ write_figures(rf_run *r, double el, const rf_stat *extra, size_t nextra)
 	    "# TYPE refill_last_run_timestamp_seconds gauge\n"
 	    "refill_last_run_timestamp_seconds{%s} %.3f\n", labels, rf_now());
 	nomem |= rf_buf_adds(&pm, line) < 0;
+	if (r->figures != NULL) {
+		r->figures->len = 0;
+		nomem |= rf_buf_add(r->figures, js.p, js.len - 1) < 0;
+	}
 	if (nomem)
 		rc = rf_seterr(&e, RF_ENOMEM, "out of memory");
 	/* After what the program printed, when that is where they go. */
@@ -356,7 +360,8 @@ rf_run_prepare(rf_run *r, const rf_stat *extra, size_t nextra)
 		rf_warnx("%s", e.msg);
 		return RF_EXIT_IO;
 	}
-	if (r->stats_path != NULL || r->metrics_path != NULL)
+	if (r->stats_path != NULL || r->metrics_path != NULL ||
+	    r->figures != NULL)
 		return write_figures(r, el, extra, nextra);
 	return RF_EXIT_OK;
 }

@@ -11,12 +11,29 @@
 #include "refill.h"
 
 static const char *const actions[RF_ACT_N] = { "commit", "publish",
-	"rollback", "gc", "approve" };
+	"rollback", "gc", "approve", "verify" };
+static const char *const checks[RF_CHECK_N] = { "dataset", "diff", "drift",
+	"rules" };
 
 const char *
 rf_policy_action(int act)
 {
 	return act >= 0 && act < RF_ACT_N ? actions[act] : "?";
+}
+
+const char *
+rf_policy_check(int c)
+{
+	return c >= 0 && c < RF_CHECK_N ? checks[c] : "?";
+}
+
+int
+rf_policy_check_parse(const char *s, size_t n)
+{
+	for (int c = 0; c < RF_CHECK_N; c++)
+		if (strlen(checks[c]) == n && memcmp(checks[c], s, n) == 0)
+			return c;
+	return -1;
 }
 
 void
@@ -32,18 +49,21 @@ rf_policy_free(rf_policy *p)
 
 /*
  * What a dataset without a POLICY allows: refill-commit's two roles for
- * its changes; approving is for approvers and owners.
+ * its changes; approving is for approvers and owners, signing reports
+ * that count for verifiers and owners.
  */
 static int
 defaults(rf_policy *p)
 {
 	static const char *const deflt[] = { "committer", "owner" };
 	static const char *const approve[] = { "approver", "owner" };
+	static const char *const verify[] = { "owner", "verifier" };
 
 	memset(p, 0, sizeof *p);
 	p->compat = RF_COMPAT_NONE;
 	for (int a = 0; a < RF_ACT_N; a++) {
-		const char *const *r = a == RF_ACT_APPROVE ? approve : deflt;
+		const char *const *r = a == RF_ACT_APPROVE ? approve :
+		    a == RF_ACT_VERIFY ? verify : deflt;
 		if ((p->roles[a] = calloc(2, sizeof *p->roles[a])) == NULL)
 			return RF_ENOMEM;
 		for (int i = 0; i < 2; i++)
@@ -218,13 +238,34 @@ rf_policy_parse(const char *buf, size_t len, const char *name, rf_policy *p,
 				if (a == RF_ACT_N) {
 					char why[160];
 					snprintf(why, sizeof why, "roles: %.*s is "
-					    "not commit, publish, rollback, gc or "
-					    "approve",
+					    "not commit, publish, rollback, gc, "
+					    "approve or verify",
 					    (int)(akn < 64 ? akn : 64), ak);
 					rc = bad(e, name, why);
 				} else
 					rc = read_roles(av, avn, name, actions[a],
 					    &p->roles[a], &p->nroles[a], e);
+			}
+		} else if (is(k, kn, "verified")) {
+			const char *ck, *cv;
+			size_t cpos = 0, ckn, cvn;
+			int c;
+			p->verified = 0;
+			if (v[0] != '[')
+				rc = bad(e, name, "verified: not an array of "
+				    "checks");
+			while (rc == 0 && rf_json_next(v, vn, &cpos, &ck, &ckn,
+			    &cv, &cvn) > 0) {
+				if (cv[0] != '"' || (c = rf_policy_check_parse(cv + 1,
+				    cvn - 2)) < 0)
+					rc = bad(e, name, "verified: a check is "
+					    "\"dataset\", \"diff\", \"drift\" or "
+					    "\"rules\"");
+				else if (p->verified & 1u << c)
+					rc = bad(e, name, "verified: a check "
+					    "named twice");
+				else
+					p->verified |= 1u << c;
 			}
 		} else {
 			char why[160];
@@ -273,7 +314,14 @@ rf_policy_format(const rf_policy *p, rf_buf *out, rf_err *e)
 	rf_buf_adds(&b, p->self_approval ? "true" : "false");
 	rf_buf_adds(&b, ",\"unsigned\":");
 	rf_buf_adds(&b, p->unsigned_ok ? "true" : "false");
-	rc = rf_buf_addc(&b, '}');
+	rf_buf_adds(&b, ",\"verified\":[");
+	for (int c = 0, n = 0; c < RF_CHECK_N; c++)
+		if (p->verified & 1u << c) {
+			rf_buf_adds(&b, n++ > 0 ? ",\"" : "\"");
+			rf_buf_adds(&b, checks[c]);
+			rf_buf_addc(&b, '"');
+		}
+	rc = rf_buf_adds(&b, "]}");
 	size_t mark = out->len;
 	if (rc == 0 && (rc = rf_json_canon(b.p, b.len, out, e)) == 0 &&
 	    (rc = rf_buf_addc(out, '\n')) < 0)

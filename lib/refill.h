@@ -600,6 +600,7 @@ typedef struct rf_run {
 	uint64_t blank;
 	uint64_t bytes_in;		/* raw bytes of finished inputs */
 	uint64_t bytes_total;		/* all inputs' size or 0: for ETA */
+	rf_buf *figures;		/* if set, gets the --stats object */
 
 	/* private */
 	rf_out *bad, *stats, *metrics;
@@ -984,6 +985,36 @@ const rf_signer *rf_trusted_find(const rf_trusted *t, const char *pub);
 bool rf_signer_has_role(const rf_signer *s, const char *role);
 void rf_trusted_free(rf_trusted *t);
 
+/* ---- verification reports (lib/report.c) --------------------------------
+ *
+ * A report (refill-report(5)) is one line of canonical JSON,
+ * {"report":{...},"sig":"BASE64"}: the signature is by report.signer over
+ * the report object's bytes as they stand in the line.
+ */
+#define RF_REPORT_FORMAT "refill-report/1"
+
+typedef struct rf_report {
+	char check[16];			/* "dataset", "diff", "drift", "rules" */
+	uint32_t version;		/* of the dataset it vouches for */
+	unsigned char manifest[RF_SHA256_LEN];	/* that version's MANIFEST */
+	bool passed;
+	char signer[RF_PUBKEY_LEN + 1];
+} rf_report;
+
+/*
+ * Appends to out the report line of body, a canonical JSON object that
+ * holds the members above, signed by k.  0 or an error.
+ */
+int rf_report_sign(const char *body, size_t n, const rf_key *k, rf_buf *out,
+    rf_err *e);
+/*
+ * Reads a report line (a final newline allowed), name being its file for
+ * messages.  RF_EDATA when it is not one (not canonical, a member missing
+ * or malformed), RF_ECHECK when the signature is not its signer's.
+ */
+int rf_report_parse(const char *p, size_t n, const char *name, rf_report *r,
+    rf_err *e);
+
 /* ---- versioned datasets (lib/store.c) ------------------------------------
  *
  * The layout, MANIFEST, SHA256SUMS and the log are specified in
@@ -1064,6 +1095,8 @@ typedef struct rf_event {
 	size_t nbreaking;
 	const char *override;
 	const unsigned char *policy;	/* policy: the POLICY's SHA-256 */
+	/* publish, rollback: a JSON array of report lines, canonical */
+	const char *reports;
 } rf_event;
 
 typedef struct rf_store {
@@ -1468,7 +1501,10 @@ void rf_migrate_free(rf_migrate *m);
 #define RF_POLICY_FORMAT "refill-policy/1"
 
 enum { RF_ACT_COMMIT, RF_ACT_PUBLISH, RF_ACT_ROLLBACK, RF_ACT_GC,
-	RF_ACT_APPROVE, RF_ACT_N };
+	RF_ACT_APPROVE, RF_ACT_VERIFY, RF_ACT_N };
+/* The checks of refill-verify whose signed reports a policy can require. */
+enum { RF_CHECK_DATASET, RF_CHECK_DIFF, RF_CHECK_DRIFT, RF_CHECK_RULES,
+	RF_CHECK_N };
 #define RF_APPROVALS_MAX 100
 
 typedef struct rf_policy {
@@ -1476,12 +1512,16 @@ typedef struct rf_policy {
 	size_t nroles[RF_ACT_N];
 	unsigned approvals;		/* distinct approvals a publish needs */
 	bool self_approval;		/* a committer may approve its version */
+	unsigned verified;		/* bit 1 << RF_CHECK_*: reports needed */
 	bool unsigned_ok;		/* unsigned changes allowed */
 	int compat;			/* RF_COMPAT_* */
 } rf_policy;
 
-/* "commit", "publish", "rollback", "gc" or "approve". */
+/* "commit", "publish", "rollback", "gc", "approve" or "verify". */
 const char *rf_policy_action(int act);
+/* "dataset", "diff", "drift" or "rules"; and back (-1 for none of them). */
+const char *rf_policy_check(int c);
+int rf_policy_check_parse(const char *s, size_t n);
 /* The policy of a dataset without a POLICY. */
 int rf_policy_default(rf_policy *p, rf_err *e);
 /*
@@ -1505,6 +1545,46 @@ bool rf_policy_allows(const rf_policy *p, int act, const rf_signer *s);
  */
 int rf_store_policy(const rf_store *s, const rf_trusted *trusted,
     rf_policy *p, rf_err *e);
+
+/* ---- audit exports (lib/audit.c) ----------------------------------------
+ *
+ * refill-audit(5): {"audit":{...},"sig":"..."} (sig only when signed).
+ */
+#define RF_AUDIT_FORMAT "refill-audit/1"
+
+/*
+ * Appends the "history" object of s: its log and POLICY, and each version
+ * directory's MANIFEST, MANIFEST.sig (base64) and SHA256SUMS, as text.
+ */
+int rf_audit_history(rf_store *s, rf_buf *out, rf_err *e);
+/*
+ * Appends the summary of s's history, canonical: each version committed,
+ * with who committed, approved, published (with the reports the line
+ * carries, each checked) and removed it, and what its MANIFEST holds and
+ * names as made it.  It reads the log and MANIFESTs only, so that a
+ * checker derives it again from the history.  RF_ECHECK for a report that
+ * does not hold.
+ */
+int rf_audit_summary(rf_store *s, const rf_trusted *trusted, rf_buf *out,
+    rf_err *e);
+
+typedef struct rf_audit_info {
+	char dataset[256], exported[32];
+	char signer[RF_PUBKEY_LEN + 1];	/* "" when unsigned */
+	bool is_signed, verified_ok;	/* verified_ok: its verification's "ok" */
+	size_t versions, log_lines;
+	uint32_t current;
+} rf_audit_info;
+
+/*
+ * Checks an export (doc names it in messages): its signature if signed
+ * (by a key trusted lists, when given); its history, rebuilt in a
+ * scratch directory under TMPDIR and checked as a dataset is; and its
+ * summary against the one the history gives.  RF_ECHECK naming the first
+ * thing that does not hold, RF_EDATA for what is not an export.
+ */
+int rf_audit_check(const char *p, size_t n, const char *doc,
+    const rf_trusted *trusted, rf_audit_info *info, rf_err *e);
 /*
  * Sets the POLICY to text (rf_policy_format's): written beside the old
  * one, then the log line ev (its policy member is filled in), signed with

@@ -1206,6 +1206,10 @@ rf_store_log(rf_store *s, const rf_event *ev, const rf_key *key, rf_err *e)
 		}
 		rf_buf_addc(&b, ']');
 	}
+	if (ev->reports != NULL) {
+		addkey(&b, "reports");
+		rf_buf_adds(&b, ev->reports);
+	}
 	addu64(&b, "seq", s->nlog + 1);
 	addstr(&b, "signer", key != NULL ? pub : NULL);
 	addstr(&b, "time", t);
