@@ -16,7 +16,7 @@ DEMO_DIR = $(BUILD)/demo
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_TARGETS = json canon path jsondiff manifest log stamp rules reader trusted schema \
-       migrate policy
+       migrate policy report
 FUZZ_ARGS =
 
 WARN   = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \

@@ -1786,6 +1786,29 @@ signer_name(const char *pub)
 	return s != NULL ? s->name : "signed by an unlisted key";
 }
 
+/* The reports a publish line carries: "report diff passed, by vera". */
+static void
+show_reports(const rf_logent *l)
+{
+	rf_path *p;
+	const char *v, *x;
+	size_t vn, xn, pos = 0;
+	rf_err e;
+
+	if (rf_path_compile("reports", &p, &e) < 0)
+		return;
+	if (rf_json_get(l->line, l->len, p, &v, &vn) == 0 && v[0] == '[')
+		while (rf_json_next(v, vn, &pos, NULL, NULL, &x, &xn) > 0) {
+			rf_report r;
+			/* The log line held it when it was checked: it parses. */
+			if (rf_report_parse(x, xn, "report", &r, &e) == 0)
+				printf("     report %s %s, by %s\n", r.check,
+				    r.passed ? "passed" : "failed",
+				    signer_name(r.signer));
+		}
+	rf_path_free(p);
+}
+
 static int
 cmd_log(const char *dir)
 {
@@ -1825,6 +1848,7 @@ cmd_log(const char *dir)
 		member(l, "override", msg, sizeof msg);
 		if (msg[0] != '\0')
 			printf("     broke the mode, allowed: %s\n", msg);
+		show_reports(l);
 	}
 	rf_store_close(s);
 	return RF_EXIT_OK;

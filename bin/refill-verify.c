@@ -2935,6 +2935,14 @@ cmd_dataset(int argc, char *argv[])
 		problem(&vr, "%s", e.msg);
 		problems += vr.problems;
 	}
+	/* A report a publish line carries must be what it says it is. */
+	if ((rc = rf_audit_reports(s, &e)) == RF_ECHECK) {
+		problem(&vr, "%s", e.msg);
+		problems = vr.problems;
+	} else if (rc < 0) {
+		status = rf_fail(rc, &e);
+		goto done;
+	}
 	/* The POLICY must be the one the log set last, by an owner. */
 	rf_policy pol;
 	if ((rc = rf_store_policy(s, have_trusted ? &trusted : NULL, &pol,

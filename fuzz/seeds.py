@@ -186,6 +186,15 @@ def programs():
             cwd=d)
         run("refill-commit", "-q", "--unsigned", "-m", "u", "du", "s2",
             cwd=d)
+        # Reports, signed: of a dataset check, a diff and rules.
+        open(os.path.join(d, "r.rules"), "w").write("required user_id\n")
+        for check in (["dataset", "ds"],
+                      ["diff", "-k", "user_id", "ds@2", "ds@2"],
+                      ["rules", "r.rules", "ds@2"]):
+            subprocess.run([os.path.join(BUILD, "refill-verify"), check[0],
+                            "-q", "--sign", "k2", "--report", "r.rep"] +
+                           check[1:], cwd=d, capture_output=True)
+            add("report", open(os.path.join(d, "r.rep"), "rb").read())
         for ds in ("ds", "du"):
             log = open(os.path.join(d, ds, "log"), "rb").read()
             add("log", log)

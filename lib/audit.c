@@ -7,7 +7,6 @@
  * MANIFEST against the log, the POLICY), derives the summary again and
  * compares: a changed byte anywhere in either fails one or the other.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -337,6 +336,26 @@ removed(const rf_logent *l, const rf_path *rp, uint32_t v)
 }
 
 int
+rf_audit_reports(rf_store *s, rf_err *e)
+{
+	rf_path *rp;
+	rf_buf scratch = { 0 };
+	char logname[PATH_MAX];
+	int rc;
+
+	if ((rc = rf_path_compile("reports", &rp, e)) < 0)
+		return rc;
+	snprintf(logname, sizeof logname, "%s/log", s->dir);
+	for (size_t i = 0; i < s->nlog && rc == 0; i++)
+		if (strcmp(s->log[i].event, "publish") == 0 ||
+		    strcmp(s->log[i].event, "rollback") == 0)
+			rc = reports(&s->log[i], rp, logname, i + 1, &scratch, e);
+	rf_path_free(rp);
+	rf_buf_free(&scratch);
+	return rc;
+}
+
+int
 rf_audit_summary(rf_store *s, const rf_trusted *trusted, rf_buf *out,
     rf_err *e)
 {
@@ -436,31 +455,6 @@ static bool
 is(const char *k, size_t kn, const char *name)
 {
 	return kn == strlen(name) + 2 && memcmp(k + 1, name, kn - 2) == 0;
-}
-
-/* Removes what rebuild made: a tree of directories and files, no links. */
-static void
-rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		char p[PATH_MAX];
-		struct stat st;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (snprintf(p, sizeof p, "%s/%.255s", dir, de->d_name) >=
-		    (int)sizeof p)
-			continue;
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_tree(p);
-		else
-			unlink(p);
-	}
-	if (d != NULL)
-		closedir(d);
-	rmdir(dir);
 }
 
 static int
@@ -766,6 +760,7 @@ out:
 	rf_store_close(s);
 	free(vs);
 	rf_buf_free(&got);
-	rm_tree(tmp);
+	rf_err re;
+	rf_rmtree(tmp, &re);
 	return rc;
 }

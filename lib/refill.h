@@ -1567,6 +1567,12 @@ int rf_audit_history(rf_store *s, rf_buf *out, rf_err *e);
  */
 int rf_audit_summary(rf_store *s, const rf_trusted *trusted, rf_buf *out,
     rf_err *e);
+/*
+ * Checks the reports that publish and rollback lines carry: each one's
+ * signature, and that it is of the version and MANIFEST its line names.
+ * RF_ECHECK naming the line.
+ */
+int rf_audit_reports(rf_store *s, rf_err *e);
 
 typedef struct rf_audit_info {
 	char dataset[256], exported[32];

@@ -11,7 +11,7 @@ V=$B/refill-verify
 # The defaults, as `refill-commit policy` prints them.
 # What a dataset without a POLICY allows; unsigned changes too, where no
 # trusted-signers file is.
-DEFAULTS='{"approvals":0,"compat":"none","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer","owner"],"gc":["committer","owner"],"publish":["committer","owner"],"rollback":["committer","owner"]},"self_approval":false,"unsigned":true}'
+DEFAULTS='{"approvals":0,"compat":"none","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer","owner"],"gc":["committer","owner"],"publish":["committer","owner"],"rollback":["committer","owner"],"verify":["owner","verifier"]},"self_approval":false,"unsigned":true,"verified":[]}'
 
 # Three keys and a trusted-signers file naming their roles: olga an owner,
 # carl a committer, pete a publisher.  A staged split of in.ndjson.
@@ -50,7 +50,7 @@ split_policy() {
 }
 EOF
 }
-SPLIT='{"approvals":0,"compat":"none","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer"],"gc":["owner"],"publish":["publisher"],"rollback":["owner"]},"self_approval":false,"unsigned":false}'
+SPLIT='{"approvals":0,"compat":"none","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer"],"gc":["owner"],"publish":["publisher"],"rollback":["owner"],"verify":["owner","verifier"]},"self_approval":false,"unsigned":false,"verified":[]}'
 
 # ds with version 1 and split.json in force, set by olga.
 split_dataset() {
@@ -93,7 +93,7 @@ refused() {
 	[ "$stderr" = "refill-commit: ds: no POLICY set: these are the defaults" ]
 	# With a trusted-signers file in force, no change goes unsigned.
 	run -0 --separate-stderr "$RC" policy -q -t trusted ds
-	[ "$output" = "${DEFAULTS%true\}}false}" ]
+	[ "$output" = "${DEFAULTS/\"unsigned\":true/\"unsigned\":false}" ]
 	[ -z "$stderr" ]
 	[ ! -e ds/POLICY ]
 }
@@ -160,7 +160,7 @@ refused() {
 	run -0 --separate-stderr "$RC" policy -q -t trusted -k olga -m three ds three.json
 	[ -z "$stderr" ]
 	[ "$(wc -l < ds/log)" = 3 ]
-	want='{"approvals":0,"compat":"none","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer","owner"],"gc":["committer","owner"],"publish":["owner","publisher","release-2"],"rollback":["committer","owner"]},"self_approval":false,"unsigned":false}'
+	want='{"approvals":0,"compat":"none","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer","owner"],"gc":["committer","owner"],"publish":["owner","publisher","release-2"],"rollback":["committer","owner"],"verify":["owner","verifier"]},"self_approval":false,"unsigned":false,"verified":[]}'
 	run -0 --separate-stderr "$RC" policy ds
 	[ "$output" = "$want" ]
 	"$RC" log --json ds > log.json
@@ -173,7 +173,7 @@ refused() {
 	run -0 --separate-stderr "$RC" policy -q -t trusted -k olga ds plain.json
 	[ "$(wc -l < ds/log)" = 4 ]
 	run -0 --separate-stderr "$RC" policy ds
-	[ "$output" = "${DEFAULTS%true\}}false}" ]
+	[ "$output" = "${DEFAULTS/\"unsigned\":true/\"unsigned\":false}" ]
 	[ -z "$stderr" ]
 }
 
@@ -236,7 +236,7 @@ refused() {
 {"format":"refill-policy/1","roles":{"rollback":["owner","owner"]}}|roles.rollback: a role named twice
 {"format":"refill-policy/1","roles":{"commit":"owner"}}|roles.commit: not an array of role names
 {"format":"refill-policy/1","roles":{"commit":[1]}}|roles.commit: not an array of role names
-{"format":"refill-policy/1","roles":{"frob":["owner"]}}|roles: "frob" is not commit, publish, rollback, gc or approve
+{"format":"refill-policy/1","roles":{"frob":["owner"]}}|roles: "frob" is not commit, publish, rollback, gc, approve or verify
 {"format":"refill-policy/1","roles":["owner"]}|roles: not an object
 {"format":"refill-policy/1","compat":"sideways"}|compat: not "backward", "forward", "full" or "none"
 {"format":"refill-policy/1","compat":1}|compat: not "backward", "forward", "full" or "none"
@@ -355,7 +355,7 @@ refill-commit: ds: commit with -n, for a candidate that a publisher publishes" \
 	printf '%s\n' '{"format":"refill-policy/1","unsigned":true}' > open.json
 	"$RC" policy -q -t trusted -k olga -m open ds open.json
 	run -0 --separate-stderr "$RC" policy ds
-	[ "$output" = '{"approvals":0,"compat":"none","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer","owner"],"gc":["committer","owner"],"publish":["committer","owner"],"rollback":["committer","owner"]},"self_approval":false,"unsigned":true}' ]
+	[ "$output" = '{"approvals":0,"compat":"none","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer","owner"],"gc":["committer","owner"],"publish":["committer","owner"],"rollback":["committer","owner"],"verify":["owner","verifier"]},"self_approval":false,"unsigned":true,"verified":[]}' ]
 	run -0 --separate-stderr "$RC" --unsigned -m three ds stage
 	[ "$output" = 000003 ]
 	[ "$stderr" = "refill-commit: ds: version 000003 committed and current: 4 files, 10 records, unsigned" ]
@@ -401,7 +401,7 @@ refill-commit: ds: commit with -n, for a candidate that a publisher publishes" \
 	"$RC" -q -t trusted -k carl -n -m two ds stage > /dev/null
 	cp ds/POLICY policy.good
 	# "unsigned":false becomes "unsigned":true : one byte more permissive.
-	sed -i 's/"unsigned":false}/"unsigned":true }/' ds/POLICY
+	sed -i 's/"unsigned":false,/"unsigned":true ,/' ds/POLICY
 	run -1 cmp -s policy.good ds/POLICY
 	msg="refill-commit: ds/POLICY: is not the policy that line 2 of the log set"
 	refused "$msg" "$RC" -t trusted -k carl -n -m three ds stage
@@ -595,7 +595,7 @@ compat_stage() {
 	printf '%s\n' '{"format":"refill-policy/1","compat":"backward"}' > strict.json
 	"$RC" policy -q -t trusted -k olga -m strict ds strict.json
 	run -0 --separate-stderr "$RC" policy ds
-	[ "$output" = '{"approvals":0,"compat":"backward","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer","owner"],"gc":["committer","owner"],"publish":["committer","owner"],"rollback":["committer","owner"]},"self_approval":false,"unsigned":false}' ]
+	[ "$output" = '{"approvals":0,"compat":"backward","format":"refill-policy/1","roles":{"approve":["approver","owner"],"commit":["committer","owner"],"gc":["committer","owner"],"publish":["committer","owner"],"rollback":["committer","owner"],"verify":["owner","verifier"]},"self_approval":false,"unsigned":false,"verified":[]}' ]
 	"$RC" log ds > log.txt
 	grep -v '^[0-9]' log.txt > got
 	printf '     mode backward\n     POLICY %s\n' "$(sha256sum < ds/POLICY | cut -c1-64)" > want
@@ -773,4 +773,128 @@ approvals_dataset() {
 	# Version 1 was current before: going back to it needs none.
 	run -0 "$RC" rollback -q -t trusted -k olga ds 1
 	[ "$output" = 000001 ]
+}
+
+# ds with version 1 (olga's), a POLICY that needs passing diff and rules
+# reports, and version 2, a candidate of two records committed by carl.
+# vera is a verifier.
+verified_dataset() {
+	dataset
+	"$RC" keygen vera > /dev/null 2>&1
+	echo "vera verifier $(sed -n 2p vera.pub)" >> trusted
+	printf '%s\n' '{"format":"refill-policy/1","verified":["rules","diff"]}' > gate.json
+	"$RC" policy -q -t trusted -k olga -m gate ds gate.json
+	mkdir stage2
+	printf '%s\n' '{"user_id":"u1","n":1}' '{"user_id":"u2","n":2}' > stage2/part.ndjson
+	run -0 "$RC" -q -t trusted -k carl -n -m two ds stage2
+	[ "$output" = 000002 ]
+	printf '%s\n' 'required user_id' 'type n integer' > checks.rules
+	m2=$(sha256sum ds/versions/000002/MANIFEST | cut -c 1-12)
+}
+
+# The diff of version 1 and 2 that passes, with limits that let through
+# what changed: records gone, changed, and u1 and u2 twice in version 1.
+diff_report() {
+	run -0 "$V" diff -q -t trusted -k user_id --max-removed 100% \
+	    --max-changed 100% --max-duplicates 100% --sign "$1" \
+	    --report "$2" ds@1 ds@2
+}
+
+@test "verified: publish needs a passing report of each check, by a verifier, of this MANIFEST" {
+	verified_dataset
+	refused "refill-commit: ds: its POLICY needs signed reports of refill-verify to publish a version: commit with -n, verify it, then publish with --report" \
+	    "$RC" -t trusted -k olga -m three ds stage2
+	refused "refill-commit: ds: version 000002 needs a passing report of diff, rules by a key that may verify, of its MANIFEST $m2... (its POLICY)" \
+	    "$RC" publish -t trusted -k olga ds 2
+	diff_report vera diff.rep
+	refused "refill-commit: ds: version 000002 needs a passing report of rules by a key that may verify, of its MANIFEST $m2... (its POLICY)" \
+	    "$RC" publish -t trusted -k olga --report diff.rep ds 2
+	# carl is a committer: his report is not a verifier's.
+	run -0 "$V" rules -q -t trusted --sign carl --report carl.rep checks.rules ds@2
+	refused "refill-commit: carl.rep: a report counts when signed by the role owner or verifier (its POLICY); carl has committer" \
+	    "$RC" publish -t trusted -k olga --report diff.rep --report carl.rep ds 2
+	# A report of version 1 is not one of version 2.
+	run -0 "$V" rules -q -t trusted --sign vera --report one.rep checks.rules ds@1
+	m1=$(sha256sum ds/versions/000001/MANIFEST | cut -c 1-12)
+	refused "refill-commit: one.rep: a report of version 000001's MANIFEST $m1..., not of version 000002's $m2..." \
+	    "$RC" publish -t trusted -k olga --report diff.rep --report one.rep ds 2
+	# A failed check: signed, but not passing.
+	run -1 "$V" diff -q -t trusted -k user_id --sign vera --report failed.rep ds@1 ds@2
+	[ "$(jq -c '[.report.passed, .report.status]' failed.rep)" = '[false,1]' ]
+	refused "refill-commit: failed.rep: the diff check of version 000002 failed" \
+	    "$RC" publish -t trusted -k olga --report failed.rep ds 2
+	# One changed byte of a report: its signature fails.  Not a report: 3.
+	run -0 "$V" rules -q -t trusted --sign vera --report rules.rep checks.rules ds@2
+	sed 's/"records_in":2/"records_in":3/' rules.rep > forged.rep
+	run -1 cmp -s rules.rep forged.rep
+	refused "refill-commit: forged.rep: the signature does not match its report" \
+	    "$RC" publish -t trusted -k olga --report diff.rep --report forged.rep ds 2
+	echo '{"report":{}}' > empty.rep
+	refused -3 "refill-commit: empty.rep: not a verification report: no report, or no sig" \
+	    "$RC" publish -t trusted -k olga --report empty.rep ds 2
+	# A key the trusted file does not list.
+	"$RC" keygen stranger > /dev/null 2>&1
+	run -0 "$V" rules -q --sign stranger --report stranger.rep checks.rules ds@2
+	refused "refill-commit: stranger.rep: signed by a key that trusted does not list" \
+	    "$RC" publish -t trusted -k olga --report diff.rep --report stranger.rep ds 2
+
+	# Both, by vera: published, and the line carries them as they were.
+	run -0 --separate-stderr "$RC" publish -t trusted -k olga -m gated \
+	    --report diff.rep --report rules.rep ds 2
+	[ "$output" = 000002 ]
+	tail -1 ds/log > line
+	jq -c '.reports[]' line > got
+	cat diff.rep rules.rep > want
+	diff -u want got
+	run -0 "$RC" log -t trusted ds
+	[ "${lines[-2]}" = "     report diff passed, by vera" ]
+	[ "${lines[-1]}" = "     report rules passed, by vera" ]
+	# The line verifies, reports and all.
+	run -0 "$V" dataset -q -t trusted ds@1
+}
+
+@test "verified: a version current before needs no report; one given is status 2" {
+	verified_dataset
+	diff_report vera diff.rep
+	run -0 "$V" rules -q -t trusted --sign vera --report rules.rep checks.rules ds@2
+	run -0 "$RC" publish -q -t trusted -k olga --report diff.rep --report rules.rep ds 2
+	run -0 "$RC" rollback -q -t trusted -k olga ds 1
+	[ "$output" = 000001 ]
+	refused -2 "refill-commit: ds: version 000002 was current before (line 4): a report is for a version's first publication" \
+	    "$RC" publish -t trusted -k olga --report diff.rep --report rules.rep ds 2
+	run -0 "$RC" publish -q -t trusted -k olga ds 2
+	[ "$output" = 000002 ]
+	# --report belongs to publish and rollback.
+	run -2 --separate-stderr "$RC" approve -t trusted -k olga -m x --report diff.rep ds 2
+	[ "${stderr%%$'\n'*}" = "refill-commit: --report applies to publish and rollback only" ]
+}
+
+@test "verified: without a trusted-signers file no report is a verifier's" {
+	verified_dataset
+	# A POLICY that lets changes go unsigned asks for no trusted file.
+	printf '%s\n' '{"format":"refill-policy/1","verified":["rules","diff"],"unsigned":true}' > gate.json
+	"$RC" policy -q -t trusted -k olga -m "gate, unsigned" ds gate.json
+	diff_report vera diff.rep
+	run -0 "$V" rules -q -t trusted --sign vera --report rules.rep checks.rules ds@2
+	refused -2 "refill-commit: ds: no trusted-signers file names the verifiers that its POLICY needs" \
+	    "$RC" publish -k olga --report diff.rep --report rules.rep ds 2
+}
+
+@test "verified: a POLICY's verified checks are strict" {
+	dataset
+	local bad
+	while IFS='|' read -r file why; do
+		printf '%s\n' "$file" > bad.json
+		refused -2 "refill-commit: bad.json: $why" \
+		    "$RC" policy -t trusted -k olga ds bad.json
+	done <<'EOF'
+{"format":"refill-policy/1","verified":"diff"}|verified: not an array of checks
+{"format":"refill-policy/1","verified":["diff","lint"]}|verified: a check is "dataset", "diff", "drift" or "rules"
+{"format":"refill-policy/1","verified":["diff","diff"]}|verified: a check named twice
+{"format":"refill-policy/1","verified":[1]}|verified: a check is "dataset", "diff", "drift" or "rules"
+EOF
+	printf '%s\n' '{"format":"refill-policy/1","verified":["rules","drift","dataset"]}' > ok.json
+	run -0 "$RC" policy -q -t trusted -k olga ds ok.json
+	run -0 jq -c .verified ds/POLICY
+	[ "$output" = '["dataset","drift","rules"]' ]
 }

@@ -1060,6 +1060,7 @@ spki_text(const unsigned char prefix[12], const unsigned char raw[32],
 }
 
 static char tdir[64];
+static void test_report(void);
 
 static const char *
 tpath(const char *name)
@@ -1560,6 +1561,7 @@ test_sign(void)
 	test_base64();
 	test_keys();
 	test_trusted();
+	test_report();
 	CHECK(rf_rmtree(tdir, &e) == 0, "remove %s: %s", tdir, e.msg);
 }
 
@@ -2708,7 +2710,8 @@ test_policy(void)
 	    "\"roles\":{\"approve\":[\"approver\",\"owner\"],"
 	    "\"commit\":[\"committer\",\"owner\"],\"gc\":[\"owner\"],"
 	    "\"publish\":[\"owner\",\"publisher\"],\"rollback\":[\"committer\","
-	    "\"owner\"]},\"self_approval\":false,\"unsigned\":true}\n";
+	    "\"owner\"],\"verify\":[\"owner\",\"verifier\"]},"
+	    "\"self_approval\":false,\"unsigned\":true,\"verified\":[]}\n";
 	rf_policy p, q;
 	rf_buf out = { 0 }, again = { 0 };
 	rf_err e;
@@ -2741,8 +2744,8 @@ test_policy(void)
 	    "\"roles\":{\"approve\":[\"approver\",\"owner\"],"
 	    "\"commit\":[\"committer\",\"owner\"],\"gc\":[\"committer\","
 	    "\"owner\"],\"publish\":[\"committer\",\"owner\"],\"rollback\":"
-	    "[\"committer\",\"owner\"]},\"self_approval\":false,"
-	    "\"unsigned\":false}\n"),
+	    "[\"committer\",\"owner\"],\"verify\":[\"owner\",\"verifier\"]},"
+	    "\"self_approval\":false,\"unsigned\":false,\"verified\":[]}\n"),
 	    "policy: defaults: %.*s", (int)out.len, out.p);
 	CHECK(rf_policy_allows(&p, RF_ACT_GC, &com) &&
 	    !rf_policy_allows(&p, RF_ACT_GC, &pub), "policy: default roles");
@@ -2751,8 +2754,14 @@ test_policy(void)
 	static const char *const bad[][2] = {
 		{ "{}", "P: no \"format\"" },
 		{ "{\"format\":\"refill-policy/2\"}", "P: format is not" },
+		{ "{\"format\":\"refill-policy/1\",\"verify\":true}",
+		    "P: \"verify\": not a member of a policy" },
 		{ "{\"format\":\"refill-policy/1\",\"verified\":true}",
-		    "P: \"verified\": not a member of a policy" },
+		    "P: verified: not an array of checks" },
+		{ "{\"format\":\"refill-policy/1\",\"verified\":[\"lint\"]}",
+		    "P: verified: a check is" },
+		{ "{\"format\":\"refill-policy/1\",\"verified\":[\"diff\",\"diff\"]}",
+		    "P: verified: a check named twice" },
 		{ "{\"format\":\"refill-policy/1\",\"approvals\":101}",
 		    "P: approvals: not a count from 0 to 100" },
 		{ "{\"format\":\"refill-policy/1\",\"approvals\":-1}",
@@ -2786,6 +2795,72 @@ test_policy(void)
 	}
 	rf_buf_free(&out);
 	rf_buf_free(&again);
+
+	/* Checks are kept as a set, written in order. */
+	static const char ver[] = "{\"format\":\"refill-policy/1\","
+	    "\"verified\":[\"rules\",\"dataset\"]}";
+	CHECK(rf_policy_parse(ver, strlen(ver), "P", &p, &e) == 0 &&
+	    p.verified == (1u << RF_CHECK_RULES | 1u << RF_CHECK_DATASET),
+	    "policy verified: %s", e.msg);
+	out.len = 0;
+	CHECK(rf_policy_format(&p, &out, &e) == 0 &&
+	    has(&out, "\"verified\":[\"dataset\",\"rules\"]}\n"),
+	    "policy verified: %.*s", (int)out.len, out.p);
+	rf_policy_free(&p);
+	rf_buf_free(&out);
+}
+
+/*
+ * Reports: what rf_report_sign writes rf_report_parse reads; a changed
+ * byte fails the signature, and what is not canonical is not a report.
+ */
+static void
+test_report(void)
+{
+	static const char body[] = "{\"check\":\"diff\",\"format\":"
+	    "\"refill-report/1\",\"manifest\":\"%s\",\"passed\":true,"
+	    "\"signer\":\"%s\",\"version\":7}";
+	char pub[RF_PUBKEY_LEN + 1], h[65], text[512];
+	unsigned char sha[RF_SHA256_LEN];
+	rf_key *k = NULL;
+	rf_buf line = { 0 };
+	rf_report r;
+	rf_err e;
+	int rc;
+
+	for (int i = 0; i < RF_SHA256_LEN; i++)
+		sha[i] = (unsigned char)(i * 7);
+	rf_hex(sha, RF_SHA256_LEN, h);
+	CHECK(rf_key_generate(tpath("report.pem"), pub, &e) == 0 &&
+	    rf_key_load(tpath("report.pem"), &k, &e) == 0, "report: key: %s",
+	    e.msg);
+	if (k == NULL)
+		return;
+	snprintf(text, sizeof text, body, h, pub);
+	CHECK(rf_report_sign(text, strlen(text), k, &line, &e) == 0 &&
+	    line.len > 0 && line.p[line.len - 1] == '\n', "report: sign");
+	rc = rf_report_parse(line.p, line.len, "R", &r, &e);
+	CHECK(rc == 0 && strcmp(r.check, "diff") == 0 && r.version == 7 &&
+	    r.passed && memcmp(r.manifest, sha, RF_SHA256_LEN) == 0 &&
+	    strcmp(r.signer, pub) == 0, "report: parse: %d %s", rc, e.msg);
+	/* version 7 to 8: the signature no longer holds. */
+	char *seven = strstr(line.p, "\"version\":7");
+	seven[10] = '8';
+	rc = rf_report_parse(line.p, line.len, "R", &r, &e);
+	CHECK(rc == RF_ECHECK && strcmp(e.msg, "R: the signature does not "
+	    "match its report") == 0, "report: forged: %d %s", rc, e.msg);
+	seven[10] = '7';
+	/* A space: still JSON, no longer the bytes signed. */
+	rf_buf spaced = { 0 };
+	rf_buf_adds(&spaced, "{ ");
+	rf_buf_add(&spaced, line.p + 1, line.len - 1);
+	rc = rf_report_parse(spaced.p, spaced.len, "R", &r, &e);
+	CHECK(rc == RF_EDATA && strcmp(e.msg, "R: not a verification report: "
+	    "not one line of canonical JSON") == 0, "report: spaced: %d %s",
+	    rc, e.msg);
+	rf_buf_free(&spaced);
+	rf_buf_free(&line);
+	rf_key_free(k);
 }
 
 int
