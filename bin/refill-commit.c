@@ -1677,7 +1677,8 @@ cmd_switch(bool rollback, const char *dir, const char *vs)
 	 * back to one that was current before does not.
 	 */
 	bool before = published_at(s, v) > 0;
-	if (before && nreports > 0) {
+	/* Current already, by a publish that a rerun repeats: nothing to do. */
+	if (before && nreports > 0 && v != s->current) {
 		rf_warnx("%s: version %06u was current before (line %zu): a "
 		    "report is for a version's first publication", dir,
 		    (unsigned)v, published_at(s, v));

@@ -34,22 +34,26 @@ raw(const rf_logent *l, const rf_path *p, const char **v, size_t *n)
 	}
 }
 
-/* Appends name and the file's text as a JSON string, or null. */
+/*
+ * Appends "name": and the file's text as a JSON string (base64 with b64),
+ * or null when there is no such file.
+ */
 static int
 add_text(rf_buf *out, const char *name, const char *path, size_t max,
     bool b64, rf_err *e)
 {
 	rf_buf t = { 0 };
+	struct stat st;
 	int rc;
 
-	rf_buf_adds(out, ",\"");
+	rf_buf_addc(out, '"');
 	rf_buf_adds(out, name);
 	rf_buf_adds(out, "\":");
+	if (lstat(path, &st) < 0 && errno == ENOENT)
+		return rf_buf_adds(out, "null") < 0 ? nomem(e) : 0;
 	if ((rc = rf_read_file(path, max, &t, e)) < 0) {
 		rf_buf_free(&t);
-		if (errno != ENOENT)
-			return rc;
-		return rf_buf_adds(out, "null") < 0 ? nomem(e) : 0;
+		return rc;
 	}
 	if (b64) {
 		char *s = malloc(4 * (t.len / 3 + 1) + 1);
@@ -71,45 +75,38 @@ add_text(rf_buf *out, const char *name, const char *path, size_t max,
 int
 rf_audit_history(rf_store *s, rf_buf *out, rf_err *e)
 {
+	static const char *const files[] = { "MANIFEST", "MANIFEST.sig",
+	    "SHA256SUMS" };
+	static const char *const names[] = { "manifest", "sig", "sha256sums" };
 	char p[PATH_MAX];
 	uint32_t *vs = NULL;
-	size_t nv = 0;
+	size_t nv = 0, mark = out->len;
 	int rc;
 
-	/* A leading comma, dropped below: each member adds its own. */
-	size_t mark = out->len;
 	rf_buf_addc(out, '{');
 	snprintf(p, sizeof p, "%s/log", s->dir);
 	if ((rc = add_text(out, "log", p, SIZE_MAX / 2, false, e)) < 0)
 		goto out;
+	rf_buf_addc(out, ',');
 	snprintf(p, sizeof p, "%s/POLICY", s->dir);
-	if ((rc = add_text(out, "policy", p, (size_t)1 << 20, false, e)) < 0)
-		goto out;
-	if ((rc = rf_store_versions(s, &vs, &nv, e)) < 0)
+	if ((rc = add_text(out, "policy", p, (size_t)1 << 20, false, e)) < 0 ||
+	    (rc = rf_store_versions(s, &vs, &nv, e)) < 0)
 		goto out;
 	rf_buf_adds(out, ",\"versions\":[");
 	for (size_t i = 0; i < nv && rc == 0; i++) {
-		char num[48];
-		snprintf(num, sizeof num, "%s{\"version\":%u", i ? "," : "",
-		    (unsigned)vs[i]);
-		rf_buf_adds(out, num);
-		static const char *const files[] = { "MANIFEST", "MANIFEST.sig",
-		    "SHA256SUMS" };
-		static const char *const names[] = { "manifest", "sig",
-		    "sha256sums" };
+		rf_buf_adds(out, i > 0 ? ",{" : "{");
 		for (int f = 0; f < 3 && rc == 0; f++) {
 			rf_version_path(s, vs[i], files[f], p);
 			rc = add_text(out, names[f], p, (size_t)1 << 30, f == 1,
 			    e);
+			rf_buf_addc(out, ',');
 		}
-		rf_buf_addc(out, '}');
+		char num[32];
+		snprintf(num, sizeof num, "\"version\":%u}", (unsigned)vs[i]);
+		rf_buf_adds(out, num);
 	}
 	if (rc == 0 && rf_buf_adds(out, "]}") < 0)
 		rc = nomem(e);
-	/* "{," to "{". */
-	if (rc == 0)
-		memmove(out->p + mark + 1, out->p + mark + 2,
-		    out->len - mark - 2), out->len--;
 out:
 	free(vs);
 	if (rc < 0)
@@ -249,7 +246,7 @@ contents(const rf_manifest *m, rf_buf *out, rf_err *e)
 }
 
 /* Who did it, when and why: the members of line l an auditor reads. */
-static int
+static void
 event(const rf_logent *l, rf_path *const *paths, rf_buf *out)
 {
 	static const char *const names[] = { "message", "seq", "signer",
@@ -267,7 +264,6 @@ event(const rf_logent *l, rf_path *const *paths, rf_buf *out)
 		rf_buf_adds(out, "\":");
 		rf_buf_add(out, v, n);
 	}
-	return 0;
 }
 
 /*
@@ -621,7 +617,7 @@ rf_audit_check(const char *p, size_t n, const char *doc,
 	const char *k, *v, *audit = NULL, *sig = NULL, *hist = NULL;
 	const char *summary = NULL;
 	size_t pos = 0, kn, vn, an = 0, sn = 0, hn = 0, sumn = 0;
-	rf_buf canon = { 0 }, got = { 0 };
+	rf_buf got = { 0 };
 	char tmp[PATH_MAX];
 	const char *td = getenv("TMPDIR");
 	uint32_t *vs = NULL;
@@ -633,16 +629,13 @@ rf_audit_check(const char *p, size_t n, const char *doc,
 	memset(info, 0, sizeof *info);
 	if (n > 0 && p[n - 1] == '\n')
 		n--;
-	if ((rc = rf_json_validate(p, n, e)) < 0) {
+	if ((rc = rf_json_is_canon(p, n, e)) < 0) {
 		char m[sizeof e->msg];
 		snprintf(m, sizeof m, "%s", e->msg);
-		return rf_seterr(e, RF_EDATA, "%s: %s", doc, m);
+		return rc == RF_ENOMEM ? rc : rf_seterr(e, RF_EDATA, "%s: %s",
+		    doc, m);
 	}
-	if ((rc = rf_json_canon(p, n, &canon, e)) < 0)
-		return rc;
-	rc = canon.len != n || memcmp(canon.p, p, n) != 0;
-	rf_buf_free(&canon);
-	if (rc || p[0] != '{')
+	if (rc == 0 || p[0] != '{')
 		return rf_seterr(e, RF_ECHECK, "%s: not one line of canonical "
 		    "JSON: not an export as written", doc);
 	while (rf_json_next(p, n, &pos, &k, &kn, &v, &vn) > 0) {

@@ -1080,6 +1080,18 @@ rf_json_validate(const char *buf, size_t len, rf_err *e)
 }
 
 int
+rf_json_is_canon(const char *buf, size_t len, rf_err *e)
+{
+	rf_buf c = { 0 };
+	int rc;
+
+	if ((rc = rf_json_canon(buf, len, &c, e)) == 0)
+		rc = c.len == len && memcmp(c.p, buf, len) == 0;
+	rf_buf_free(&c);
+	return rc;
+}
+
+int
 rf_json_canon(const char *buf, size_t len, rf_buf *out, rf_err *e)
 {
 	return parse(buf, len, out, e);

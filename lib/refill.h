@@ -85,6 +85,12 @@ int rf_json_validate(const char *buf, size_t len, rf_err *e);
  * as rf_json_validate does.  On error out->len is restored.
  */
 int rf_json_canon(const char *buf, size_t len, rf_buf *out, rf_err *e);
+/*
+ * 1 if buf[0..len) is valid and already in canonical form (what is signed
+ * is what is read), 0 if valid but not, or the error rf_json_validate
+ * gives.
+ */
+int rf_json_is_canon(const char *buf, size_t len, rf_err *e);
 
 /*
  * The parser keeps scratch space per thread between calls.  A thread that

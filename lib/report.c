@@ -64,25 +64,20 @@ rf_report_parse(const char *p, size_t n, const char *name, rf_report *r,
 	size_t pos = 0, kn, vn, bn = 0, sn;
 	unsigned char sig[RF_SIG_LEN];
 	bool has_sig = false, has[6] = { false };
-	rf_buf canon = { 0 };
 	char why[160];
 	int rc;
 
 	memset(r, 0, sizeof *r);
 	if (n > 0 && p[n - 1] == '\n')
 		n--;
-	if ((rc = rf_json_validate(p, n, e)) < 0) {
+	/* One text for one report: what was signed is what is read. */
+	if ((rc = rf_json_is_canon(p, n, e)) < 0) {
 		char m[sizeof e->msg];
 		snprintf(m, sizeof m, "%s", e->msg);
-		return rf_seterr(e, RF_EDATA, "%s: not a verification report: "
-		    "%s", name, m);
+		return rc == RF_ENOMEM ? rc : rf_seterr(e, RF_EDATA, "%s: not a "
+		    "verification report: %s", name, m);
 	}
-	/* One text for one report: what was signed is what is read. */
-	if ((rc = rf_json_canon(p, n, &canon, e)) < 0)
-		return rc;
-	rc = canon.len != n || memcmp(canon.p, p, n) != 0;
-	rf_buf_free(&canon);
-	if (rc)
+	if (rc == 0)
 		return bad(e, name, "not one line of canonical JSON");
 	if (p[0] != '{')
 		return bad(e, name, "not a JSON object");

@@ -687,6 +687,27 @@ cache_serve() {
 	fault_loop "$B/refill-verify" dataset -q --stats st.json ds
 }
 
+@test "fault: refill-verify rules --sign --report on a dataset version" {
+	"$B/refill-commit" keygen k1 > /dev/null 2>&1
+	"$B/refill-split" -q -k user_id -n 2 -o s1 in.ndjson
+	"$B/refill-commit" -q -k k1 -m one ds s1 > /dev/null
+	printf '%s\n' 'required user_id' > r.rules
+	reset() {
+		rm -f r.rep
+	}
+	check_ok() {
+		# One whole line, signed, of version 1.
+		[ "$(jq -c '[.report.check, .report.version, .report.passed]' r.rep)" = '["rules",1,true]' ]
+		[ "$(wc -l < r.rep)" -eq 1 ]
+		no_temps_below
+	}
+	check_failed() {
+		[ ! -e r.rep ]
+		no_temps_below
+	}
+	fault_loop "$B/refill-verify" rules -q --sign k1 --report r.rep r.rules ds
+}
+
 # ---- refill-lineage --------------------------------------------------------
 
 @test "fault: refill-lineage, its answer and --stats" {
@@ -802,6 +823,24 @@ settled() {
 		stats_whole st.json '"program":"refill-commit"'
 	}
 	fault_loop "$B/refill-commit" publish -q -k k1 --stats st.json ds 2
+}
+
+@test "fault: refill-commit publish --report, the report into the log" {
+	commit_fixture
+	cp -a ds0 ds1
+	"$B/refill-commit" -q -n -k k1 -m two ds1 s2 > /dev/null
+	printf '%s\n' 'required b' > r.rules
+	"$B/refill-verify" rules -q --sign k1 --report r.rep r.rules ds1@2
+	reset() { fresh ds1; }
+	check_ok() {
+		settled "$d2" 000002
+		# The publish line holds the report as it was.
+		[ "$(tail -1 ds/log | jq -c '.reports[0]')" = "$(cat r.rep)" ]
+	}
+	check_failed() {
+		whole_current "$d1" "$d2"
+	}
+	fault_loop "$B/refill-commit" publish -q -k k1 --report r.rep ds 2
 }
 
 @test "fault: refill-commit rollback" {
