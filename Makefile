@@ -36,7 +36,7 @@ LIBOBJ = $(BUILD)/lib/cli.o $(BUILD)/lib/diff.o $(BUILD)/lib/hash.o \
 MAN1 = man/man1/refill.1 man/man1/refill-commit.1 man/man1/refill-hash.1 man/man1/refill-split.1 man/man1/refill-replay.1 \
        man/man1/refill-transform.1 man/man1/refill-lineage.1 \
        man/man1/refill-verify.1
-MAN5 = man/man5/refill-manifest.5 man/man5/refill-policy.5 man/man5/refill-prov.5 man/man5/refill-rules.5 man/man5/refill-schema.5
+MAN5 = man/man5/refill-audit.5 man/man5/refill-manifest.5 man/man5/refill-policy.5 man/man5/refill-prov.5 man/man5/refill-report.5 man/man5/refill-rules.5 man/man5/refill-schema.5
 MAN7 = man/man7/refill.7
 EXAMPLES = examples/backfill/Makefile examples/demo/demo.sh \
        examples/demo/gen.py examples/demo/verify-version \
