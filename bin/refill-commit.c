@@ -1801,11 +1801,13 @@ show_reports(const rf_logent *l)
 	if (rf_json_get(l->line, l->len, p, &v, &vn) == 0 && v[0] == '[')
 		while (rf_json_next(v, vn, &pos, NULL, NULL, &x, &xn) > 0) {
 			rf_report r;
-			/* The log line held it when it was checked: it parses. */
-			if (rf_report_parse(x, xn, "report", &r, &e) == 0)
+			/* refill-verify dataset names one that does not hold. */
+			if (rf_report_parse(x, xn, "report", &r, &e) < 0)
+				printf("     %s\n", e.msg);
+			else
 				printf("     report %s %s, by %s\n", r.check,
-				    r.passed ? "passed" : "failed",
-				    signer_name(r.signer));
+				    r.passed ? "passed" : "failed", have_trusted ?
+				    signer_name(r.signer) : r.signer);
 		}
 	rf_path_free(p);
 }

@@ -59,6 +59,10 @@ static struct {
 	unsigned char manifest[RF_SHA256_LEN];
 	bool has_rules;
 	unsigned char rules[RF_SHA256_LEN];
+	bool has_against;		/* diff, drift: OLD, a dataset version */
+	char against[PATH_MAX];
+	uint32_t against_version;
+	unsigned char against_manifest[RF_SHA256_LEN];
 	rf_buf figures;
 } att;
 
@@ -88,7 +92,15 @@ attest_start(void)
 	}
 	if (att.path == NULL)
 		return RF_EXIT_OK;
-	if ((rc = rf_key_load(att.keypath, &att.key, &e)) < 0)
+	/* Standard output is the check's own, and closed before the report. */
+	if (strcmp(att.path, "-") == 0 || strcmp(att.path, "/dev/stdout") == 0 ||
+	    strcmp(att.path, "/dev/fd/1") == 0) {
+		rf_warnx("--report %s: the report goes to a file of its own",
+		    att.path);
+		return RF_EXIT_USAGE;
+	}
+	if ((rc = rf_out_check(att.path, &e)) < 0 ||
+	    (rc = rf_key_load(att.keypath, &att.key, &e)) < 0)
 		return rf_fail(rc, &e);
 	run.figures = &att.figures;
 	return RF_EXIT_OK;
@@ -143,7 +155,19 @@ attest_finish(int status)
 	}
 	rf_key_public(att.key, pub);
 	rf_timestamp(rf_now(), t);
-	rf_buf_adds(&b, "{\"check\":\"");
+	rf_buf_adds(&b, "{");
+	if (att.has_against) {
+		rf_buf_adds(&b, "\"against\":{\"dataset\":");
+		rf_json_addstr_lossy(&b, att.against, strlen(att.against));
+		rf_buf_adds(&b, ",\"manifest\":\"");
+		char h[2 * RF_SHA256_LEN + 1];
+		rf_hex(att.against_manifest, RF_SHA256_LEN, h);
+		rf_buf_adds(&b, h);
+		snprintf(num, sizeof num, "\",\"version\":%u},",
+		    (unsigned)att.against_version);
+		rf_buf_adds(&b, num);
+	}
+	rf_buf_adds(&b, "\"check\":\"");
 	rf_buf_adds(&b, run.command);
 	rf_buf_adds(&b, "\",\"command\":[");
 	for (int i = 0; i < att.argc; i++) {
@@ -214,7 +238,8 @@ usage(int status)
 	    "       refill-verify dataset [-q] [--all] [--json] [--metrics file] [--progress]\n"
 	    "                             [--sign keyfile --report file] [--stats file]\n"
 	    "                             [-t trusted] dataset[@version]\n"
-	    "       refill-verify dataset --audit [-q] [--sign keyfile] [-t trusted] dataset\n"
+	    "       refill-verify dataset --audit [-q] [--metrics file] [--progress]\n"
+	    "                             [--sign keyfile] [--stats file] [-t trusted] dataset\n"
 	    "       refill-verify audit [-q] [-t trusted] file\n"
 	    "       refill-verify compat [-q] [--json] [--mode mode] [-t trusted] old new\n");
 	exit(status == RF_EXIT_OK ? rf_close_stdout() : status);
@@ -672,6 +697,8 @@ cmd_rules(int argc, char *argv[])
 		rf_warnx("%s", e.msg);
 		status = rf_status(rc);
 	}
+	/* Every record was read: the rules were judged on all of them. */
+	bool judged = status == RF_EXIT_OK;
 	if (status == RF_EXIT_OK)
 		status = rules_report(path, json, &nbroken);
 	if (status == RF_EXIT_OK || status == RF_EXIT_CHECK) {
@@ -686,7 +713,7 @@ cmd_rules(int argc, char *argv[])
 		if ((rc = rf_run_finish(&run, extra,
 		    sizeof extra / sizeof extra[0])) != RF_EXIT_OK)
 			status = rc;
-		else if (run.progress >= 0)
+		else if (judged && run.progress >= 0)
 			rf_warnx("%llu records, %zu rules, %zu broken",
 			    (unsigned long long)rf_rules_records(rules_state),
 			    rf_rules_count(rules_set), nbroken);
@@ -965,6 +992,13 @@ open_version(struct dside *sd, const char *dir, uint32_t v,
 	sd->dataset = true;
 	if (sd->candidate)
 		attest_candidate(dir, v, sd->m.sha256);
+	else if (att.path != NULL) {
+		/* OLD of diff or drift: what the candidate was held against. */
+		att.has_against = true;
+		snprintf(att.against, sizeof att.against, "%s", dir);
+		att.against_version = v;
+		memcpy(att.against_manifest, sd->m.sha256, RF_SHA256_LEN);
+	}
 	for (size_t i = 0; i < sd->m.n && status == RF_EXIT_OK; i++) {
 		const rf_mfile *f = &sd->m.f[i];
 		char p[PATH_MAX], shown[PATH_MAX];
@@ -2828,6 +2862,12 @@ audit_export(rf_store *s, const char *dir, const rf_trusted *trusted,
 	return rc < 0 ? rf_status(rc) : RF_EXIT_OK;
 }
 
+static void
+bad_report(void *vr, const char *msg)
+{
+	problem(vr, "%s", msg);
+}
+
 static int
 cmd_dataset(int argc, char *argv[])
 {
@@ -2936,13 +2976,11 @@ cmd_dataset(int argc, char *argv[])
 		problems += vr.problems;
 	}
 	/* A report a publish line carries must be what it says it is. */
-	if ((rc = rf_audit_reports(s, &e)) == RF_ECHECK) {
-		problem(&vr, "%s", e.msg);
-		problems = vr.problems;
-	} else if (rc < 0) {
+	if ((rc = rf_audit_reports(s, bad_report, &vr, &e)) < 0) {
 		status = rf_fail(rc, &e);
 		goto done;
 	}
+	problems = vr.problems;
 	/* The POLICY must be the one the log set last, by an owner. */
 	rf_policy pol;
 	if ((rc = rf_store_policy(s, have_trusted ? &trusted : NULL, &pol,
@@ -2959,10 +2997,28 @@ cmd_dataset(int argc, char *argv[])
 		goto done;
 	}
 	if (all) {
-		if ((rc = rf_store_versions(s, &vs, &nv, &e)) < 0) {
+		uint32_t *want = NULL;
+		size_t *wline = NULL, nwant = 0;
+		if ((rc = rf_store_versions(s, &vs, &nv, &e)) < 0 ||
+		    (rc = rf_audit_expected(s, &want, &wline, &nwant,
+		    &e)) < 0) {
 			status = rf_fail(rc, &e);
 			goto done;
 		}
+		/* What the log keeps must be there: a version is not lost. */
+		for (size_t i = 0; i < nwant; i++) {
+			size_t at = 0;
+			while (at < nv && vs[at] != want[i])
+				at++;
+			if (at == nv)
+				problem(&vr, "version %06u is committed (line %zu "
+				    "of the log) and no gc removed it, but its "
+				    "directory is gone", (unsigned)want[i],
+				    wline[i]);
+		}
+		problems = vr.problems;
+		free(want);
+		free(wline);
 	} else {
 		if (v == 0 && (v = s->current) == 0) {
 			rf_warnx("%s: no current version", dir);

@@ -268,45 +268,51 @@ event(const rf_logent *l, rf_path *const *paths, rf_buf *out)
 
 /*
  * The reports a publish or rollback line carries, each checked: its
- * signature, and that it vouches for the MANIFEST the line names.
+ * signature, and that it vouches for the MANIFEST the line names.  Each
+ * is summed up in out; one that does not hold as {"holds":false}, and
+ * said through bad.  Returns the number that do not hold, or RF_ENOMEM.
  */
 static int
 reports(const rf_logent *l, const rf_path *rp, const char *logname,
-    size_t lineno, rf_buf *out, rf_err *e)
+    size_t lineno, rf_buf *out, void (*bad)(void *, const char *), void *arg)
 {
 	const char *v, *ev;
 	size_t n, en, pos = 0;
-	int rc, k = 0;
+	int k = 0, nbad = 0;
 
 	rf_buf_adds(out, ",\"reports\":[");
 	if (rf_json_get(l->line, l->len, rp, &v, &n) == 0 && v[0] == '[')
 		while (rf_json_next(v, n, &pos, NULL, NULL, &ev, &en) > 0) {
 			rf_report r;
-			char where[64], h[2 * RF_SHA256_LEN + 1];
+			rf_err e;
+			char where[64], msg[sizeof e.msg + PATH_MAX];
 			snprintf(where, sizeof where, "line %zu's report %d",
 			    lineno, k + 1);
-			if ((rc = rf_report_parse(ev, en, where, &r, e)) < 0) {
-				char m[sizeof e->msg];
-				snprintf(m, sizeof m, "%s", e->msg);
-				return rf_seterr(e, RF_ECHECK, "%s: %s", logname,
-				    m);
-			}
-			if (!l->has_manifest || r.version != l->version ||
+			rf_buf_adds(out, k++ ? "," : "");
+			if (rf_report_parse(ev, en, where, &r, &e) < 0)
+				snprintf(msg, sizeof msg, "%s: %s", logname,
+				    e.msg);
+			else if (!l->has_manifest || r.version != l->version ||
 			    memcmp(r.manifest, l->manifest,
 			    RF_SHA256_LEN) != 0)
-				return rf_seterr(e, RF_ECHECK, "%s: %s is not of "
-				    "the version that line publishes", logname,
-				    where);
-			rf_hex(r.manifest, RF_SHA256_LEN, h);
-			rf_buf_adds(out, k++ ? ",{\"check\":\"" : "{\"check\":\"");
-			rf_buf_adds(out, r.check);
-			rf_buf_adds(out, "\",\"passed\":");
-			rf_buf_adds(out, r.passed ? "true" : "false");
-			rf_buf_adds(out, ",\"signer\":\"");
-			rf_buf_adds(out, r.signer);
-			rf_buf_adds(out, "\"}");
+				snprintf(msg, sizeof msg, "%s: %s is not of the "
+				    "version that line publishes", logname, where);
+			else {
+				rf_buf_adds(out, "{\"check\":\"");
+				rf_buf_adds(out, r.check);
+				rf_buf_adds(out, "\",\"holds\":true,\"passed\":");
+				rf_buf_adds(out, r.passed ? "true" : "false");
+				rf_buf_adds(out, ",\"signer\":\"");
+				rf_buf_adds(out, r.signer);
+				rf_buf_adds(out, "\"}");
+				continue;
+			}
+			nbad++;
+			rf_buf_adds(out, "{\"holds\":false}");
+			if (bad != NULL)
+				bad(arg, msg);
 		}
-	return rf_buf_addc(out, ']') < 0 ? nomem(e) : 0;
+	return rf_buf_addc(out, ']') < 0 ? RF_ENOMEM : nbad;
 }
 
 /* Whether gc line l removed version v. */
@@ -332,22 +338,71 @@ removed(const rf_logent *l, const rf_path *rp, uint32_t v)
 }
 
 int
-rf_audit_reports(rf_store *s, rf_err *e)
+rf_audit_reports(rf_store *s, void (*bad)(void *, const char *), void *arg,
+    rf_err *e)
 {
 	rf_path *rp;
 	rf_buf scratch = { 0 };
 	char logname[PATH_MAX];
-	int rc;
+	int rc, nbad = 0;
 
 	if ((rc = rf_path_compile("reports", &rp, e)) < 0)
 		return rc;
 	snprintf(logname, sizeof logname, "%s/log", s->dir);
-	for (size_t i = 0; i < s->nlog && rc == 0; i++)
+	for (size_t i = 0; i < s->nlog && rc >= 0; i++)
 		if (strcmp(s->log[i].event, "publish") == 0 ||
-		    strcmp(s->log[i].event, "rollback") == 0)
-			rc = reports(&s->log[i], rp, logname, i + 1, &scratch, e);
+		    strcmp(s->log[i].event, "rollback") == 0) {
+			scratch.len = 0;
+			if ((rc = reports(&s->log[i], rp, logname, i + 1,
+			    &scratch, bad, arg)) > 0)
+				nbad += rc;
+		}
 	rf_path_free(rp);
 	rf_buf_free(&scratch);
+	return rc < 0 ? rf_seterr(e, rc, "out of memory") : nbad;
+}
+
+int
+rf_audit_expected(rf_store *s, uint32_t **vs, size_t **lines, size_t *nv,
+    rf_err *e)
+{
+	rf_path *rp;
+	int rc;
+
+	*vs = NULL;
+	*lines = NULL;
+	*nv = 0;
+	if ((rc = rf_path_compile("removed", &rp, e)) < 0)
+		return rc;
+	for (size_t i = 0; i < s->nlog && rc == 0; i++) {
+		if (strcmp(s->log[i].event, "commit") != 0)
+			continue;
+		bool gone = false;
+		for (size_t j = i + 1; j < s->nlog && !gone; j++)
+			gone = removed(&s->log[j], rp, s->log[i].version);
+		if (gone)
+			continue;
+		uint32_t *nvs = realloc(*vs, (*nv + 1) * sizeof *nvs);
+		size_t *nl = nvs == NULL ? NULL : realloc(*lines, (*nv + 1) *
+		    sizeof *nl);
+		if (nvs != NULL)
+			*vs = nvs;
+		if (nl == NULL) {
+			rc = nomem(e);
+			break;
+		}
+		*lines = nl;
+		(*vs)[*nv] = s->log[i].version;
+		(*lines)[(*nv)++] = i + 1;
+	}
+	rf_path_free(rp);
+	if (rc < 0) {
+		free(*vs);
+		free(*lines);
+		*vs = NULL;
+		*lines = NULL;
+		*nv = 0;
+	}
 	return rc;
 }
 
@@ -420,7 +475,9 @@ rf_audit_summary(rf_store *s, const rf_trusted *trusted, rf_buf *out,
 				rf_buf_addc(&b, ',');
 			any = true;
 			event(l, paths, &b);
-			rc = reports(l, paths[5], logname, j + 1, &b, e);
+			if (reports(l, paths[5], logname, j + 1, &b, NULL,
+			    NULL) < 0)
+				rc = nomem(e);
 			rf_buf_addc(&b, '}');
 		}
 		rf_buf_adds(&b, "],\"removed\":");
@@ -567,8 +624,14 @@ rebuild(const char *dir, const char *h, size_t hn, const char *doc,
 					    "version %u: %s", doc, (unsigned)ver,
 					    errno == EEXIST ? "given twice" :
 					    strerror(errno));
+				int have = 0;
 				while (rc == 0 && rf_json_next(x, xn, &mpos, &mk,
 				    &mkn, &mv, &mvn) > 0) {
+					/* Only a MANIFEST.sig may be null. */
+					if ((is(mk, mkn, "manifest") ||
+					    is(mk, mkn, "sha256sums")) &&
+					    mv[0] == '"')
+						have++;
 					if (is(mk, mkn, "manifest"))
 						rc = put_str(vd, "MANIFEST", mv, mvn,
 						    false, doc, e);
@@ -585,6 +648,11 @@ rebuild(const char *dir, const char *h, size_t hn, const char *doc,
 						    (unsigned)ver,
 						    (int)(mkn < 64 ? mkn : 64), mk);
 				}
+				if (rc == 0 && have != 2)
+					rc = rf_seterr(e, RF_EDATA, "%s: history: "
+					    "version %u: its manifest and "
+					    "sha256sums are text", doc,
+					    (unsigned)ver);
 			}
 		} else
 			rc = rf_seterr(e, RF_EDATA, "%s: history: %.*s is not a "
@@ -727,6 +795,23 @@ rf_audit_check(const char *p, size_t n, const char *doc,
 		else
 			rf_manifest_free(&m);
 	}
+	/* Every version the log keeps is here: none left out. */
+	uint32_t *want = NULL;
+	size_t *wline = NULL, nwant = 0;
+	if (rc == 0 && (rc = rf_audit_expected(s, &want, &wline, &nwant,
+	    e)) == 0)
+		for (size_t i = 0; i < nwant && rc == 0; i++) {
+			size_t at = 0;
+			while (at < nv && vs[at] != want[i])
+				at++;
+			if (at == nv)
+				rc = rf_seterr(e, RF_ECHECK, "%s: history: version "
+				    "%06u is committed (line %zu of the log) and "
+				    "no gc removed it, but it is not here", doc,
+				    (unsigned)want[i], wline[i]);
+		}
+	free(want);
+	free(wline);
 	rf_policy pol;
 	if (rc == 0 && (rc = rf_store_policy(s, trusted, &pol, e)) < 0)
 		rc = rename_err(e, rc, tmp, doc);
@@ -742,7 +827,8 @@ rf_audit_check(const char *p, size_t n, const char *doc,
 			i++;
 		rc = rf_seterr(e, RF_ECHECK, "%s: the summary is not the "
 		    "history's: they differ from byte %zu of the summary, at "
-		    "\"%.24s\"", doc, i, summary + (i < sumn ? i : sumn));
+		    "\"%.*s\"", doc, i, (int)(sumn - i < 24 ? sumn - i : 24),
+		    summary + i);
 	}
 	if (rc == 0) {
 		info->versions = nv;

@@ -1566,19 +1566,27 @@ int rf_audit_history(rf_store *s, rf_buf *out, rf_err *e);
 /*
  * Appends the summary of s's history, canonical: each version committed,
  * with who committed, approved, published (with the reports the line
- * carries, each checked) and removed it, and what its MANIFEST holds and
- * names as made it.  It reads the log and MANIFESTs only, so that a
- * checker derives it again from the history.  RF_ECHECK for a report that
- * does not hold.
+ * carries, each checked: one that does not hold is {"holds":false}) and
+ * removed it, and what its MANIFEST holds and names as made it.  It reads
+ * the log and MANIFESTs only, so that a checker derives it again from the
+ * history.
  */
 int rf_audit_summary(rf_store *s, const rf_trusted *trusted, rf_buf *out,
     rf_err *e);
 /*
  * Checks the reports that publish and rollback lines carry: each one's
  * signature, and that it is of the version and MANIFEST its line names.
- * RF_ECHECK naming the line.
+ * Calls bad with a message naming the line for each that does not hold;
+ * returns how many, or RF_ENOMEM.
  */
-int rf_audit_reports(rf_store *s, rf_err *e);
+int rf_audit_reports(rf_store *s, void (*bad)(void *arg, const char *msg),
+    void *arg, rf_err *e);
+/*
+ * The versions the log says are there: committed, and removed by no gc;
+ * with the line of each one's commit.  Both arrays are the caller's.
+ */
+int rf_audit_expected(rf_store *s, uint32_t **vs, size_t **lines, size_t *nv,
+    rf_err *e);
 
 typedef struct rf_audit_info {
 	char dataset[256], exported[32];

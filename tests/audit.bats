@@ -142,6 +142,23 @@ open("t.json", "wb").write(b.replace(old.encode(), new.encode(), 1))' "$@"; run 
 	[ "${lines[2]}" = "audit.json: verification at export: problems found" ]
 }
 
+@test "audit: a version left out of the history, or gone from the dataset, is named" {
+	history
+	"$V" dataset --audit -t trusted ds > plain.json
+	python3 - <<'EOP'
+import json
+d = json.load(open("plain.json"))
+d["audit"]["history"]["versions"] = d["audit"]["history"]["versions"][1:]
+open("t.json", "w").write(json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n")
+EOP
+	run -1 --separate-stderr "$V" audit -t trusted t.json
+	[ "$stderr" = "refill-verify: t.json: history: version 000001 is committed (line 1 of the log) and no gc removed it, but it is not here" ]
+	# The same of the dataset itself: refill-verify dataset --all.
+	rm -rf ds/versions/000001
+	run -1 --separate-stderr "$V" dataset --all -t trusted ds
+	[ "${lines[0]}" = "ds: version 000001 is committed (line 1 of the log) and no gc removed it, but its directory is gone" ]
+}
+
 @test "audit: a version gc removed is in the summary, its MANIFEST gone from the history" {
 	"$RC" keygen k > /dev/null 2>&1
 	"$B/refill-split" -q -k user_id -n 2 -o s in.ndjson

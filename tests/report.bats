@@ -37,6 +37,8 @@ EOP
 	two_versions
 	run -0 --separate-stderr "$V" diff -q -k user_id --max-changed 1 \
 	    --max-duplicates 100% --sign vera --report d.rep ds@1 ds@2
+	run -0 jq -c '.report.against' d.rep
+	[ "$output" = '{"dataset":"ds","manifest":"'"$(sha256sum ds/versions/000001/MANIFEST | cut -d ' ' -f 1)"'","version":1}' ]
 	run -0 jq -c '.report | [.format, .check, .dataset, .version, .passed, .status, .figures.changed, .figures.unchanged, .command]' d.rep
 	[ "$output" = '["refill-report/1","diff","ds",2,true,0,1,5,["diff","-q","-k","user_id","--max-changed","1","--max-duplicates","100%","--sign","vera","--report","d.rep","ds@1","ds@2"]]' ]
 	[ "$(jq -r .report.manifest d.rep)" = "$(sha256sum ds/versions/000002/MANIFEST | cut -d ' ' -f 1)" ]
@@ -105,6 +107,12 @@ EOP
 	[ "$stderr" = "refill-verify: --report: the records must be one dataset version, which the report vouches for" ]
 	run -2 --separate-stderr "$V" rules --sign vera --report r.rep r.rules ds@1 ds@2
 	[ "$stderr" = "refill-verify: --report: the records must be one dataset version, which the report vouches for" ]
+	# Standard output is the check's; a directory or a link is refused first.
+	run -2 --separate-stderr "$V" dataset --sign vera --report - ds
+	[ "$stderr" = "refill-verify: --report -: the report goes to a file of its own" ]
+	mkdir adir
+	run -2 --separate-stderr "$V" dataset --sign vera --report adir ds
+	[[ "$stderr" == "refill-verify: adir: "* ]]
 	run -2 --separate-stderr "$V" dataset --all --sign vera --report r.rep ds
 	[ "$stderr" = "refill-verify: --report vouches for one version: not with --all" ]
 	# A key others may read is refused before the check runs.
@@ -129,8 +137,17 @@ EOP
 	run -0 "$V" dataset -q du
 	# An unsigned last line can be edited without breaking the chain:
 	# the report it carries still can't be.
+	run -0 "$RC" log du
+	[ "${lines[-1]}" = "     report rules passed, by $(sed -n 2p vera.pub)" ]
 	sed -i '$s/"records_in":10/"records_in":11/' du/log
 	run -1 --separate-stderr "$V" dataset du
 	[ "${lines[0]}" = "du: du/log: line 3's report 1: the signature does not match its report" ]
 	[ "$stderr" = "refill-verify: du: 1 problem found" ]
+	run -0 "$RC" log du
+	[ "${lines[-1]}" = "     report: the signature does not match its report" ]
+	# The export still goes out, the report marked as not holding.
+	run -1 --separate-stderr "$V" dataset --audit du
+	printf '%s\n' "$output" > audit.json
+	run -0 jq -c '.audit.summary.versions[1].published[0].reports' audit.json
+	[ "$output" = '[{"holds":false}]' ]
 }
