@@ -77,10 +77,10 @@ load helpers
 	    ./p/m/man1/refill-lineage.1 ./p/m/man1/refill-replay.1 \
 	    ./p/m/man1/refill-split.1 \
 	    ./p/m/man1/refill-transform.1 ./p/m/man1/refill-verify.1 \
-	    ./p/m/man1/refill.1 ./p/m/man5/refill-manifest.5 \
-	    ./p/m/man5/refill-policy.5 \
-	    ./p/m/man5/refill-prov.5 ./p/m/man5/refill-rules.5 \
-	    ./p/m/man5/refill-schema.5 \
+	    ./p/m/man1/refill.1 ./p/m/man5/refill-audit.5 \
+	    ./p/m/man5/refill-manifest.5 ./p/m/man5/refill-policy.5 \
+	    ./p/m/man5/refill-prov.5 ./p/m/man5/refill-report.5 \
+	    ./p/m/man5/refill-rules.5 ./p/m/man5/refill-schema.5 \
 	    ./p/m/man7/refill.7 > want
 	diff -u want got
 	(cd d/p/doc && find . -type f | sort) > got
