@@ -1801,13 +1801,16 @@ show_reports(const rf_logent *l)
 	if (rf_json_get(l->line, l->len, p, &v, &vn) == 0 && v[0] == '[')
 		while (rf_json_next(v, vn, &pos, NULL, NULL, &x, &xn) > 0) {
 			rf_report r;
+			const rf_signer *sg;
 			/* refill-verify dataset names one that does not hold. */
-			if (rf_report_parse(x, xn, "report", &r, &e) < 0)
+			if (rf_audit_report(l, x, xn, "report", &r, &e) < 0)
 				printf("     %s\n", e.msg);
 			else
 				printf("     report %s %s, by %s\n", r.check,
-				    r.passed ? "passed" : "failed", have_trusted ?
-				    signer_name(r.signer) : r.signer);
+				    r.passed ? "passed" : "failed", !have_trusted ?
+				    r.signer : (sg = rf_trusted_find(&trusted,
+				    r.signer)) != NULL ? sg->name :
+				    "a key the trusted-signers file does not list");
 		}
 	rf_path_free(p);
 }

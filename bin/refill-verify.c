@@ -93,8 +93,7 @@ attest_start(void)
 	if (att.path == NULL)
 		return RF_EXIT_OK;
 	/* Standard output is the check's own, and closed before the report. */
-	if (strcmp(att.path, "-") == 0 || strcmp(att.path, "/dev/stdout") == 0 ||
-	    strcmp(att.path, "/dev/fd/1") == 0) {
+	if (strcmp(att.path, "-") == 0 || rf_out_stdfd(att.path) == 1) {
 		rf_warnx("--report %s: the report goes to a file of its own",
 		    att.path);
 		return RF_EXIT_USAGE;

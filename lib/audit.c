@@ -266,6 +266,21 @@ event(const rf_logent *l, rf_path *const *paths, rf_buf *out)
 	}
 }
 
+int
+rf_audit_report(const rf_logent *l, const char *p, size_t n,
+    const char *name, rf_report *r, rf_err *e)
+{
+	int rc;
+
+	if ((rc = rf_report_parse(p, n, name, r, e)) < 0)
+		return rc;
+	if (!l->has_manifest || r->version != l->version ||
+	    memcmp(r->manifest, l->manifest, RF_SHA256_LEN) != 0)
+		return rf_seterr(e, RF_ECHECK, "%s is not of the version that "
+		    "line publishes", name);
+	return 0;
+}
+
 /*
  * The reports a publish or rollback line carries, each checked: its
  * signature, and that it vouches for the MANIFEST the line names.  Each
@@ -289,14 +304,9 @@ reports(const rf_logent *l, const rf_path *rp, const char *logname,
 			snprintf(where, sizeof where, "line %zu's report %d",
 			    lineno, k + 1);
 			rf_buf_adds(out, k++ ? "," : "");
-			if (rf_report_parse(ev, en, where, &r, &e) < 0)
+			if (rf_audit_report(l, ev, en, where, &r, &e) < 0)
 				snprintf(msg, sizeof msg, "%s: %s", logname,
 				    e.msg);
-			else if (!l->has_manifest || r.version != l->version ||
-			    memcmp(r.manifest, l->manifest,
-			    RF_SHA256_LEN) != 0)
-				snprintf(msg, sizeof msg, "%s: %s is not of the "
-				    "version that line publishes", logname, where);
 			else {
 				rf_buf_adds(out, "{\"check\":\"");
 				rf_buf_adds(out, r.check);
@@ -650,7 +660,7 @@ rebuild(const char *dir, const char *h, size_t hn, const char *doc,
 				}
 				if (rc == 0 && have != 2)
 					rc = rf_seterr(e, RF_EDATA, "%s: history: "
-					    "version %u: its manifest and "
+					    "version %06u: its manifest and "
 					    "sha256sums are text", doc,
 					    (unsigned)ver);
 			}

@@ -235,9 +235,8 @@ freeout(rf_out *o)
 	free(o);
 }
 
-/* The descriptor that /dev/stdout, /dev/stderr or /dev/fd/N names, or -1. */
-static int
-stdname(const char *path)
+int
+rf_out_stdfd(const char *path)
 {
 	uint64_t fd;
 
@@ -256,7 +255,7 @@ rf_out_check(const char *path, rf_err *e)
 {
 	struct stat st;
 
-	if (stdname(path) >= 0 || lstat(path, &st) < 0)
+	if (rf_out_stdfd(path) >= 0 || lstat(path, &st) < 0)
 		return 0;
 	/*
 	 * Replacing a link would break it; writing through it is how a
@@ -287,7 +286,7 @@ rf_out_create(const char *path, int gzip_level, rf_out **out, rf_err *e)
 	 * over what was printed before); a device or a FIFO, which a rename
 	 * would replace.
 	 */
-	if ((fd = stdname(path)) >= 0)
+	if ((fd = rf_out_stdfd(path)) >= 0)
 		fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	else if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
 		fd = open(path, O_WRONLY | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);

@@ -315,6 +315,8 @@ int rf_out_create(const char *path, int gzip_level, rf_out **out, rf_err *e);
  * Programs call it at start-up for files they write at the end.
  */
 int rf_out_check(const char *path, rf_err *e);
+/* The descriptor that /dev/stdout, /dev/stderr or /dev/fd/N names, or -1. */
+int rf_out_stdfd(const char *path);
 /* Wraps fd (not closed by the library); name is used in messages. */
 int rf_out_fd(int fd, const char *name, int gzip_level, rf_out **out,
     rf_err *e);
@@ -1581,6 +1583,13 @@ int rf_audit_summary(rf_store *s, const rf_trusted *trusted, rf_buf *out,
  */
 int rf_audit_reports(rf_store *s, void (*bad)(void *arg, const char *msg),
     void *arg, rf_err *e);
+/*
+ * Reads p[0..n), a report that log line l carries (name for messages),
+ * and checks it is of the version and MANIFEST l names.  RF_ECHECK or
+ * RF_EDATA as rf_report_parse, or RF_ECHECK for another version's.
+ */
+int rf_audit_report(const rf_logent *l, const char *p, size_t n,
+    const char *name, rf_report *r, rf_err *e);
 /*
  * The versions the log says are there: committed, and removed by no gc;
  * with the line of each one's commit.  Both arrays are the caller's.

@@ -110,6 +110,8 @@ EOP
 	# Standard output is the check's; a directory or a link is refused first.
 	run -2 --separate-stderr "$V" dataset --sign vera --report - ds
 	[ "$stderr" = "refill-verify: --report -: the report goes to a file of its own" ]
+	run -2 --separate-stderr "$V" dataset --sign vera --report /dev/fd/01 ds
+	[ "$stderr" = "refill-verify: --report /dev/fd/01: the report goes to a file of its own" ]
 	mkdir adir
 	run -2 --separate-stderr "$V" dataset --sign vera --report adir ds
 	[[ "$stderr" == "refill-verify: adir: "* ]]
