@@ -34,6 +34,13 @@ static rf_key *key;
 static rf_trusted trusted;
 static bool have_trusted;
 
+/*
+ * The POLICY of the dataset open for writing, read once by open_writer
+ * under the lock (the defaults where none is set); freed in main.
+ */
+static rf_policy policy;
+static bool policy_set;
+
 /* Progress and figures; the workers add to its counts under runlock. */
 static rf_run run;
 static pthread_mutex_t runlock = PTHREAD_MUTEX_INITIALIZER;
@@ -238,13 +245,10 @@ roles_needed(const rf_policy *p, int act, char *need, size_t n)
 static int
 check_policy(rf_store *s, int act)
 {
-	rf_policy p;
-	rf_err e;
-	int rc, status = RF_EXIT_OK;
+	const rf_policy *p = &policy;
+	bool set = policy_set;
+	int status = RF_EXIT_OK;
 
-	if ((rc = rf_store_policy(s, trust(), &p, &e)) < 0)
-		return rf_fail(rc, &e);
-	bool set = rc == 0;
 	if (!set && key != NULL && have_trusted && act != ACT_POLICY &&
 	    act != RF_ACT_APPROVE) {
 		char pub[RF_PUBKEY_LEN + 1];
@@ -263,7 +267,7 @@ check_policy(rf_store *s, int act)
 		    s->dir);
 		status = RF_EXIT_USAGE;
 	} else if ((set || act == ACT_POLICY) && key == NULL) {
-		if (!p.unsigned_ok) {
+		if (!p->unsigned_ok) {
 			rf_warnx("%s: its POLICY allows no unsigned change",
 			    s->dir);
 			status = RF_EXIT_CHECK;
@@ -277,16 +281,13 @@ check_policy(rf_store *s, int act)
 		 * Roles are the trusted-signers file's.  A POLICY that lets
 		 * changes go unsigned asks no more of a signed one without it.
 		 */
-		if (!have_trusted && act != ACT_POLICY && p.unsigned_ok) {
-			rf_policy_free(&p);
+		if (!have_trusted && act != ACT_POLICY && p->unsigned_ok)
 			return RF_EXIT_OK;
-		}
 		if (!have_trusted) {
 			rf_warnx("%s: %s: give the trusted-signers file that "
 			    "names the roles (-t or REFILL_TRUSTED)", s->dir,
 			    set ? "its POLICY gives each change to roles" :
 			    "a POLICY needs an owner");
-			rf_policy_free(&p);
 			return RF_EXIT_USAGE;
 		}
 		rf_key_public(key, pub);
@@ -298,8 +299,8 @@ check_policy(rf_store *s, int act)
 				    "owner; %s has %s", s->dir, sg->name, has);
 				status = RF_EXIT_CHECK;
 			}
-		} else if (act >= 0 && !rf_policy_allows(&p, act, sg)) {
-			roles_needed(&p, act, need, sizeof need);
+		} else if (act >= 0 && !rf_policy_allows(p, act, sg)) {
+			roles_needed(p, act, need, sizeof need);
 			rf_warnx("%s: %s needs the role %s (%s); %s has %s",
 			    s->dir, rf_policy_action(act), need, set ?
 			    "its POLICY" : "no POLICY: the default", sg->name,
@@ -307,7 +308,6 @@ check_policy(rf_store *s, int act)
 			status = RF_EXIT_CHECK;
 		}
 	}
-	rf_policy_free(&p);
 	return status;
 }
 
@@ -342,7 +342,14 @@ open_writer(const char *dir, bool create, int act, rf_store **s)
 		*s = NULL;
 		return RF_EXIT_CONFLICT;
 	}
-	if ((rc = check_policy(*s, act)) != RF_EXIT_OK) {
+	rf_policy_free(&policy);
+	if ((rc = rf_store_policy(*s, trust(), &policy, &e)) < 0)
+		rc = rf_fail(rc, &e);
+	else {
+		policy_set = rc == 0;
+		rc = check_policy(*s, act);
+	}
+	if (rc != RF_EXIT_OK) {
 		rf_store_close(*s);
 		*s = NULL;
 		return rc;
@@ -1104,13 +1111,7 @@ cmd_commit(const char *dir, const char *stagedir)
 		rf_store_close(s);
 		return status;
 	}
-	rf_policy pol;
-	if ((rc = rf_store_policy(s, trust(), &pol, &e)) < 0) {
-		rf_store_close(s);
-		return rf_fail(rc, &e);
-	}
-	unsigned need = pol.approvals, verified = pol.verified;
-	rf_policy_free(&pol);
+	unsigned need = policy.approvals;
 	if (!nopublish && need > 0) {
 		rf_warnx("%s: its POLICY needs %u approval%s to publish a "
 		    "version: commit with -n, have it approved, then publish",
@@ -1118,7 +1119,7 @@ cmd_commit(const char *dir, const char *stagedir)
 		rf_store_close(s);
 		return RF_EXIT_CHECK;
 	}
-	if (!nopublish && verified != 0) {
+	if (!nopublish && policy.verified != 0) {
 		rf_warnx("%s: its POLICY needs signed reports of refill-verify "
 		    "to publish a version: commit with -n, verify it, then "
 		    "publish with --report", dir);
@@ -1406,33 +1407,29 @@ count_approvals(const rf_store *s, const rf_policy *p, uint32_t v,
 static int
 check_approvals(rf_store *s, uint32_t v, const unsigned char sha[RF_SHA256_LEN])
 {
-	rf_policy p;
+	const rf_policy *p = &policy;
 	rf_buf who = { 0 };
-	rf_err e;
 	char h[65];
-	int rc, status = RF_EXIT_OK;
+	int status = RF_EXIT_OK;
 
-	if ((rc = rf_store_policy(s, trust(), &p, &e)) < 0)
-		return rf_fail(rc, &e);
 	unsigned n;
-	if (p.approvals > 0 &&
-	    count_approvals(s, &p, v, sha, &who, &n) < 0) {
+	if (p->approvals > 0 &&
+	    count_approvals(s, p, v, sha, &who, &n) < 0) {
 		rf_warnx("%s: out of memory", s->dir);
 		status = RF_EXIT_IO;
-	} else if (p.approvals > 0) {
-		if (n < p.approvals) {
+	} else if (p->approvals > 0) {
+		if (n < p->approvals) {
 			rf_hex(sha, RF_SHA256_LEN, h);
 			rf_warnx("%s: version %06u needs %u approval%s of its "
 			    "MANIFEST %.12s... (its POLICY); it has %u%s%.*s%s",
-			    s->dir, (unsigned)v, p.approvals,
-			    p.approvals == 1 ? "" : "s", h, n,
+			    s->dir, (unsigned)v, p->approvals,
+			    p->approvals == 1 ? "" : "s", h, n,
 			    n > 0 ? " (" : "", (int)who.len, who.len ? who.p : "",
 			    n > 0 ? ")" : "");
 			status = RF_EXIT_CHECK;
 		}
 	}
 	rf_buf_free(&who);
-	rf_policy_free(&p);
 	return status;
 }
 
@@ -1445,7 +1442,7 @@ cmd_approve(const char *dir, const char *vs)
 {
 	rf_store *s = NULL;
 	rf_manifest m = { 0 };
-	rf_policy p;
+	const rf_policy *p = &policy;
 	uint32_t v;
 	char pub[RF_PUBKEY_LEN + 1], committer[RF_PUBKEY_LEN + 1];
 	rf_buf names = { 0 };
@@ -1466,12 +1463,10 @@ cmd_approve(const char *dir, const char *vs)
 	    RF_EXIT_OK)
 		return status;
 	if ((rc = rf_store_version(s, &v, &e)) < 0 ||
-	    (rc = rf_store_check(s, v, trust(), &m, &e)) < 0 ||
-	    (rc = rf_store_policy(s, trust(), &p, &e)) < 0) {
+	    (rc = rf_store_check(s, v, trust(), &m, &e)) < 0) {
 		status = rf_fail(rc, &e);
 		goto out;
 	}
-	bool set = rc == 0;
 	rf_key_public(key, pub);
 	committer_of(s, v, committer);
 	size_t at = published_at(s, v);
@@ -1480,10 +1475,10 @@ cmd_approve(const char *dir, const char *vs)
 		rf_warnx("%s: version %06u was published already (line %zu): "
 		    "there is nothing left to approve", dir, (unsigned)v, at);
 		status = RF_EXIT_CHECK;
-	} else if (!p.self_approval && strcmp(pub, committer) == 0) {
+	} else if (!p->self_approval && strcmp(pub, committer) == 0) {
 		rf_warnx("%s: this key committed version %06u, and %s lets no "
 		    "committer approve its own version", dir, (unsigned)v,
-		    set ? "its POLICY" : "without a POLICY, the default");
+		    policy_set ? "its POLICY" : "without a POLICY, the default");
 		status = RF_EXIT_CHECK;
 	} else {
 		/* Once a key: a second approval adds nothing. */
@@ -1500,7 +1495,7 @@ cmd_approve(const char *dir, const char *vs)
 					rf_warnx("%s: this key approved version "
 					    "%06u already (line %zu)", dir,
 					    (unsigned)v, i + 1);
-				goto done;
+				goto out;
 			}
 		}
 		rf_event ev = {
@@ -1510,23 +1505,21 @@ cmd_approve(const char *dir, const char *vs)
 		};
 		if ((rc = rf_store_log(s, &ev, key, &e)) < 0) {
 			status = rf_fail(rc, &e);
-			goto done;
+			goto out;
 		}
 		unsigned n;
-		if (!quiet && count_approvals(s, &p, v, m.sha256, &names,
+		if (!quiet && count_approvals(s, p, v, m.sha256, &names,
 		    &n) == 0) {
-			if (p.approvals == 0)
+			if (p->approvals == 0)
 				rf_warnx("%s: version %06u approved: %u approval%s; "
 				    "publishing needs none", dir, (unsigned)v, n,
 				    n == 1 ? "" : "s");
 			else
 				rf_warnx("%s: version %06u approved: %u of the %u "
 				    "its POLICY needs to publish it", dir,
-				    (unsigned)v, n, p.approvals);
+				    (unsigned)v, n, p->approvals);
 		}
 	}
-done:
-	rf_policy_free(&p);
 out:
 	rf_buf_free(&names);
 	rf_manifest_free(&m);
@@ -1547,16 +1540,13 @@ static int
 check_reports(rf_store *s, uint32_t v, const unsigned char sha[RF_SHA256_LEN],
     rf_buf *arr)
 {
-	rf_policy p;
+	const rf_policy *p = &policy;
 	rf_buf b = { 0 };
 	rf_err e;
 	char h[2 * RF_SHA256_LEN + 1], rh[2 * RF_SHA256_LEN + 1];
 	unsigned have = 0;
 	int rc, status = RF_EXIT_OK;
 
-	if ((rc = rf_store_policy(s, trust(), &p, &e)) < 0)
-		return rf_fail(rc, &e);
-	bool set = rc == 0;
 	rf_hex(sha, RF_SHA256_LEN, h);
 	for (size_t i = 0; i < nreports && status == RF_EXIT_OK; i++) {
 		const char *f = reports[i];
@@ -1585,21 +1575,21 @@ check_reports(rf_store *s, uint32_t v, const unsigned char sha[RF_SHA256_LEN],
 			rf_warnx("%s: %s is not a check a POLICY can require",
 			    f, r.check);
 			status = RF_EXIT_CHECK;
-		} else if (have_trusted && !rf_policy_allows(&p,
+		} else if (have_trusted && !rf_policy_allows(p,
 		    RF_ACT_VERIFY, sg)) {
 			char need[256], has[256];
-			roles_needed(&p, RF_ACT_VERIFY, need, sizeof need);
+			roles_needed(p, RF_ACT_VERIFY, need, sizeof need);
 			roles_of(sg, has, sizeof has);
 			if (sg == NULL)
 				rf_warnx("%s: signed by a key that %s does not "
 				    "list", f, trusted.path);
 			else
 				rf_warnx("%s: a report counts when signed by the "
-				    "role %s (%s); %s has %s", f, need, set ?
+				    "role %s (%s); %s has %s", f, need, policy_set ?
 				    "its POLICY" : "no POLICY: the default",
 				    sg->name, has);
 			status = RF_EXIT_CHECK;
-		} else if (!have_trusted && p.verified != 0) {
+		} else if (!have_trusted && p->verified != 0) {
 			rf_warnx("%s: no trusted-signers file names the "
 			    "verifiers that its POLICY needs", s->dir);
 			status = RF_EXIT_USAGE;
@@ -1615,7 +1605,7 @@ check_reports(rf_store *s, uint32_t v, const unsigned char sha[RF_SHA256_LEN],
 			}
 		}
 	}
-	unsigned missing = p.verified & ~have;
+	unsigned missing = p->verified & ~have;
 	if (status == RF_EXIT_OK && missing != 0) {
 		char list[128] = "";
 		size_t k = 0;
@@ -1629,7 +1619,6 @@ check_reports(rf_store *s, uint32_t v, const unsigned char sha[RF_SHA256_LEN],
 		status = RF_EXIT_CHECK;
 	}
 	rf_buf_free(&b);
-	rf_policy_free(&p);
 	return status;
 }
 
@@ -2011,7 +2000,7 @@ static int
 cmd_policy(const char *dir, const char *file)
 {
 	rf_store *s = NULL;
-	rf_policy p, cur;
+	rf_policy p;
 	rf_buf b = { 0 }, text = { 0 }, now = { 0 };
 	rf_err e;
 	int rc, status = RF_EXIT_OK;
@@ -2046,6 +2035,9 @@ cmd_policy(const char *dir, const char *file)
 		return rc == RF_EDATA ? RF_EXIT_USAGE : rf_status(rc);
 	}
 	rc = rf_policy_format(&p, &text, &e);
+	/* The mode, for rf_store_compat: the line names it as compat's do. */
+	char mode[16];
+	snprintf(mode, sizeof mode, "%s", rf_compat_name(p.compat));
 	rf_policy_free(&p);
 	if (rc < 0) {
 		rf_buf_free(&text);
@@ -2053,32 +2045,16 @@ cmd_policy(const char *dir, const char *file)
 	}
 	if ((status = open_writer(dir, false, ACT_POLICY, &s)) != RF_EXIT_OK)
 		goto out;
-	if ((rc = rf_store_policy(s, trust(), &cur, &e)) < 0) {
-		status = rf_fail(rc, &e);
-		goto out;
-	}
-	bool same = rc == 0 && rf_policy_format(&cur, &now, &e) == 0 &&
-	    now.len == text.len && memcmp(now.p, text.p, text.len) == 0;
-	rf_policy_free(&cur);
-	if (same) {
+	if (policy_set && rf_policy_format(&policy, &now, &e) == 0 &&
+	    now.len == text.len && memcmp(now.p, text.p, text.len) == 0) {
 		if (!quiet)
 			rf_warnx("%s: that POLICY is in force already", dir);
 		goto out;
 	}
 	rf_event ev = {
 		.event = "policy", .user = who(), .message = message,
-		.from = s->current, .current = s->current
+		.from = s->current, .current = s->current, .mode = mode
 	};
-	/* The mode, for rf_store_compat: the line names it as compat's do. */
-	char mode[16];
-	rf_policy q;
-	if (rf_policy_parse(text.p, text.len, "POLICY", &q, &e) < 0) {
-		status = rf_fail(RF_ENOMEM, &e);
-		goto out;
-	}
-	snprintf(mode, sizeof mode, "%s", rf_compat_name(q.compat));
-	rf_policy_free(&q);
-	ev.mode = mode;
 	if ((rc = rf_store_set_policy(s, text.p, text.len, &ev, key, &e)) < 0)
 		status = rf_fail(rc, &e);
 	else if (!quiet)
@@ -2531,6 +2507,8 @@ main(int argc, char *argv[])
 	}
 	free(stg);
 	free(deletes);
+	free(reports);
+	rf_policy_free(&policy);
 	rf_key_free(key);
 	if (have_trusted)
 		rf_trusted_free(&trusted);
