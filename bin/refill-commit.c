@@ -1316,24 +1316,42 @@ out:
 
 /* ---- approvals ---------------------------------------------------------- */
 
-/* The key that signed line l, in pub ("" for an unsigned line). */
+/* The value of a member of a checked log line, as text (strings unquoted). */
 static void
-line_signer(const rf_logent *l, char pub[RF_PUBKEY_LEN + 1])
+member(const rf_logent *l, const char *name, char *dst, size_t n)
 {
 	rf_path *p;
 	const char *v;
 	size_t vn;
 	rf_err e;
 
-	pub[0] = '\0';
-	if (rf_path_compile("signer", &p, &e) < 0)
+	dst[0] = '\0';
+	if (rf_path_compile(name, &p, &e) < 0)
 		return;
-	if (rf_json_get(l->line, l->len, p, &v, &vn) == 0 && v[0] == '"' &&
-	    vn == RF_PUBKEY_LEN + 2) {
-		memcpy(pub, v + 1, RF_PUBKEY_LEN);
-		pub[RF_PUBKEY_LEN] = '\0';
+	if (rf_json_get(l->line, l->len, p, &v, &vn) == 0) {
+		if (vn == 4 && memcmp(v, "null", 4) == 0)
+			snprintf(dst, n, "-");
+		else if (v[0] == '"') {
+			rf_buf b = { 0 };
+			if (rf_json_unescape(v, vn, &b) == 0)
+				snprintf(dst, n, "%.*s", (int)b.len, b.p);
+			rf_buf_free(&b);
+		} else
+			snprintf(dst, n, "%.*s", (int)vn, v);
 	}
 	rf_path_free(p);
+}
+
+/* The key that signed line l, in pub ("" for an unsigned line). */
+static void
+line_signer(const rf_logent *l, char pub[RF_PUBKEY_LEN + 1])
+{
+	char t[RF_PUBKEY_LEN + 2];	/* room to tell a longer one */
+
+	member(l, "signer", t, sizeof t);
+	pub[0] = '\0';
+	if (strlen(t) == RF_PUBKEY_LEN)
+		memcpy(pub, t, RF_PUBKEY_LEN + 1);
 }
 
 /* The key that committed version v, in pub. */
@@ -1737,31 +1755,6 @@ out:
 
 /* ---- log and show ------------------------------------------------------- */
 
-/* The value of a member of a checked log line, as text (strings unquoted). */
-static void
-member(const rf_logent *l, const char *name, char *dst, size_t n)
-{
-	rf_path *p;
-	const char *v;
-	size_t vn;
-	rf_err e;
-
-	dst[0] = '\0';
-	if (rf_path_compile(name, &p, &e) < 0)
-		return;
-	if (rf_json_get(l->line, l->len, p, &v, &vn) == 0) {
-		if (vn == 4 && memcmp(v, "null", 4) == 0)
-			snprintf(dst, n, "-");
-		else if (v[0] == '"') {
-			rf_buf b = { 0 };
-			if (rf_json_unescape(v, vn, &b) == 0)
-				snprintf(dst, n, "%.*s", (int)b.len, b.p);
-			rf_buf_free(&b);
-		} else
-			snprintf(dst, n, "%.*s", (int)vn, v);
-	}
-	rf_path_free(p);
-}
 
 static const char *
 signer_name(const char *pub)
