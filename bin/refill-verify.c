@@ -560,7 +560,7 @@ rules_report(const char *path, bool json, size_t *nbroken)
 }
 
 /* Defined with diff's sides, which a dataset operand of rules reuses. */
-static bool dataset_operand(const char *arg);
+static bool dataset_version(const char *arg, char *dir, uint32_t *v);
 static int rules_dataset(const char *arg, const rf_trusted *trusted);
 
 static int
@@ -644,7 +644,7 @@ cmd_rules(int argc, char *argv[])
 			return RF_EXIT_USAGE;
 		}
 	if (att.path != NULL && (ninputs != 1 ||
-	    !dataset_operand(inputs[0]))) {
+	    !dataset_version(inputs[0], NULL, NULL))) {
 		rf_warnx("--report: the records must be one dataset version, "
 		    "which the report vouches for");
 		return RF_EXIT_USAGE;
@@ -686,7 +686,7 @@ cmd_rules(int argc, char *argv[])
 	else
 		have_trusted = rc == 1;
 	for (int i = 0; status == RF_EXIT_OK && i < ninputs; i++)
-		status = dataset_operand(inputs[i]) ?
+		status = dataset_version(inputs[i], NULL, NULL) ?
 		    rules_dataset(inputs[i], have_trusted ? &trusted : NULL) :
 		    rules_input(inputs[i]);
 	if (have_trusted)
@@ -1022,6 +1022,34 @@ open_version(struct dside *sd, const char *dir, uint32_t v,
 }
 
 /*
+ * Whether arg names a dataset version: a dataset directory (v is 0, its
+ * current version) or DATASET@VERSION.  Its directory goes in dir (of
+ * PATH_MAX bytes) unless dir is NULL.
+ */
+static bool
+dataset_version(const char *arg, char *dir, uint32_t *v)
+{
+	char d[PATH_MAX];
+	struct stat st;
+	uint32_t n;
+	rf_err e;
+
+	if (stat(arg, &st) == 0) {
+		if (!S_ISDIR(st.st_mode) || !rf_is_dataset(arg) ||
+		    snprintf(d, sizeof d, "%s", arg) >= (int)sizeof d)
+			return false;
+		n = 0;
+	} else if (strchr(arg, '@') == NULL ||
+	    rf_dataset_arg(arg, d, sizeof d, &n, &e) < 0 || !rf_is_dataset(d))
+		return false;
+	if (dir != NULL)
+		memcpy(dir, d, sizeof d);
+	if (v != NULL)
+		*v = n;
+	return true;
+}
+
+/*
  * A side's operand: DATASET@VERSION, a dataset directory (its current
  * version), another directory (its files), a file, or - .
  */
@@ -1031,23 +1059,19 @@ open_side(struct dside *sd, const char *arg, const rf_trusted *trusted)
 	char dir[PATH_MAX];
 	struct stat st;
 	uint32_t v;
-	rf_err e;
 
 	sd->arg = arg;
 	if (strcmp(arg, "-") == 0)
 		return add_file(sd, "-", "-") < 0 ? RF_EXIT_IO : RF_EXIT_OK;
-	if (stat(arg, &st) == 0) {
-		if (S_ISDIR(st.st_mode))
-			return rf_is_dataset(arg) ?
-			    open_version(sd, arg, 0, trusted) : list_dir(sd, arg);
-		return add_file(sd, arg, arg) < 0 ? RF_EXIT_IO : RF_EXIT_OK;
-	}
-	if (strchr(arg, '@') != NULL &&
-	    rf_dataset_arg(arg, dir, sizeof dir, &v, &e) == 0 &&
-	    rf_is_dataset(dir))
+	if (dataset_version(arg, dir, &v))
 		return open_version(sd, dir, v, trusted);
-	rf_warnx("%s: %s", arg, strerror(errno));
-	return RF_EXIT_IO;
+	if (stat(arg, &st) < 0) {
+		rf_warnx("%s: %s", arg, strerror(errno));
+		return RF_EXIT_IO;
+	}
+	if (S_ISDIR(st.st_mode))
+		return list_dir(sd, arg);
+	return add_file(sd, arg, arg) < 0 ? RF_EXIT_IO : RF_EXIT_OK;
 }
 
 /* Both operands of diff or drift, with -t or REFILL_TRUSTED's signers. */
@@ -1131,22 +1155,6 @@ done_file(const struct dfile *f, rf_reader *r)
 		return RF_EXIT_OK;
 	rf_warnx("%s: its SHA-256 is not the one in the MANIFEST", f->shown);
 	return RF_EXIT_CHECK;
-}
-
-/* Whether arg names a dataset version: DATASET or DATASET@VERSION. */
-static bool
-dataset_operand(const char *arg)
-{
-	char dir[PATH_MAX];
-	struct stat st;
-	uint32_t v;
-	rf_err e;
-
-	if (stat(arg, &st) == 0)
-		return S_ISDIR(st.st_mode) && rf_is_dataset(arg);
-	return strchr(arg, '@') != NULL &&
-	    rf_dataset_arg(arg, dir, sizeof dir, &v, &e) == 0 &&
-	    rf_is_dataset(dir);
 }
 
 /*
