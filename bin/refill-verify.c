@@ -3004,28 +3004,22 @@ cmd_dataset(int argc, char *argv[])
 		goto done;
 	}
 	if (all) {
-		uint32_t *want = NULL;
-		size_t *wline = NULL, nwant = 0;
+		uint32_t *miss = NULL;
+		size_t *mline = NULL, nmiss = 0;
 		if ((rc = rf_store_versions(s, &vs, &nv, &e)) < 0 ||
-		    (rc = rf_audit_expected(s, &want, &wline, &nwant,
+		    (rc = rf_audit_missing(s, vs, nv, &miss, &mline, &nmiss,
 		    &e)) < 0) {
 			status = rf_fail(rc, &e);
 			goto done;
 		}
 		/* What the log keeps must be there: a version is not lost. */
-		for (size_t i = 0; i < nwant; i++) {
-			size_t at = 0;
-			while (at < nv && vs[at] != want[i])
-				at++;
-			if (at == nv)
-				problem(&vr, "version %06u is committed (line %zu "
-				    "of the log) and no gc removed it, but its "
-				    "directory is gone", (unsigned)want[i],
-				    wline[i]);
-		}
+		for (size_t i = 0; i < nmiss; i++)
+			problem(&vr, "version %06u is committed (line %zu of the "
+			    "log) and no gc removed it, but its directory is "
+			    "gone", (unsigned)miss[i], mline[i]);
 		problems = vr.problems;
-		free(want);
-		free(wline);
+		free(miss);
+		free(mline);
 	} else {
 		if (v == 0 && (v = s->current) == 0) {
 			rf_warnx("%s: no current version", dir);

@@ -373,8 +373,8 @@ rf_audit_reports(rf_store *s, void (*bad)(void *, const char *), void *arg,
 }
 
 int
-rf_audit_expected(rf_store *s, uint32_t **vs, size_t **lines, size_t *nv,
-    rf_err *e)
+rf_audit_missing(rf_store *s, const uint32_t *have, size_t nhave,
+    uint32_t **vs, size_t **lines, size_t *nv, rf_err *e)
 {
 	rf_path *rp;
 	int rc;
@@ -385,12 +385,15 @@ rf_audit_expected(rf_store *s, uint32_t **vs, size_t **lines, size_t *nv,
 	if ((rc = rf_path_compile("removed", &rp, e)) < 0)
 		return rc;
 	for (size_t i = 0; i < s->nlog && rc == 0; i++) {
+		uint32_t v = s->log[i].version;
 		if (strcmp(s->log[i].event, "commit") != 0)
 			continue;
-		bool gone = false;
-		for (size_t j = i + 1; j < s->nlog && !gone; j++)
-			gone = removed(&s->log[j], rp, s->log[i].version);
-		if (gone)
+		bool kept = false;
+		for (size_t k = 0; k < nhave && !kept; k++)
+			kept = have[k] == v;
+		for (size_t j = i + 1; j < s->nlog && !kept; j++)
+			kept = removed(&s->log[j], rp, v);
+		if (kept)
 			continue;
 		uint32_t *nvs = realloc(*vs, (*nv + 1) * sizeof *nvs);
 		size_t *nl = nvs == NULL ? NULL : realloc(*lines, (*nv + 1) *
@@ -806,22 +809,15 @@ rf_audit_check(const char *p, size_t n, const char *doc,
 			rf_manifest_free(&m);
 	}
 	/* Every version the log keeps is here: none left out. */
-	uint32_t *want = NULL;
-	size_t *wline = NULL, nwant = 0;
-	if (rc == 0 && (rc = rf_audit_expected(s, &want, &wline, &nwant,
-	    e)) == 0)
-		for (size_t i = 0; i < nwant && rc == 0; i++) {
-			size_t at = 0;
-			while (at < nv && vs[at] != want[i])
-				at++;
-			if (at == nv)
-				rc = rf_seterr(e, RF_ECHECK, "%s: history: version "
-				    "%06u is committed (line %zu of the log) and "
-				    "no gc removed it, but it is not here", doc,
-				    (unsigned)want[i], wline[i]);
-		}
-	free(want);
-	free(wline);
+	uint32_t *miss = NULL;
+	size_t *mline = NULL, nmiss = 0;
+	if (rc == 0 && (rc = rf_audit_missing(s, vs, nv, &miss, &mline, &nmiss,
+	    e)) == 0 && nmiss > 0)
+		rc = rf_seterr(e, RF_ECHECK, "%s: history: version %06u is "
+		    "committed (line %zu of the log) and no gc removed it, but "
+		    "it is not here", doc, (unsigned)miss[0], mline[0]);
+	free(miss);
+	free(mline);
 	rf_policy pol;
 	if (rc == 0 && (rc = rf_store_policy(s, trusted, &pol, e)) < 0)
 		rc = rename_err(e, rc, tmp, doc);

@@ -1591,11 +1591,12 @@ int rf_audit_reports(rf_store *s, void (*bad)(void *arg, const char *msg),
 int rf_audit_report(const rf_logent *l, const char *p, size_t n,
     const char *name, rf_report *r, rf_err *e);
 /*
- * The versions the log says are there: committed, and removed by no gc;
- * with the line of each one's commit.  Both arrays are the caller's.
+ * The versions the log says are there (committed, and removed by no gc)
+ * that are not among have[0..nhave), with the line of each one's commit.
+ * Both arrays are the caller's.
  */
-int rf_audit_expected(rf_store *s, uint32_t **vs, size_t **lines, size_t *nv,
-    rf_err *e);
+int rf_audit_missing(rf_store *s, const uint32_t *have, size_t nhave,
+    uint32_t **vs, size_t **lines, size_t *nv, rf_err *e);
 
 typedef struct rf_audit_info {
 	char dataset[256], exported[32];
