@@ -48,21 +48,24 @@ enum { V_REPORT = RF_OPT_PROGRAM + 40, V_SIGN };
 	{ "report", required_argument, NULL, V_REPORT }, \
 	{ "sign", required_argument, NULL, V_SIGN }
 
+/* A dataset version, as a report names it. */
+struct vref {
+	char dataset[PATH_MAX];
+	uint32_t version;
+	unsigned char manifest[RF_SHA256_LEN];
+};
+
 static struct {
 	const char *keypath, *path;
 	rf_key *key;
 	int argc;			/* the check as given, for the report */
 	char **argv;
 	unsigned nfound;		/* candidates met: one, for a report */
-	char dataset[PATH_MAX];
-	uint32_t version;
-	unsigned char manifest[RF_SHA256_LEN];
+	struct vref cand;		/* what the report vouches for */
 	bool has_rules;
 	unsigned char rules[RF_SHA256_LEN];
 	bool has_against;		/* diff, drift: OLD, a dataset version */
-	char against[PATH_MAX];
-	uint32_t against_version;
-	unsigned char against_manifest[RF_SHA256_LEN];
+	struct vref against;
 	rf_buf figures;
 } att;
 
@@ -105,15 +108,22 @@ attest_start(void)
 	return RF_EXIT_OK;
 }
 
+static void
+vref_set(struct vref *r, const char *dir, uint32_t v,
+    const unsigned char manifest[RF_SHA256_LEN])
+{
+	snprintf(r->dataset, sizeof r->dataset, "%s", dir);
+	r->version = v;
+	memcpy(r->manifest, manifest, RF_SHA256_LEN);
+}
+
 /* The dataset version a report vouches for: the one checked. */
 static void
 attest_candidate(const char *dir, uint32_t v,
     const unsigned char manifest[RF_SHA256_LEN])
 {
 	att.nfound++;
-	snprintf(att.dataset, sizeof att.dataset, "%s", dir);
-	att.version = v;
-	memcpy(att.manifest, manifest, RF_SHA256_LEN);
+	vref_set(&att.cand, dir, v, manifest);
 }
 
 static void
@@ -127,6 +137,19 @@ addhexm(rf_buf *b, const char *name, const unsigned char sha[RF_SHA256_LEN])
 	rf_buf_adds(b, "\":\"");
 	rf_buf_adds(b, h);
 	rf_buf_addc(b, '"');
+}
+
+/* The members dataset, manifest and version of r, then a comma. */
+static void
+addvref(rf_buf *b, const struct vref *r)
+{
+	char num[32];
+
+	rf_buf_adds(b, "\"dataset\":");
+	rf_json_addstr_lossy(b, r->dataset, strlen(r->dataset));
+	addhexm(b, "manifest", r->manifest);
+	snprintf(num, sizeof num, ",\"version\":%u,", (unsigned)r->version);
+	rf_buf_adds(b, num);
 }
 
 /*
@@ -154,17 +177,14 @@ attest_finish(int status)
 	}
 	rf_key_public(att.key, pub);
 	rf_timestamp(rf_now(), t);
+	/* In any order: the report is put in canonical form below. */
 	rf_buf_adds(&b, "{");
+	addvref(&b, &att.cand);
 	if (att.has_against) {
-		rf_buf_adds(&b, "\"against\":{\"dataset\":");
-		rf_json_addstr_lossy(&b, att.against, strlen(att.against));
-		rf_buf_adds(&b, ",\"manifest\":\"");
-		char h[2 * RF_SHA256_LEN + 1];
-		rf_hex(att.against_manifest, RF_SHA256_LEN, h);
-		rf_buf_adds(&b, h);
-		snprintf(num, sizeof num, "\",\"version\":%u},",
-		    (unsigned)att.against_version);
-		rf_buf_adds(&b, num);
+		rf_buf_adds(&b, "\"against\":{");
+		addvref(&b, &att.against);
+		b.len--;		/* its last comma */
+		rf_buf_adds(&b, "},");
 	}
 	rf_buf_adds(&b, "\"check\":\"");
 	rf_buf_adds(&b, run.command);
@@ -174,15 +194,12 @@ attest_finish(int status)
 			rf_buf_addc(&b, ',');
 		rf_json_addstr_lossy(&b, att.argv[i], strlen(att.argv[i]));
 	}
-	rf_buf_adds(&b, "],\"dataset\":");
-	rf_json_addstr_lossy(&b, att.dataset, strlen(att.dataset));
-	rf_buf_adds(&b, ",\"figures\":");
+	rf_buf_adds(&b, "],\"figures\":");
 	if (att.figures.len > 0)
 		rf_buf_add(&b, att.figures.p, att.figures.len);
 	else
 		rf_buf_adds(&b, "{}");
 	rf_buf_adds(&b, ",\"format\":\"" RF_REPORT_FORMAT "\"");
-	addhexm(&b, "manifest", att.manifest);
 	rf_buf_adds(&b, status == RF_EXIT_OK ? ",\"passed\":true" :
 	    ",\"passed\":false");
 	if (att.has_rules)
@@ -190,8 +207,7 @@ attest_finish(int status)
 	snprintf(num, sizeof num, ",\"signer\":\"%s\",\"status\":%d,", pub,
 	    status);
 	rf_buf_adds(&b, num);
-	snprintf(num, sizeof num, "\"time\":\"%s\",\"version\":%u}", t,
-	    (unsigned)att.version);
+	snprintf(num, sizeof num, "\"time\":\"%s\"}", t);
 	if (rf_buf_adds(&b, num) < 0) {
 		rf_warnx("out of memory");
 		status = RF_EXIT_IO;
@@ -994,9 +1010,7 @@ open_version(struct dside *sd, const char *dir, uint32_t v,
 	else if (att.path != NULL) {
 		/* OLD of diff or drift: what the candidate was held against. */
 		att.has_against = true;
-		snprintf(att.against, sizeof att.against, "%s", dir);
-		att.against_version = v;
-		memcpy(att.against_manifest, sd->m.sha256, RF_SHA256_LEN);
+		vref_set(&att.against, dir, v, sd->m.sha256);
 	}
 	for (size_t i = 0; i < sd->m.n && status == RF_EXIT_OK; i++) {
 		const rf_mfile *f = &sd->m.f[i];
