@@ -517,12 +517,6 @@ rf_audit_summary(rf_store *s, const rf_trusted *trusted, rf_buf *out,
 
 /* ---- the check -------------------------------------------------------- */
 
-static bool
-is(const char *k, size_t kn, const char *name)
-{
-	return kn == strlen(name) + 2 && memcmp(k + 1, name, kn - 2) == 0;
-}
-
 static int
 put(const char *dir, const char *name, const char *p, size_t n, rf_err *e)
 {
@@ -597,12 +591,12 @@ rebuild(const char *dir, const char *h, size_t hn, const char *doc,
 			return rf_seterr(e, RF_EIO, "%s: %s", d, strerror(errno));
 	}
 	while (rc == 0 && rf_json_next(h, hn, &pos, &k, &kn, &v, &vn) > 0) {
-		if (is(k, kn, "log")) {
+		if (rf_json_name_is(k, kn, "log")) {
 			log = true;
 			rc = put_str(dir, "log", v, vn, false, doc, e);
-		} else if (is(k, kn, "policy"))
+		} else if (rf_json_name_is(k, kn, "policy"))
 			rc = put_str(dir, "POLICY", v, vn, false, doc, e);
-		else if (is(k, kn, "versions") && v[0] == '[') {
+		else if (rf_json_name_is(k, kn, "versions") && v[0] == '[') {
 			const char *x;
 			size_t xpos = 0, xn;
 			while (rc == 0 && rf_json_next(v, vn, &xpos, NULL, NULL,
@@ -641,20 +635,20 @@ rebuild(const char *dir, const char *h, size_t hn, const char *doc,
 				while (rc == 0 && rf_json_next(x, xn, &mpos, &mk,
 				    &mkn, &mv, &mvn) > 0) {
 					/* Only a MANIFEST.sig may be null. */
-					if ((is(mk, mkn, "manifest") ||
-					    is(mk, mkn, "sha256sums")) &&
+					if ((rf_json_name_is(mk, mkn, "manifest") ||
+					    rf_json_name_is(mk, mkn, "sha256sums")) &&
 					    mv[0] == '"')
 						have++;
-					if (is(mk, mkn, "manifest"))
+					if (rf_json_name_is(mk, mkn, "manifest"))
 						rc = put_str(vd, "MANIFEST", mv, mvn,
 						    false, doc, e);
-					else if (is(mk, mkn, "sig"))
+					else if (rf_json_name_is(mk, mkn, "sig"))
 						rc = put_str(vd, "MANIFEST.sig", mv,
 						    mvn, true, doc, e);
-					else if (is(mk, mkn, "sha256sums"))
+					else if (rf_json_name_is(mk, mkn, "sha256sums"))
 						rc = put_str(vd, "SHA256SUMS", mv,
 						    mvn, false, doc, e);
-					else if (!is(mk, mkn, "version"))
+					else if (!rf_json_name_is(mk, mkn, "version"))
 						rc = rf_seterr(e, RF_EDATA, "%s: "
 						    "history: version %u: %.*s is "
 						    "not a member", doc,
@@ -720,10 +714,10 @@ rf_audit_check(const char *p, size_t n, const char *doc,
 		return rf_seterr(e, RF_ECHECK, "%s: not one line of canonical "
 		    "JSON: not an export as written", doc);
 	while (rf_json_next(p, n, &pos, &k, &kn, &v, &vn) > 0) {
-		if (is(k, kn, "audit") && v[0] == '{') {
+		if (rf_json_name_is(k, kn, "audit") && v[0] == '{') {
 			audit = v;
 			an = vn;
-		} else if (is(k, kn, "sig") && v[0] == '"') {
+		} else if (rf_json_name_is(k, kn, "sig") && v[0] == '"') {
 			sig = v + 1;
 			sn = vn - 2;
 		} else
@@ -735,16 +729,16 @@ rf_audit_check(const char *p, size_t n, const char *doc,
 	pos = 0;
 	while (rf_json_next(audit, an, &pos, &k, &kn, &v, &vn) > 0) {
 		rf_buf t = { 0 };
-		if (is(k, kn, "format"))
+		if (rf_json_name_is(k, kn, "format"))
 			format = vn == strlen(RF_AUDIT_FORMAT) + 2 &&
 			    memcmp(v + 1, RF_AUDIT_FORMAT, vn - 2) == 0;
-		else if (is(k, kn, "history") && v[0] == '{') {
+		else if (rf_json_name_is(k, kn, "history") && v[0] == '{') {
 			hist = v;
 			hn = vn;
-		} else if (is(k, kn, "summary") && v[0] == '{') {
+		} else if (rf_json_name_is(k, kn, "summary") && v[0] == '{') {
 			summary = v;
 			sumn = vn;
-		} else if (is(k, kn, "verification") && v[0] == '{') {
+		} else if (rf_json_name_is(k, kn, "verification") && v[0] == '{') {
 			rf_path *op;
 			const char *ok;
 			size_t okn;
@@ -753,13 +747,13 @@ rf_audit_check(const char *p, size_t n, const char *doc,
 				    &okn) == 0 && okn == 4;
 				rf_path_free(op);
 			}
-		} else if ((is(k, kn, "dataset") || is(k, kn, "exported") ||
-		    is(k, kn, "signer")) && v[0] == '"' &&
+		} else if ((rf_json_name_is(k, kn, "dataset") || rf_json_name_is(k, kn, "exported") ||
+		    rf_json_name_is(k, kn, "signer")) && v[0] == '"' &&
 		    rf_json_unescape(v, vn, &t) == 0) {
-			char *dst = is(k, kn, "dataset") ? info->dataset :
-			    is(k, kn, "exported") ? info->exported : info->signer;
-			size_t cap = is(k, kn, "dataset") ? sizeof info->dataset :
-			    is(k, kn, "exported") ? sizeof info->exported :
+			char *dst = rf_json_name_is(k, kn, "dataset") ? info->dataset :
+			    rf_json_name_is(k, kn, "exported") ? info->exported : info->signer;
+			size_t cap = rf_json_name_is(k, kn, "dataset") ? sizeof info->dataset :
+			    rf_json_name_is(k, kn, "exported") ? sizeof info->exported :
 			    sizeof info->signer;
 			snprintf(dst, cap, "%.*s", (int)t.len, t.p ? t.p : "");
 		}

@@ -1079,6 +1079,27 @@ rf_json_validate(const char *buf, size_t len, rf_err *e)
 	return parse(buf, len, NULL, e);
 }
 
+bool
+rf_json_name_is(const char *tok, size_t n, const char *word)
+{
+	size_t wn = strlen(word);
+
+	return n == wn + 2 && memcmp(tok + 1, word, wn) == 0;
+}
+
+bool
+rf_json_member(const char *obj, size_t n, const char *name, const char **v,
+    size_t *vn)
+{
+	const char *k;
+	size_t pos = 0, kn;
+
+	while (rf_json_next(obj, n, &pos, &k, &kn, v, vn) > 0)
+		if (rf_json_name_is(k, kn, name))
+			return true;
+	return false;
+}
+
 int
 rf_json_is_canon(const char *buf, size_t len, rf_err *e)
 {

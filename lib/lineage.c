@@ -28,14 +28,7 @@ static int
 member(const char *obj, size_t n, const char *name, const char **v,
     size_t *vn)
 {
-	size_t pos = 0, nl = strlen(name), kn;
-	const char *k;
-	int rc;
-
-	while ((rc = rf_json_next(obj, n, &pos, &k, &kn, v, vn)) > 0)
-		if (kn == nl + 2 && memcmp(k + 1, name, nl) == 0)
-			return 0;
-	return RF_EMISSING;
+	return rf_json_member(obj, n, name, v, vn) ? 0 : RF_EMISSING;
 }
 
 /* Where a stamp's strings go while it is parsed: offsets, fixed up last. */

@@ -101,12 +101,6 @@ bad(rf_err *e, const char *name, const char *what)
 	return rf_seterr(e, RF_EDATA, "%s: %s", name, what);
 }
 
-static bool
-is(const char *tok, size_t n, const char *word)
-{
-	return n == strlen(word) + 2 && memcmp(tok + 1, word, n - 2) == 0;
-}
-
 static int
 cmpstr(const void *a, const void *b)
 {
@@ -189,13 +183,13 @@ rf_policy_parse(const char *buf, size_t len, const char *name, rf_policy *p,
 	}
 	while ((rc = rf_json_next(buf, len, &pos, &k, &kn, &v, &vn)) > 0) {
 		rc = 0;
-		if (is(k, kn, "format")) {
-			format = is(v, vn, RF_POLICY_FORMAT);
+		if (rf_json_name_is(k, kn, "format")) {
+			format = rf_json_name_is(v, vn, RF_POLICY_FORMAT);
 			if (!format)
 				rc = bad(e, name, "format is not \""
 				    RF_POLICY_FORMAT "\"");
-		} else if (is(k, kn, "unsigned") || is(k, kn, "self_approval")) {
-			bool *b = is(k, kn, "unsigned") ? &p->unsigned_ok :
+		} else if (rf_json_name_is(k, kn, "unsigned") || rf_json_name_is(k, kn, "self_approval")) {
+			bool *b = rf_json_name_is(k, kn, "unsigned") ? &p->unsigned_ok :
 			    &p->self_approval;
 			if (vn == 4 && memcmp(v, "true", 4) == 0)
 				*b = true;
@@ -205,7 +199,7 @@ rf_policy_parse(const char *buf, size_t len, const char *name, rf_policy *p,
 				rc = bad(e, name, b == &p->unsigned_ok ?
 				    "unsigned: not true or false" :
 				    "self_approval: not true or false");
-		} else if (is(k, kn, "approvals")) {
+		} else if (rf_json_name_is(k, kn, "approvals")) {
 			char num[8];
 			uint64_t u;
 			if (vn >= sizeof num || (memcpy(num, v, vn),
@@ -215,14 +209,14 @@ rf_policy_parse(const char *buf, size_t len, const char *name, rf_policy *p,
 				    "to 100");
 			else
 				p->approvals = (unsigned)u;
-		} else if (is(k, kn, "compat")) {
+		} else if (rf_json_name_is(k, kn, "compat")) {
 			t.len = 0;
 			if (v[0] != '"' || rf_json_unescape(v, vn, &t) < 0 ||
 			    rf_buf_addc(&t, '\0') < 0 ||
 			    (p->compat = rf_compat_parse(t.p)) < 0)
 				rc = bad(e, name, "compat: not \"backward\", "
 				    "\"forward\", \"full\" or \"none\"");
-		} else if (is(k, kn, "roles")) {
+		} else if (rf_json_name_is(k, kn, "roles")) {
 			const char *ak, *av;
 			size_t apos = 0, akn, avn;
 			if (v[0] != '{') {
@@ -233,7 +227,7 @@ rf_policy_parse(const char *buf, size_t len, const char *name, rf_policy *p,
 			    &av, &avn) > 0) {
 				int a;
 				for (a = 0; a < RF_ACT_N; a++)
-					if (is(ak, akn, actions[a]))
+					if (rf_json_name_is(ak, akn, actions[a]))
 						break;
 				if (a == RF_ACT_N) {
 					char why[160];
@@ -246,7 +240,7 @@ rf_policy_parse(const char *buf, size_t len, const char *name, rf_policy *p,
 					rc = read_roles(av, avn, name, actions[a],
 					    &p->roles[a], &p->nroles[a], e);
 			}
-		} else if (is(k, kn, "verified")) {
+		} else if (rf_json_name_is(k, kn, "verified")) {
 			const char *ck, *cv;
 			size_t cpos = 0, ckn, cvn;
 			int c;

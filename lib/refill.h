@@ -194,6 +194,17 @@ int rf_json_cmp(const char *a, size_t an, const char *b, size_t bn);
 /* Narrows p[0..n) to the value inside the JSON whitespace around it. */
 void rf_json_trim(const char **p, size_t *n);
 /*
+ * Whether tok[0..n), a member's name as rf_json_next gives it (quotes
+ * included, escapes as written), is word, a name that needs no escape.
+ */
+bool rf_json_name_is(const char *tok, size_t n, const char *word);
+/*
+ * The value of the member name of the object obj[0..n), one level down:
+ * true with *v and *vn set, false if there is none.
+ */
+bool rf_json_member(const char *obj, size_t n, const char *name,
+    const char **v, size_t *vn);
+/*
  * Orders two member names (decoded UTF-8) as canonical form sorts them:
  * by UTF-16 code units (RFC 8785).  -1, 0 or 1.
  */

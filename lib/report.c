@@ -38,14 +38,6 @@ rf_report_sign(const char *body, size_t n, const rf_key *k, rf_buf *out,
 	return 0;
 }
 
-static bool
-is(const char *k, size_t kn, const char *name)
-{
-	size_t n = strlen(name);
-
-	return kn == n + 2 && memcmp(k + 1, name, n) == 0;
-}
-
 /* A string member's bytes, without quotes; NULL if it is not a plain string. */
 static const char *
 plain(const char *v, size_t vn, size_t *n)
@@ -82,10 +74,10 @@ rf_report_parse(const char *p, size_t n, const char *name, rf_report *r,
 	if (p[0] != '{')
 		return bad(e, name, "not a JSON object");
 	while ((rc = rf_json_next(p, n, &pos, &k, &kn, &v, &vn)) > 0) {
-		if (is(k, kn, "report") && v[0] == '{') {
+		if (rf_json_name_is(k, kn, "report") && v[0] == '{') {
 			body = v;
 			bn = vn;
-		} else if (is(k, kn, "sig") && (s = plain(v, vn, &sn)) != NULL &&
+		} else if (rf_json_name_is(k, kn, "sig") && (s = plain(v, vn, &sn)) != NULL &&
 		    rf_b64_decode(s, sn, sig, sizeof sig) == RF_SIG_LEN)
 			has_sig = true;
 		else
@@ -96,33 +88,33 @@ rf_report_parse(const char *p, size_t n, const char *name, rf_report *r,
 		return bad(e, name, "no report, or no sig");
 	pos = 0;
 	while ((rc = rf_json_next(body, bn, &pos, &k, &kn, &v, &vn)) > 0) {
-		if (is(k, kn, "format")) {
+		if (rf_json_name_is(k, kn, "format")) {
 			has[0] = (s = plain(v, vn, &sn)) != NULL &&
 			    sn == strlen(RF_REPORT_FORMAT) &&
 			    memcmp(s, RF_REPORT_FORMAT, sn) == 0;
 			if (!has[0])
 				return bad(e, name, "format is not \""
 				    RF_REPORT_FORMAT "\"");
-		} else if (is(k, kn, "check")) {
+		} else if (rf_json_name_is(k, kn, "check")) {
 			has[1] = (s = plain(v, vn, &sn)) != NULL && sn > 0 &&
 			    sn < sizeof r->check;
 			if (has[1])
 				memcpy(r->check, s, sn);
-		} else if (is(k, kn, "version")) {
+		} else if (rf_json_name_is(k, kn, "version")) {
 			char num[16];
 			uint64_t u;
 			has[2] = vn < sizeof num && (memcpy(num, v, vn),
 			    num[vn] = '\0', rf_parse_uint(num, 1,
 			    RF_VERSION_MAX, &u)) == 0;
 			r->version = has[2] ? (uint32_t)u : 0;
-		} else if (is(k, kn, "manifest")) {
+		} else if (rf_json_name_is(k, kn, "manifest")) {
 			has[3] = (s = plain(v, vn, &sn)) != NULL &&
 			    rf_unhex(s, sn, r->manifest, RF_SHA256_LEN) == 0;
-		} else if (is(k, kn, "passed")) {
+		} else if (rf_json_name_is(k, kn, "passed")) {
 			has[4] = (vn == 4 && memcmp(v, "true", 4) == 0) ||
 			    (vn == 5 && memcmp(v, "false", 5) == 0);
 			r->passed = vn == 4;
-		} else if (is(k, kn, "signer")) {
+		} else if (rf_json_name_is(k, kn, "signer")) {
 			has[5] = (s = plain(v, vn, &sn)) != NULL &&
 			    sn == RF_PUBKEY_LEN;
 			if (has[5])

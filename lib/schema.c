@@ -754,19 +754,6 @@ rbad(struct reader *r, const char *field, const char *what)
 
 /* A member of an object value, or NULL. */
 static bool
-member(const char *v, size_t vn, const char *name, const char **mv,
-    size_t *mn)
-{
-	const char *k;
-	size_t pos = 0, kn, nl = strlen(name);
-
-	while (rf_json_next(v, vn, &pos, &k, &kn, mv, mn) > 0)
-		if (kn == nl + 2 && memcmp(k + 1, name, nl) == 0)
-			return true;
-	return false;
-}
-
-static bool
 u64_of(const char *v, size_t vn, uint64_t *out)
 {
 	char t[24];
@@ -797,8 +784,7 @@ read_types(struct reader *r, const char *field, const char *v, size_t vn,
 	while ((rc = rf_json_next(v, vn, &pos, &k, &kn, &mv, &mn)) > 0) {
 		int i;
 		for (i = 0; i < NT; i++)
-			if (kn == strlen(tname[i]) + 2 &&
-			    memcmp(k + 1, tname[i], kn - 2) == 0)
+			if (rf_json_name_is(k, kn, tname[i]))
 				break;
 		if (i == NT)
 			return rbad(r, field, "an unknown type");
@@ -888,14 +874,14 @@ read_field(struct reader *r, const char *key, size_t kn, const char *v,
 	free(path);
 	if (rc < 0)
 		return rc;
-	if (!member(v, vn, "types", &mv, &mn))
+	if (!rf_json_member(v, vn, "types", &mv, &mn))
 		return rbad(r, field, "no \"types\"");
 	if ((rc = read_types(r, field, mv, mn, nd->t)) < 0)
 		return rc;
 	const char *lo, *hi;
 	size_t lon, hin;
-	bool hasmin = member(v, vn, "min", &lo, &lon);
-	if (hasmin != member(v, vn, "max", &hi, &hin) ||
+	bool hasmin = rf_json_member(v, vn, "min", &lo, &lon);
+	if (hasmin != rf_json_member(v, vn, "max", &hi, &hin) ||
 	    hasmin != (nd->t[T_INT] + nd->t[T_NUM] > 0) || (hasmin &&
 	    (!isnum(lo) || !isnum(hi))))
 		return rbad(r, field, "\"min\" and \"max\" go with numbers");
@@ -903,7 +889,7 @@ read_field(struct reader *r, const char *key, size_t kn, const char *v,
 	    (rc = number_value(r->s, hi, hin, &nd->max)) < 0))
 		return rc;
 	nd->hasnum = hasmin;
-	if (!member(v, vn, "values", &mv, &mn)) {
+	if (!rf_json_member(v, vn, "values", &mv, &mn)) {
 		nd->open = nd->t[T_STR] > 0;
 		return 0;
 	}
@@ -949,34 +935,34 @@ rf_schema_parse(const char *buf, size_t len, const char *name,
 	v = buf;
 	vn = len;
 	rf_json_trim(&v, &vn);
-	if (vn == 0 || v[0] != '{' || !member(v, vn, "format", &mv, &mn) ||
+	if (vn == 0 || v[0] != '{' || !rf_json_member(v, vn, "format", &mv, &mn) ||
 	    mn != strlen(RF_SCHEMA_FORMAT) + 2 ||
 	    memcmp(mv + 1, RF_SCHEMA_FORMAT, mn - 2) != 0) {
 		rc = rbad(&r, NULL, "not a " RF_SCHEMA_FORMAT " document");
 		goto out;
 	}
-	if (!member(v, vn, "records", &mv, &mn) ||
+	if (!rf_json_member(v, vn, "records", &mv, &mn) ||
 	    !u64_of(mv, mn, &r.s->records)) {
 		rc = rbad(&r, NULL, "no count of \"records\"");
 		goto out;
 	}
-	if (member(v, vn, "unrecorded", &mv, &mn) &&
+	if (rf_json_member(v, vn, "unrecorded", &mv, &mn) &&
 	    !u64_of(mv, mn, &r.s->unrecorded)) {
 		rc = rbad(&r, NULL, "a bad \"unrecorded\"");
 		goto out;
 	}
-	if (member(v, vn, "limits", &mv, &mn) && mv[0] == '{') {
+	if (rf_json_member(v, vn, "limits", &mv, &mn) && mv[0] == '{') {
 		const char *lv;
 		size_t ln;
-		if (member(mv, mn, "fields", &lv, &ln) && u64_of(lv, ln, &u))
+		if (rf_json_member(mv, mn, "fields", &lv, &ln) && u64_of(lv, ln, &u))
 			r.s->max_fields = u < SIZE_MAX / 2 ? u : SIZE_MAX / 2;
-		if (member(mv, mn, "values", &lv, &ln) && u64_of(lv, ln, &u))
+		if (rf_json_member(mv, mn, "values", &lv, &ln) && u64_of(lv, ln, &u))
 			r.s->max_values = u < 1u << 20 ? u : 1u << 20;
 	}
-	if (member(v, vn, "types", &mv, &mn) &&
+	if (rf_json_member(v, vn, "types", &mv, &mn) &&
 	    (rc = read_types(&r, NULL, mv, mn, r.s->root.t)) < 0)
 		goto out;
-	if (!member(v, vn, "fields", &mv, &mn) || mv[0] != '{') {
+	if (!rf_json_member(v, vn, "fields", &mv, &mn) || mv[0] != '{') {
 		rc = rbad(&r, NULL, "no \"fields\" object");
 		goto out;
 	}
