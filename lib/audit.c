@@ -56,18 +56,13 @@ add_text(rf_buf *out, const char *name, const char *path, size_t max,
 		return rc;
 	}
 	if (b64) {
-		char *s = malloc(4 * (t.len / 3 + 1) + 1);
-		if (s == NULL) {
-			rf_buf_free(&t);
-			return nomem(e);
-		}
-		rf_b64_encode(t.p, t.len, s);
 		rf_buf_addc(out, '"');
-		rf_buf_adds(out, s);
-		rc = rf_buf_addc(out, '"');
-		free(s);
-	} else
-		rc = rf_json_addstr(out, t.p ? t.p : "", t.len);
+		rc = rf_buf_add_b64(out, t.p, t.len) < 0 ||
+		    rf_buf_addc(out, '"') < 0;
+		rf_buf_free(&t);
+		return rc ? nomem(e) : 0;
+	}
+	rc = rf_json_addstr(out, t.p ? t.p : "", t.len);
 	rf_buf_free(&t);
 	return rc < 0 ? rf_seterr(e, RF_EDATA, "%s: not UTF-8 text", path) : 0;
 }

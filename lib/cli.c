@@ -135,23 +135,6 @@ rf_run_start(rf_run *r, int ninputs, char **inputs)
 	return RF_EXIT_OK;
 }
 
-static void
-base64(rf_buf *b, const unsigned char *p, size_t n)
-{
-	static const char t[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = p[i] << 16;
-		if (i + 1 < n)
-			v |= p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		char o[4] = { t[v >> 18], t[v >> 12 & 63],
-		    i + 1 < n ? t[v >> 6 & 63] : '=', i + 2 < n ? t[v & 63] : '=' };
-		rf_buf_add(b, o, 4);
-	}
-}
-
 int
 rf_run_bad(rf_run *r, const char *file, uint64_t lineno, const char *line,
     size_t len, const char *why)
@@ -178,7 +161,7 @@ rf_run_bad(rf_run *r, const char *file, uint64_t lineno, const char *line,
 		rf_json_addstr(&b, line, len);
 	} else {
 		rf_buf_adds(&b, ",\"base64\":\"");
-		base64(&b, (const unsigned char *)line, len);
+		rf_buf_add_b64(&b, line, len);
 		rf_buf_addc(&b, '"');
 	}
 	if (rf_buf_adds(&b, "}\n") < 0) {

@@ -970,6 +970,7 @@ int rf_sig_verify(const char *pub, const void *msg, size_t n,
 
 /* Base64 (RFC 4648, padded, no line breaks). */
 size_t rf_b64_encode(const void *p, size_t n, char *dst);	/* NUL-terminated; dst holds 4*ceil(n/3)+1 */
+int rf_buf_add_b64(rf_buf *b, const void *p, size_t n);	/* appends it; 0 or RF_ENOMEM */
 /* Decodes exactly; returns the byte count, or RF_EDATA (bad text, or more than cap bytes). */
 int rf_b64_decode(const char *s, size_t n, unsigned char *out, size_t cap);
 

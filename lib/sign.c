@@ -65,6 +65,17 @@ rf_b64_encode(const void *p, size_t n, char *dst)
 	return d - dst;
 }
 
+int
+rf_buf_add_b64(rf_buf *b, const void *p, size_t n)
+{
+	size_t m = 4 * ((n + 2) / 3);
+
+	if (rf_buf_reserve(b, m + 1) < 0)
+		return RF_ENOMEM;
+	b->len += rf_b64_encode(p, n, b->p + b->len);
+	return 0;
+}
+
 static int
 b64val(char c)
 {
